@@ -1,0 +1,62 @@
+//! The trait `#[derive(Session)]` implements: a session type's fields, keys and defaults.
+
+use std::time::Duration;
+
+use crate::codec::{Codec, CodecError};
+
+/// How a stored field behaves between requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FieldKind {
+    /// Kept until changed or removed.
+    Plain,
+    /// Delivered to the first later request that opens the session, then removed
+    /// unless that request wrote a new value (`#[flash]`).
+    Flash,
+}
+
+/// One stored field of a session type, as the derive describes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FieldSpec {
+    /// The storage key (the field name, or its `rename`).
+    pub key: &'static str,
+    /// Plain or flash.
+    pub kind: FieldKind,
+    /// Set by `#[session(ttl = "..")]`: the stored value expires this long after it was written.
+    pub ttl: Option<Duration>,
+}
+
+impl FieldSpec {
+    /// A plain field stored under `key`, with no expiry of its own.
+    pub const fn plain(key: &'static str) -> Self {
+        Self { key, kind: FieldKind::Plain, ttl: None }
+    }
+}
+
+/// A typed session: a struct whose stored fields are listed in [`FIELDS`](Self::FIELDS).
+///
+/// Implement it with `#[derive(Session)]`; writing it by hand is possible but the derive
+/// checks the rules (unique keys, flash only on `Option`/`Vec`, valid durations) for you.
+/// Field indices passed to the methods are positions in [`FIELDS`](Self::FIELDS); fields marked
+/// `#[session(skip)]` are not listed and are never stored.
+pub trait SessionData: Send + Sync + Sized + 'static {
+    /// Default cookie name and store namespace (`#[session(name = "..")]`).
+    const NAME: &'static str;
+
+    /// The stored fields, in declaration order.
+    const FIELDS: &'static [FieldSpec];
+
+    /// A session with every field at its default (`default = ".."` or `Default::default()`).
+    fn fresh() -> Self;
+
+    /// Appends the encoding of stored field `index` to `out`.
+    fn encode_field<C: Codec>(&self, index: usize, codec: &C, out: &mut Vec<u8>) -> Result<(), CodecError>;
+
+    /// Replaces stored field `index` with the value decoded from `bytes`.
+    ///
+    /// On error the field keeps its current value.
+    fn decode_field<C: Codec>(&mut self, index: usize, codec: &C, bytes: &[u8]) -> Result<(), CodecError>;
+
+    /// Sets stored field `index` back to its default.
+    fn reset_field(&mut self, index: usize);
+}

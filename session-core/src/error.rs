@@ -1,0 +1,77 @@
+//! The errors of session-core.
+
+use crate::codec::CodecError;
+
+/// A boxed error from a store's backend.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A store could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The backend (database, server, file system) reported an error.
+    #[error("{store} store: {source}")]
+    Backend {
+        /// Which store, e.g. `"sqlite"`.
+        store: &'static str,
+        /// The backend's own error.
+        #[source]
+        source: BoxError,
+    },
+    /// A file system operation failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done, e.g. `"writing /var/sessions/ab12…"`.
+        context: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The store was set up wrongly (e.g. a directory that cannot be written).
+    #[error("{0}")]
+    Config(String),
+}
+
+impl StoreError {
+    /// Wraps a backend error of the store named `store`.
+    pub fn backend(store: &'static str, source: impl Into<BoxError>) -> Self {
+        Self::Backend { store, source: source.into() }
+    }
+
+    /// Wraps an I/O error with what was being done.
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Self::Io { context: context.into(), source }
+    }
+}
+
+/// Opening or saving a session failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A field value could not be encoded.
+    #[error("could not encode session field `{key}`: {source}")]
+    Encode {
+        /// The field's storage key.
+        key: &'static str,
+        /// The codec's error.
+        #[source]
+        source: CodecError,
+    },
+    /// The sealed or signed cookie would be larger than browsers keep.
+    #[error(
+        "the session cookie would be {size} bytes, over the {limit}-byte limit browsers keep; \
+         store less in this session type or use a server-side store"
+    )]
+    CookieTooLarge {
+        /// The size the cookie would have had, name and value.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// Every freshly generated id was already taken.
+    #[error("no unused session id after {0} attempts; is the id generator random?")]
+    IdCollision(u32),
+}

@@ -1,0 +1,50 @@
+//! The core of [session-kit](https://docs.rs/session-kit): typed session records, codecs,
+//! sealing keys, the [`Store`] trait and the stores, with no web framework in sight.
+//!
+//! Most users depend on `session-kit` and never name this crate. Read on if you write a
+//! store, a codec or an integration for another framework.
+//!
+//! - [`SessionData`] is what `#[derive(Session)]` implements: the stored fields of a type.
+//! - A [`Record`] is what a store keeps: encoded entries plus [`Meta`]; a [`Change`] is what
+//!   one request does to it, merged by the store so concurrent requests lose nothing.
+//! - [`Engine`] opens a session from a client token and saves it, returning the
+//!   [`CookieOp`] the response must carry.
+//!
+//! # Features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `memory` | yes | [`MemoryStore`] |
+//! | `cookie` | yes | `cookie::CookieStore`: sealed (AES-SIV) or signed (HMAC-SHA256) client-side sessions |
+//! | `file` | yes | `store::FileStore`: a file per session |
+//! | `json` | no | the `Json` codec |
+//! | `conformance` | no | the store conformance suite, to test a store of your own |
+
+mod codec;
+mod data;
+mod engine;
+mod error;
+mod id;
+mod policy;
+mod record;
+mod state;
+pub mod store;
+mod time;
+
+#[cfg(feature = "cookie")]
+pub mod cookie;
+
+pub use codec::{Codec, CodecError, Postcard};
+#[cfg(feature = "json")]
+pub use codec::Json;
+pub use data::{FieldKind, FieldSpec, SessionData};
+pub use engine::{CookieOp, Engine, IntoStorage, Storage};
+pub use error::{BoxError, Error, StoreError};
+pub use id::{IdGenerator, MalformedId, RandomIds, SessionId, StoreKey};
+pub use policy::ExpiryPolicy;
+pub use record::{Change, Entry, Meta, Record};
+pub use state::SessionState;
+#[cfg(feature = "memory")]
+pub use store::MemoryStore;
+pub use store::{Applied, Created, Store};
+pub use time::{Clock, ManualClock, SystemClock, Timestamp};

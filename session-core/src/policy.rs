@@ -1,0 +1,98 @@
+//! Expiry settings: idle and absolute timeouts, persistent cookies and remember-me.
+
+use std::time::Duration;
+
+use crate::record::Meta;
+use crate::time::Timestamp;
+
+/// When sessions end and how long their cookies live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpiryPolicy {
+    /// A session ends this long after its last request (sliding). Default: 24 hours.
+    pub idle_timeout: Duration,
+    /// A session ends this long after it was created, however active. Default: none.
+    pub absolute_timeout: Option<Duration>,
+    /// Whether cookies outlive the browser session (`Max-Age` set) for every session.
+    /// Default: no, cookies last until the browser closes unless `remember_me(true)`.
+    pub persistent: bool,
+    /// The idle timeout, and so the cookie lifetime, of sessions with `remember_me(true)`.
+    /// Default: 30 days.
+    pub remember_me_lifetime: Duration,
+}
+
+impl Default for ExpiryPolicy {
+    fn default() -> Self {
+        Self {
+            idle_timeout: Duration::from_secs(24 * 3600),
+            absolute_timeout: None,
+            persistent: false,
+            remember_me_lifetime: Duration::from_secs(30 * 24 * 3600),
+        }
+    }
+}
+
+impl ExpiryPolicy {
+    /// The sliding timeout of a session with the given remember-me choice.
+    pub fn idle_for(&self, remember_me: bool) -> Duration {
+        if remember_me {
+            self.remember_me_lifetime
+        } else {
+            self.idle_timeout
+        }
+    }
+
+    /// Metadata of a session created at `now`.
+    pub fn new_meta(&self, now: Timestamp, remember_me: bool) -> Meta {
+        Meta {
+            created_at: now,
+            idle_deadline: Some(now.after(self.idle_for(remember_me))),
+            absolute_deadline: self.absolute_timeout.map(|t| now.after(t)),
+            remember_me,
+        }
+    }
+
+    /// Whether the idle deadline in `meta` is worth moving at `now`.
+    ///
+    /// Sliding rewrites the record (and the cookie, for persistent or client-side sessions), so
+    /// it is throttled: only once a tenth of the idle timeout has passed since the last slide.
+    pub fn slide_due(&self, meta: &Meta, now: Timestamp) -> bool {
+        let idle = self.idle_for(meta.remember_me);
+        let Some(deadline) = meta.idle_deadline else { return true };
+        let moved_by = now.after(idle).as_millis().saturating_sub(deadline.as_millis());
+        u128::from(moved_by) >= idle.as_millis() / 10
+    }
+
+    /// The `Max-Age` of the session cookie: `None` for a browser-session cookie.
+    pub fn cookie_max_age(&self, meta: &Meta, now: Timestamp) -> Option<Duration> {
+        if !(self.persistent || meta.remember_me) {
+            return None;
+        }
+        Some(meta.expires_at().map_or(self.idle_for(meta.remember_me), |at| at.remaining_since(now)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slide_is_throttled_to_a_tenth_of_the_idle_timeout() {
+        let policy = ExpiryPolicy { idle_timeout: Duration::from_secs(100), ..Default::default() };
+        let t0 = Timestamp::from_millis(1_000_000);
+        let meta = policy.new_meta(t0, false);
+        assert!(!policy.slide_due(&meta, t0.after(Duration::from_secs(9))));
+        assert!(policy.slide_due(&meta, t0.after(Duration::from_secs(10))));
+    }
+
+    #[test]
+    fn max_age_only_for_persistent_or_remembered_sessions() {
+        let policy = ExpiryPolicy::default();
+        let t0 = Timestamp::from_millis(0);
+        let meta = policy.new_meta(t0, false);
+        assert_eq!(policy.cookie_max_age(&meta, t0), None);
+        let remembered = policy.new_meta(t0, true);
+        assert_eq!(policy.cookie_max_age(&remembered, t0), Some(policy.remember_me_lifetime));
+        let absolute = ExpiryPolicy { absolute_timeout: Some(Duration::from_secs(60)), persistent: true, ..policy };
+        assert_eq!(absolute.cookie_max_age(&absolute.new_meta(t0, false), t0), Some(Duration::from_secs(60)));
+    }
+}

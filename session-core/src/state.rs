@@ -1,0 +1,280 @@
+//! One request's view of a session: the typed data, what was loaded, and what to do at save.
+
+use std::sync::Arc;
+
+use crate::codec::Codec;
+use crate::data::{FieldKind, SessionData};
+use crate::error::Error;
+use crate::id::SessionId;
+use crate::record::{Entry, Meta, Record};
+use crate::time::Timestamp;
+
+/// Encodes every stored field of `T` with a codec chosen by the layer; object-safe so the
+/// session need not carry the codec's type.
+pub(crate) trait FieldEncoder<T>: Send + Sync {
+    fn encode_field(&self, data: &T, index: usize, out: &mut Vec<u8>) -> Result<(), Error>;
+}
+
+impl<T: SessionData, C: Codec> FieldEncoder<T> for C {
+    fn encode_field(&self, data: &T, index: usize, out: &mut Vec<u8>) -> Result<(), Error> {
+        data.encode_field(index, self, out)
+            .map_err(|source| Error::Encode { key: T::FIELDS[index].key, source })
+    }
+}
+
+/// The encodings of every stored field, taken at the first mutable access; a field whose
+/// encoding differs at save is dirty.
+struct Snapshot {
+    bytes: Vec<u8>,
+    /// Per field: its range in `bytes`, or `None` if it could not be encoded (always dirty).
+    ranges: Vec<Option<(usize, usize)>>,
+}
+
+impl Snapshot {
+    fn field(&self, index: usize) -> Option<&[u8]> {
+        self.ranges[index].map(|(a, b)| &self.bytes[a..b])
+    }
+}
+
+/// Where a loaded session came from.
+#[derive(Debug)]
+pub(crate) enum Origin {
+    /// A server-side record filed under this id.
+    Server(SessionId),
+    /// A client-side cookie; `reseal` if it was sealed with an older key.
+    #[cfg(feature = "cookie")]
+    Cookie { reseal: bool },
+}
+
+pub(crate) struct Loaded {
+    pub(crate) origin: Origin,
+    /// What was loaded, minus entries whose ttl had run out.
+    pub(crate) record: Record,
+    /// Per field: whether the record held a live entry for it.
+    present: Vec<bool>,
+    /// Keys of entries whose ttl had run out: removed at save.
+    expired_keys: Vec<String>,
+}
+
+/// The entries one request adds, replaces and removes.
+#[derive(Default)]
+pub(crate) struct Diff {
+    pub(crate) set: Vec<(String, Entry)>,
+    pub(crate) remove: Vec<String>,
+}
+
+impl Diff {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.set.is_empty() && self.remove.is_empty()
+    }
+}
+
+/// A session during one request: the typed data plus what is needed to save only what changed.
+///
+/// Made by [`Engine::open`](crate::Engine::open) and consumed by
+/// [`Engine::save`](crate::Engine::save); web integrations wrap it in their extractor.
+pub struct SessionState<T: SessionData> {
+    data: T,
+    encoder: Arc<dyn FieldEncoder<T>>,
+    pub(crate) loaded: Option<Loaded>,
+    /// Whether the request presented a token (cookie, header or query), valid or not.
+    pub(crate) presented: bool,
+    snapshot: Option<Snapshot>,
+    pub(crate) keep_flash: bool,
+    pub(crate) remember_me: Option<bool>,
+    pub(crate) cycle: bool,
+    pub(crate) destroy: bool,
+    cleared: bool,
+}
+
+impl<T: SessionData> std::fmt::Debug for SessionState<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The data may hold secrets (tokens, one-time codes): show only the shape.
+        f.debug_struct("SessionState")
+            .field("type", &T::NAME)
+            .field("loaded", &self.loaded.is_some())
+            .field("changed", &self.snapshot.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: SessionData> SessionState<T> {
+    pub(crate) fn fresh(encoder: Arc<dyn FieldEncoder<T>>, presented: bool) -> Self {
+        Self {
+            data: T::fresh(),
+            encoder,
+            loaded: None,
+            presented,
+            snapshot: None,
+            keep_flash: false,
+            remember_me: None,
+            cycle: false,
+            destroy: false,
+            cleared: false,
+        }
+    }
+
+    /// Decodes `record` into a session, or `None` if the record as a whole has expired.
+    pub(crate) fn loaded<C: Codec>(
+        encoder: Arc<dyn FieldEncoder<T>>,
+        codec: &C,
+        origin: Origin,
+        mut record: Record,
+        now: Timestamp,
+    ) -> Option<Self> {
+        if record.meta.is_expired(now) {
+            return None;
+        }
+        let mut data = T::fresh();
+        let mut present = vec![false; T::FIELDS.len()];
+        let mut expired_keys = Vec::new();
+        for (index, spec) in T::FIELDS.iter().enumerate() {
+            let Some(entry) = record.get(spec.key) else { continue };
+            if entry.is_expired(now) {
+                expired_keys.push(spec.key.to_owned());
+                continue;
+            }
+            present[index] = true;
+            if let Err(error) = data.decode_field(index, codec, &entry.value) {
+                // The stored bytes stay untouched unless this request writes the field, so an
+                // older binary that still knows the old type keeps reading them.
+                tracing::warn!(session = T::NAME, field = spec.key, %error, "stored field does not decode as its current type; using its default");
+            }
+        }
+        record.drop_expired_entries(now);
+        let mut state = Self::fresh(encoder, true);
+        state.data = data;
+        state.loaded = Some(Loaded { origin, record, present, expired_keys });
+        Some(state)
+    }
+
+    /// The typed data, for reading.
+    pub fn data(&self) -> &T {
+        &self.data
+    }
+
+    /// The typed data, for writing. The first call remembers every field's encoding so that
+    /// only fields whose encoding changed are saved.
+    pub fn data_mut(&mut self) -> &mut T {
+        if self.snapshot.is_none() {
+            let mut snapshot = Snapshot { bytes: Vec::with_capacity(64), ranges: Vec::with_capacity(T::FIELDS.len()) };
+            for index in 0..T::FIELDS.len() {
+                let start = snapshot.bytes.len();
+                match self.encoder.encode_field(&self.data, index, &mut snapshot.bytes) {
+                    Ok(()) => snapshot.ranges.push(Some((start, snapshot.bytes.len()))),
+                    Err(_) => {
+                        snapshot.bytes.truncate(start);
+                        snapshot.ranges.push(None);
+                    }
+                }
+            }
+            self.snapshot = Some(snapshot);
+        }
+        &mut self.data
+    }
+
+    /// The session id, for a stored server-side session. `None` for a session not stored yet
+    /// (its id is chosen when it is first saved) and for client-side cookie sessions.
+    pub fn id(&self) -> Option<&SessionId> {
+        match &self.loaded {
+            Some(Loaded { origin: Origin::Server(id), .. }) => Some(id),
+            _ => None,
+        }
+    }
+
+    /// Whether this request started a new session (nothing valid was presented).
+    pub fn is_new(&self) -> bool {
+        self.loaded.is_none()
+    }
+
+    /// The stored metadata (deadlines, remember-me) as loaded; `None` for a new session.
+    pub fn meta(&self) -> Option<&Meta> {
+        self.loaded.as_ref().map(|l| &l.record.meta)
+    }
+
+    /// When the session ends if no further request comes, as loaded.
+    pub fn expires_at(&self) -> Option<Timestamp> {
+        self.meta().and_then(Meta::expires_at)
+    }
+
+    /// Moves the session to a new id at save and makes the old one invalid at once. Call it
+    /// when privileges change (login) against session fixation.
+    pub fn cycle_id(&mut self) {
+        self.cycle = true;
+    }
+
+    /// Deletes the session at save: server state removed, removal cookie sent.
+    pub fn destroy(&mut self) {
+        self.destroy = true;
+    }
+
+    /// Sets every field back to its default; keys this binary does not know are removed too.
+    pub fn clear(&mut self) {
+        self.data_mut();
+        self.data = T::fresh();
+        self.cleared = true;
+    }
+
+    /// Switches this session to a persistent cookie with the remember-me lifetime (or back).
+    /// The choice is stored with the session, so it holds on later requests.
+    pub fn remember_me(&mut self, remember: bool) {
+        self.remember_me = Some(remember);
+    }
+
+    /// Whether the session is (or at save will be) a remember-me session.
+    pub fn is_remembered(&self) -> bool {
+        self.remember_me.unwrap_or_else(|| self.meta().is_some_and(|m| m.remember_me))
+    }
+
+    /// Keeps the flash values this request received for one more request.
+    pub fn keep_flash(&mut self) {
+        self.keep_flash = true;
+    }
+
+    /// The entries to write and remove: fields whose encoding changed since the snapshot,
+    /// delivered flash values, and entries whose ttl ran out.
+    pub(crate) fn diff(&self, now: Timestamp) -> Result<Diff, Error> {
+        let mut diff = Diff::default();
+        let present = |i: usize| self.loaded.as_ref().is_some_and(|l| l.present[i]);
+        let mut changed = vec![false; T::FIELDS.len()];
+        if let Some(snapshot) = &self.snapshot {
+            let mut current = Vec::new();
+            let mut default_value: Option<T> = None;
+            let mut default_bytes = Vec::new();
+            for (index, spec) in T::FIELDS.iter().enumerate() {
+                current.clear();
+                self.encoder.encode_field(&self.data, index, &mut current)?;
+                if snapshot.field(index) == Some(current.as_slice()) {
+                    continue;
+                }
+                changed[index] = true;
+                let fresh = default_value.get_or_insert_with(T::fresh);
+                default_bytes.clear();
+                self.encoder.encode_field(fresh, index, &mut default_bytes)?;
+                if current == default_bytes {
+                    // Back at its default: storing nothing reads the same and keeps records small.
+                    if present(index) {
+                        diff.remove.push(spec.key.to_owned());
+                    }
+                } else {
+                    let expires_at = spec.ttl.map(|ttl| now.after(ttl));
+                    diff.set.push((spec.key.to_owned(), Entry { value: current.clone(), expires_at }));
+                }
+            }
+        }
+        if let Some(loaded) = &self.loaded {
+            for (index, spec) in T::FIELDS.iter().enumerate() {
+                if spec.kind == FieldKind::Flash && loaded.present[index] && !changed[index] && !self.keep_flash {
+                    diff.remove.push(spec.key.to_owned());
+                }
+            }
+            diff.remove.extend(loaded.expired_keys.iter().cloned());
+            if self.cleared {
+                let unknown = loaded.record.entries.iter().map(|(k, _)| k);
+                let unknown = unknown.filter(|k| !T::FIELDS.iter().any(|f| f.key == k.as_str()));
+                diff.remove.extend(unknown.cloned());
+            }
+        }
+        Ok(diff)
+    }
+}

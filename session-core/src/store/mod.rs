@@ -1,0 +1,94 @@
+//! The contract every server-side store keeps, and the stores session-kit ships.
+//!
+//! | store | feature | pick it when |
+//! |---|---|---|
+//! | [`MemoryStore`] | `memory` (default) | one process, sessions may vanish on restart (tests, small apps) |
+//! | [`FileStore`](file::FileStore) | `file` (default) | one machine, sessions survive restarts, no database to run |
+//!
+//! Client-side sessions (sealed or signed cookies) need no store at all: see the `cookie`
+//! module.
+
+use async_trait::async_trait;
+
+use crate::error::StoreError;
+use crate::id::StoreKey;
+use crate::record::{Change, Record};
+use crate::time::Timestamp;
+
+#[cfg(feature = "memory")]
+mod memory;
+#[cfg(feature = "memory")]
+pub use memory::MemoryStore;
+
+/// The outcome of [`Store::create`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Created {
+    /// The record was stored under the key.
+    Stored,
+    /// A live record already has this key; nothing was written. Try another id.
+    KeyTaken,
+}
+
+/// The outcome of [`Store::apply`] and [`Store::rename`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// Done.
+    Done,
+    /// There is no live record under the key (destroyed, expired or never stored); nothing was
+    /// written. A change must never bring a destroyed session back.
+    Gone,
+}
+
+/// A server-side session store: records filed under [`StoreKey`]s (hashes of session ids).
+///
+/// Object-safe, so layers hold an `Arc<dyn Store>`. Every method takes the caller's `now` so
+/// expiry follows the layer's clock; stores that also expire records natively must not expire
+/// them before the record's own [`Meta::expires_at`](crate::record::Meta::expires_at).
+///
+/// Check an implementation with the conformance suite (`conformance` feature).
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// The live record under `key`, without entries whose own ttl has run out at `now`.
+    /// Not found, expired or unreadable (corrupt) is `Ok(None)`; log corruption as a warning.
+    async fn load(&self, key: &StoreKey, now: Timestamp) -> Result<Option<Record>, StoreError>;
+
+    /// Stores a new record, unless a live one already has `key`.
+    async fn create(&self, key: &StoreKey, record: &Record, now: Timestamp) -> Result<Created, StoreError>;
+
+    /// Merges `change` into the live record under `key`, atomically: entries not named in the
+    /// change keep whatever value they have in the store now, even if another request wrote
+    /// them after this one loaded.
+    async fn apply(&self, key: &StoreKey, change: &Change, now: Timestamp) -> Result<Applied, StoreError>;
+
+    /// Removes the record under `key`, if any.
+    async fn delete(&self, key: &StoreKey) -> Result<(), StoreError>;
+
+    /// Moves the live record from `from` to `to` (for `cycle_id`). When it returns `Done` the
+    /// old key is dead; on error the old record is intact. `to` is a fresh key.
+    async fn rename(&self, from: &StoreKey, to: &StoreKey, now: Timestamp) -> Result<Applied, StoreError>;
+
+    /// Removes every record expired at `now`; returns how many went.
+    async fn collect_expired(&self, now: Timestamp) -> Result<u64, StoreError>;
+}
+
+#[async_trait]
+impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
+    async fn load(&self, key: &StoreKey, now: Timestamp) -> Result<Option<Record>, StoreError> {
+        (**self).load(key, now).await
+    }
+    async fn create(&self, key: &StoreKey, record: &Record, now: Timestamp) -> Result<Created, StoreError> {
+        (**self).create(key, record, now).await
+    }
+    async fn apply(&self, key: &StoreKey, change: &Change, now: Timestamp) -> Result<Applied, StoreError> {
+        (**self).apply(key, change, now).await
+    }
+    async fn delete(&self, key: &StoreKey) -> Result<(), StoreError> {
+        (**self).delete(key).await
+    }
+    async fn rename(&self, from: &StoreKey, to: &StoreKey, now: Timestamp) -> Result<Applied, StoreError> {
+        (**self).rename(from, to, now).await
+    }
+    async fn collect_expired(&self, now: Timestamp) -> Result<u64, StoreError> {
+        (**self).collect_expired(now).await
+    }
+}
