@@ -5,10 +5,10 @@
 #[doc(hidden)]
 pub mod __private {
     //! What `#[derive(Session)]` expands to; not a public API.
+    pub use core::default::Default;
     pub use core::option::Option::{self, None, Some};
     pub use core::result::Result::{self, Err, Ok};
     pub use core::time::Duration;
-    pub use core::default::Default;
     pub use session_core::{Codec, CodecError, FieldKind, FieldSpec, SessionData};
 }
 

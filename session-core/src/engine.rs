@@ -295,7 +295,10 @@ impl<T: SessionData, C: Codec> Engine<T, C> {
     fn gone(&self) -> CookieOp {
         // Destroyed (or expired) by another request meanwhile: the change is refused, never
         // allowed to bring the session back.
-        tracing::warn!(session = T::NAME, "session was destroyed or expired during the request; its changes were dropped");
+        tracing::warn!(
+            session = T::NAME,
+            "session was destroyed or expired during the request; its changes were dropped"
+        );
         CookieOp::Remove
     }
 }

@@ -34,9 +34,9 @@ mod time;
 #[cfg(feature = "cookie")]
 pub mod cookie;
 
-pub use codec::{Codec, CodecError, Postcard};
 #[cfg(feature = "json")]
 pub use codec::Json;
+pub use codec::{Codec, CodecError, Postcard};
 pub use data::{FieldKind, FieldSpec, SessionData};
 pub use engine::{CookieOp, Engine, IntoStorage, Storage};
 pub use error::{BoxError, Error, StoreError};

@@ -17,8 +17,7 @@ pub(crate) trait FieldEncoder<T>: Send + Sync {
 
 impl<T: SessionData, C: Codec> FieldEncoder<T> for C {
     fn encode_field(&self, data: &T, index: usize, out: &mut Vec<u8>) -> Result<(), Error> {
-        data.encode_field(index, self, out)
-            .map_err(|source| Error::Encode { key: T::FIELDS[index].key, source })
+        data.encode_field(index, self, out).map_err(|source| Error::Encode { key: T::FIELDS[index].key, source })
     }
 }
 

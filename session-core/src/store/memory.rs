@@ -63,17 +63,18 @@ impl MemoryStore {
         }
         let excess = len + 1 - self.capacity;
         let batch = excess.max(self.capacity / 16).max(1);
-        let mut by_expiry: Vec<(u64, StoreKey)> = self
-            .map
-            .iter()
-            .map(|r| (r.meta.expires_at().map_or(u64::MAX, Timestamp::as_millis), *r.key()))
-            .collect();
+        let mut by_expiry: Vec<(u64, StoreKey)> =
+            self.map.iter().map(|r| (r.meta.expires_at().map_or(u64::MAX, Timestamp::as_millis), *r.key())).collect();
         let batch = batch.min(by_expiry.len());
         by_expiry.select_nth_unstable(batch.saturating_sub(1));
         for (_, key) in &by_expiry[..batch] {
             self.map.remove(key);
         }
-        tracing::debug!(evicted = batch, capacity = self.capacity, "memory store full: evicted sessions closest to expiry");
+        tracing::debug!(
+            evicted = batch,
+            capacity = self.capacity,
+            "memory store full: evicted sessions closest to expiry"
+        );
     }
 }
 

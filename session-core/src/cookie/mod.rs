@@ -1,0 +1,1 @@
+//! Client-side sessions: being written (sealed and signed cookies with key rotation).
