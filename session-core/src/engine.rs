@@ -94,6 +94,20 @@ pub struct Engine<T, C = Postcard> {
     _data: PhantomData<fn() -> T>,
 }
 
+impl<T, C> Clone for Engine<T, C> {
+    fn clone(&self) -> Self {
+        Self {
+            storage: self.storage.clone(),
+            codec: self.codec.clone(),
+            policy: self.policy.clone(),
+            ids: self.ids.clone(),
+            clock: self.clock.clone(),
+            cookie_name: self.cookie_name.clone(),
+            _data: PhantomData,
+        }
+    }
+}
+
 impl<T, C> std::fmt::Debug for Engine<T, C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Engine")

@@ -1,0 +1,166 @@
+//! How the session token travels: cookie attributes, header or query transport, and the
+//! rules checked when the layer is built.
+
+use std::time::Duration;
+
+use cookie::{Cookie, SameSite};
+use http::HeaderName;
+
+/// Where the layer reads the session token from, and where it sends a new one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Transport {
+    /// A cookie (the default): read from `Cookie`, sent with `Set-Cookie`.
+    Cookie,
+    /// A request header, for API clients; a new token comes back in the same response header.
+    Header(HeaderName),
+    /// A URL query parameter, for clients without cookies; a new token comes back in the
+    /// response header of the same name.
+    Query(String),
+}
+
+/// The session cookie's attributes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CookieConfig {
+    pub(crate) name: String,
+    pub(crate) path: String,
+    pub(crate) domain: Option<String>,
+    pub(crate) secure: bool,
+    pub(crate) http_only: bool,
+    pub(crate) same_site: SameSite,
+    pub(crate) partitioned: bool,
+}
+
+impl CookieConfig {
+    pub(crate) fn new(name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            path: "/".to_owned(),
+            domain: None,
+            secure: true,
+            http_only: true,
+            same_site: SameSite::Lax,
+            partitioned: false,
+        }
+    }
+
+    /// A `Set-Cookie` value carrying `value`; `None` max-age makes a browser-session cookie.
+    pub(crate) fn set_cookie(&self, value: &str, max_age: Option<Duration>) -> String {
+        let mut cookie = self.base(value);
+        if let Some(age) = max_age {
+            let secs = i64::try_from(age.as_secs()).unwrap_or(i64::MAX);
+            cookie.set_max_age(cookie::time::Duration::seconds(secs));
+        }
+        cookie.to_string()
+    }
+
+    /// A `Set-Cookie` value that removes the cookie, with the same attributes so the browser
+    /// matches it to the cookie it holds.
+    pub(crate) fn removal(&self) -> String {
+        let mut cookie = self.base("");
+        cookie.make_removal();
+        cookie.to_string()
+    }
+
+    fn base<'c>(&'c self, value: &'c str) -> Cookie<'c> {
+        let mut cookie = Cookie::new(self.name.as_str(), value);
+        cookie.set_path(self.path.as_str());
+        if let Some(domain) = &self.domain {
+            cookie.set_domain(domain.as_str());
+        }
+        cookie.set_secure(self.secure);
+        cookie.set_http_only(self.http_only);
+        cookie.set_same_site(self.same_site);
+        cookie.set_partitioned(self.partitioned);
+        cookie
+    }
+
+    /// Checks the rules browsers enforce, so a layer that builds also works in a browser.
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        if !is_cookie_name(&self.name) {
+            return Err(ConfigError::CookieName(self.name.clone()));
+        }
+        if self.same_site == SameSite::None && !self.secure {
+            return Err(ConfigError::SameSiteNoneNeedsSecure);
+        }
+        if self.partitioned && !self.secure {
+            return Err(ConfigError::PartitionedNeedsSecure);
+        }
+        if self.name.starts_with("__Secure-") && !self.secure {
+            return Err(ConfigError::SecurePrefix);
+        }
+        if self.name.starts_with("__Host-") && (!self.secure || self.path != "/" || self.domain.is_some()) {
+            return Err(ConfigError::HostPrefix);
+        }
+        if !self.path.starts_with('/') || self.path.contains(';') {
+            return Err(ConfigError::Path(self.path.clone()));
+        }
+        Ok(())
+    }
+}
+
+/// An RFC 6265 cookie-name token: visible ASCII but separators.
+pub(crate) fn is_cookie_name(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b))
+}
+
+/// A session layer was configured in a way browsers would reject.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The cookie name is not a cookie-name token.
+    #[error("`{0}` is not a valid cookie name: use letters, digits and `!#$%&'*+-.^_`|~`")]
+    CookieName(String),
+    /// `SameSite=None` without `Secure`.
+    #[error("SameSite=None cookies are dropped by browsers unless Secure: keep `.secure(true)`")]
+    SameSiteNoneNeedsSecure,
+    /// `Partitioned` without `Secure`.
+    #[error("Partitioned cookies must be Secure: keep `.secure(true)`")]
+    PartitionedNeedsSecure,
+    /// A `__Secure-` name without `Secure`.
+    #[error("a `__Secure-` cookie must be Secure: keep `.secure(true)`")]
+    SecurePrefix,
+    /// A `__Host-` name without `Secure`, with a `Domain` or a path other than `/`.
+    #[error("a `__Host-` cookie must be Secure, have Path=/ and no Domain")]
+    HostPrefix,
+    /// A path that is not absolute or holds `;`.
+    #[error("cookie path `{0}` must start with `/` and hold no `;`")]
+    Path(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookie_names() {
+        assert!(is_cookie_name("app"));
+        assert!(is_cookie_name("__Host-app"));
+        assert!(!is_cookie_name(""));
+        assert!(!is_cookie_name("a b"));
+        assert!(!is_cookie_name("a=b"));
+    }
+
+    #[test]
+    fn prefixes_are_validated() {
+        let mut c = CookieConfig::new("__Host-app");
+        assert_eq!(c.validate(), Ok(()));
+        c.domain = Some("example.com".into());
+        assert_eq!(c.validate(), Err(ConfigError::HostPrefix));
+        let mut c = CookieConfig::new("app");
+        c.same_site = SameSite::None;
+        c.secure = false;
+        assert_eq!(c.validate(), Err(ConfigError::SameSiteNoneNeedsSecure));
+    }
+
+    #[test]
+    fn removal_keeps_attributes() {
+        let mut c = CookieConfig::new("app");
+        c.domain = Some("example.com".into());
+        c.path = "/admin".into();
+        let removal = c.removal();
+        for part in ["app=", "Max-Age=0", "Path=/admin", "Domain=example.com", "Secure", "HttpOnly", "SameSite=Lax"] {
+            assert!(removal.contains(part), "{removal} lacks {part}");
+        }
+    }
+}

@@ -1,0 +1,353 @@
+//! `SessionLayer<T>`: configuration, the tower layer and the service that saves sessions.
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::response::{IntoResponse, Response};
+use cookie::SameSite;
+use http::header::{CACHE_CONTROL, COOKIE, SET_COOKIE, VARY};
+use http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode};
+use session_core::{Clock, Codec, CookieOp, Engine, Error, IdGenerator, IntoStorage, Postcard, SessionData, SessionState};
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::config::{ConfigError, CookieConfig, Transport};
+use crate::slot::{BoxFuture, Finished, Open, Slot, SlotHandle};
+
+/// The tower layer that gives handlers `Session<T>`: it reads the client's token, opens the
+/// session when a handler asks for it, and saves what changed after the handler returns.
+///
+/// Configure it with the builder methods; cookie rules (`__Host-` prefix, `SameSite=None`
+/// needs `Secure`, ...) are checked when the router applies the layer, which panics with the
+/// reason on a bad configuration, like axum's own router does. Call
+/// [`validate`](Self::validate) to check without panicking.
+pub struct SessionLayer<T: SessionData, C: Codec = Postcard> {
+    shared: Arc<Shared<T, C>>,
+}
+
+struct Shared<T: SessionData, C: Codec> {
+    engine: Engine<T, C>,
+    cookie: CookieConfig,
+    transport: Transport,
+}
+
+impl<T: SessionData, C: Codec> Clone for Shared<T, C> {
+    fn clone(&self) -> Self {
+        Self { engine: self.engine.clone(), cookie: self.cookie.clone(), transport: self.transport.clone() }
+    }
+}
+
+impl<T: SessionData, C: Codec> Clone for SessionLayer<T, C> {
+    fn clone(&self) -> Self {
+        Self { shared: self.shared.clone() }
+    }
+}
+
+impl<T: SessionData, C: Codec> std::fmt::Debug for SessionLayer<T, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionLayer")
+            .field("session", &T::NAME)
+            .field("engine", &self.shared.engine)
+            .field("cookie", &self.shared.cookie)
+            .field("transport", &self.shared.transport)
+            .finish()
+    }
+}
+
+impl<T: SessionData> SessionLayer<T> {
+    /// Sessions of `T` kept in `storage`: any [`Store`](session_core::Store), or a cookie store.
+    ///
+    /// Defaults: cookie named after `#[session(name)]`, `Path=/`, `Secure`, `HttpOnly`,
+    /// `SameSite=Lax`, browser-session lifetime, 24 h idle timeout, no absolute timeout,
+    /// 30-day remember-me lifetime, postcard field encoding.
+    pub fn new(storage: impl IntoStorage) -> Self {
+        let engine = Engine::<T>::new(storage);
+        let cookie = CookieConfig::new(T::NAME);
+        Self { shared: Arc::new(Shared { engine, cookie, transport: Transport::Cookie }) }
+    }
+}
+
+impl<T: SessionData, C: Codec> SessionLayer<T, C> {
+    fn edit(mut self, f: impl FnOnce(&mut Shared<T, C>)) -> Self {
+        f(Arc::make_mut(&mut self.shared));
+        self
+    }
+
+    /// Encodes field values with `codec` (e.g. `Json`) instead of postcard.
+    pub fn codec<C2: Codec>(self, codec: C2) -> SessionLayer<T, C2> {
+        let shared = Arc::unwrap_or_clone(self.shared);
+        SessionLayer {
+            shared: Arc::new(Shared {
+                engine: shared.engine.with_codec(codec),
+                cookie: shared.cookie,
+                transport: shared.transport,
+            }),
+        }
+    }
+
+    /// The cookie name (default: the session type's `#[session(name)]`). Client-side sessions
+    /// authenticate it with the value, so renaming invalidates existing cookies.
+    pub fn cookie_name(self, name: impl Into<String>) -> Self {
+        let name = name.into();
+        self.edit(|s| {
+            s.engine.set_cookie_name(name.clone());
+            s.cookie.name = name;
+        })
+    }
+
+    /// Prefixes the cookie name with `__Host-`: the browser then only accepts it over HTTPS,
+    /// for this exact host, with `Path=/` — rules checked when the layer is built.
+    pub fn host_prefix(self) -> Self {
+        let name = format!("__Host-{}", self.shared.cookie.name.trim_start_matches("__Host-"));
+        self.cookie_name(name)
+    }
+
+    /// The cookie `Path` (default `/`).
+    pub fn path(self, path: impl Into<String>) -> Self {
+        let path = path.into();
+        self.edit(|s| s.cookie.path = path)
+    }
+
+    /// The cookie `Domain` (default: none, the cookie goes to this host only).
+    pub fn domain(self, domain: impl Into<String>) -> Self {
+        let domain = domain.into();
+        self.edit(|s| s.cookie.domain = Some(domain))
+    }
+
+    /// Whether the cookie is `Secure` (default `true`; turn off only for plain-HTTP development).
+    pub fn secure(self, secure: bool) -> Self {
+        self.edit(|s| s.cookie.secure = secure)
+    }
+
+    /// Whether the cookie is `HttpOnly`, hidden from scripts (default `true`).
+    pub fn http_only(self, http_only: bool) -> Self {
+        self.edit(|s| s.cookie.http_only = http_only)
+    }
+
+    /// The cookie's `SameSite` (default `Lax`; `None` requires `Secure`).
+    pub fn same_site(self, same_site: SameSite) -> Self {
+        self.edit(|s| s.cookie.same_site = same_site)
+    }
+
+    /// Whether the cookie is `Partitioned` (CHIPS; requires `Secure`).
+    pub fn partitioned(self, partitioned: bool) -> Self {
+        self.edit(|s| s.cookie.partitioned = partitioned)
+    }
+
+    /// Sessions end this long after their last request (default 24 hours).
+    pub fn idle_timeout(self, timeout: Duration) -> Self {
+        self.edit(|s| s.engine.policy_mut().idle_timeout = timeout)
+    }
+
+    /// Sessions end this long after they were created, however active (default: never).
+    pub fn absolute_timeout(self, timeout: Duration) -> Self {
+        self.edit(|s| s.engine.policy_mut().absolute_timeout = Some(timeout))
+    }
+
+    /// Whether every session cookie outlives the browser session (`Max-Age` until the session
+    /// expires). Default `false`: only `remember_me(true)` sessions get persistent cookies.
+    pub fn persistent(self, persistent: bool) -> Self {
+        self.edit(|s| s.engine.policy_mut().persistent = persistent)
+    }
+
+    /// The idle timeout and cookie lifetime of remember-me sessions (default 30 days).
+    pub fn remember_me_lifetime(self, lifetime: Duration) -> Self {
+        self.edit(|s| s.engine.policy_mut().remember_me_lifetime = lifetime)
+    }
+
+    /// Reads the token from this request header instead of a cookie, and sends a new one back
+    /// in the same response header.
+    pub fn id_from_header(self, header: HeaderName) -> Self {
+        self.edit(|s| s.transport = Transport::Header(header))
+    }
+
+    /// Reads the token from this URL query parameter instead of a cookie, and sends a new one
+    /// back in a response header of the same name. Tokens in URLs leak through logs and
+    /// `Referer`: prefer cookies or headers.
+    pub fn id_from_query(self, param: impl Into<String>) -> Self {
+        let param = param.into();
+        self.edit(|s| s.transport = Transport::Query(param))
+    }
+
+    /// Makes and checks session ids with `ids` instead of 128 random bits.
+    pub fn id_generator(self, ids: impl IdGenerator + Clone) -> Self {
+        self.edit(|s| s.engine.set_id_generator(ids.clone()))
+    }
+
+    /// Reads the time from `clock` (tests use a shared `ManualClock`).
+    pub fn clock(self, clock: impl Clock + Clone) -> Self {
+        self.edit(|s| s.engine.set_clock(clock.clone()))
+    }
+
+    /// Checks the configuration against the rules browsers enforce.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.shared.cookie.validate()?;
+        if let Transport::Query(param) = &self.shared.transport {
+            HeaderName::try_from(param.as_str()).map_err(|_| ConfigError::CookieName(param.clone()))?;
+        }
+        Ok(())
+    }
+}
+
+impl<S, T: SessionData, C: Codec> Layer<S> for SessionLayer<T, C> {
+    type Service = SessionService<S, T, C>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        if let Err(error) = self.validate() {
+            panic!("invalid SessionLayer<{}>: {error}", std::any::type_name::<T>());
+        }
+        SessionService { inner, shared: self.shared.clone() }
+    }
+}
+
+/// The service [`SessionLayer`] wraps around a router or handler.
+pub struct SessionService<S, T: SessionData, C: Codec = Postcard> {
+    inner: S,
+    shared: Arc<Shared<T, C>>,
+}
+
+impl<S: Clone, T: SessionData, C: Codec> Clone for SessionService<S, T, C> {
+    fn clone(&self) -> Self {
+        Self { inner: self.inner.clone(), shared: self.shared.clone() }
+    }
+}
+
+impl<S, T: SessionData, C: Codec> std::fmt::Debug for SessionService<S, T, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionService").field("session", &T::NAME).finish_non_exhaustive()
+    }
+}
+
+impl<T: SessionData, C: Codec> Open<T> for Shared<T, C> {
+    fn open<'a>(&'a self, token: Option<&'a str>) -> BoxFuture<'a, Result<SessionState<T>, Error>> {
+        Box::pin(self.engine.open(token))
+    }
+}
+
+impl<S, B, T, C> Service<Request<B>> for SessionService<S, T, C>
+where
+    S: Service<Request<B>, Response = Response> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+    T: SessionData,
+    C: Codec,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = BoxFuture<'static, Result<Response, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        let shared = self.shared.clone();
+        let token = shared.read_token(&request);
+        let slot = Arc::new(Slot::new(shared.clone() as Arc<dyn Open<T>>, token));
+        request.extensions_mut().insert(SlotHandle(slot.clone()));
+        // The clone is ready only after poll_ready; keep the ready one for this call.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        Box::pin(async move {
+            let mut response = inner.call(request).await?;
+            match slot.finish() {
+                Finished::Unopened => {}
+                Finished::StillHeld => {
+                    tracing::warn!(session = T::NAME, "a Session outlived its request (moved into a task?); its changes were not saved");
+                }
+                Finished::Returned(state) => shared.save(state, &mut response).await,
+            }
+            Ok(response)
+        })
+    }
+}
+
+impl<T: SessionData, C: Codec> Shared<T, C> {
+    fn read_token<B>(&self, request: &Request<B>) -> Option<String> {
+        match &self.transport {
+            Transport::Cookie => cookie_value(request.headers(), &self.cookie.name),
+            Transport::Header(name) => {
+                request.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+            }
+            Transport::Query(param) => request.uri().query().and_then(|query| {
+                form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == param).map(|(_, v)| v.into_owned())
+            }),
+        }
+    }
+
+    async fn save(&self, state: SessionState<T>, response: &mut Response) {
+        if self.transport == Transport::Cookie {
+            add_vary_cookie(response.headers_mut());
+        }
+        let op = match self.engine.save(state).await {
+            Ok(op) => op,
+            Err(error) => {
+                tracing::error!(session = T::NAME, %error, "could not save the session");
+                *response = save_error_response(&error);
+                return;
+            }
+        };
+        let header_value = match (&op, &self.transport) {
+            (CookieOp::Keep, _) => return,
+            (CookieOp::Set { value, max_age }, Transport::Cookie) => self.cookie.set_cookie(value, *max_age),
+            (CookieOp::Remove, Transport::Cookie) => self.cookie.removal(),
+            (CookieOp::Set { value, .. }, _) => value.clone(),
+            (CookieOp::Remove, _) => String::new(),
+        };
+        let Ok(header_value) = HeaderValue::try_from(header_value) else {
+            tracing::error!(session = T::NAME, "session token is not a valid header value");
+            *response = (StatusCode::INTERNAL_SERVER_ERROR, "the session token could not be sent").into_response();
+            return;
+        };
+        let headers = response.headers_mut();
+        match &self.transport {
+            Transport::Cookie => {
+                headers.append(SET_COOKIE, header_value);
+            }
+            Transport::Header(name) => {
+                headers.insert(name.clone(), header_value);
+            }
+            Transport::Query(param) => {
+                if let Ok(name) = HeaderName::try_from(param.as_str()) {
+                    headers.insert(name, header_value);
+                }
+            }
+        }
+        // A response that hands out a session token must never be served to someone else.
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+}
+
+/// The first cookie called `name` in the request's `Cookie` headers.
+fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(cookie::Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == name)
+        .map(|c| c.value().to_owned())
+}
+
+fn add_vary_cookie(headers: &mut HeaderMap) {
+    let already = headers.get_all(VARY).iter().any(|v| {
+        v.to_str().is_ok_and(|v| v.split(',').any(|part| part.trim().eq_ignore_ascii_case("cookie") || part.trim() == "*"))
+    });
+    if !already {
+        headers.append(VARY, HeaderValue::from_static("cookie"));
+    }
+}
+
+fn save_error_response(error: &Error) -> Response {
+    let status = match error {
+        Error::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    let message = match error {
+        Error::Store(_) => "the session store is unavailable; your changes were not saved, try again shortly".to_owned(),
+        other => format!("the session could not be saved: {other}"),
+    };
+    (status, message).into_response()
+}
