@@ -16,11 +16,15 @@
 //! |---|---|---|
 //! | `memory` | yes | [`MemoryStore`] |
 //! | `cookie` | yes | `cookie::CookieStore`: sealed (AES-SIV) or signed (HMAC-SHA256) client-side sessions |
-//! | `file` | yes | `store::FileStore`: a file per session |
+//! | `file` | yes | `FileStore`: a file per session, shared by the processes of one machine |
+//! | `sqlite` | no | `SqliteStore`: SQLite through sqlx, the embedded persistent default |
 //! | `json` | no | the `Json` codec |
 //! | `conformance` | no | the store conformance suite, to test a store of your own |
 
 mod codec;
+pub mod collector;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod data;
 mod engine;
 mod error;
@@ -37,6 +41,9 @@ pub mod cookie;
 #[cfg(feature = "json")]
 pub use codec::Json;
 pub use codec::{Codec, CodecError, Postcard};
+#[cfg(feature = "cookie")]
+pub use cookie::{CookieStore, Key, KeyError, KeyId, KeyRing};
+pub use collector::Collector;
 pub use data::{FieldKind, FieldSpec, SessionData};
 pub use engine::{CookieOp, Engine, IntoStorage, Storage};
 pub use error::{BoxError, Error, StoreError};
@@ -44,7 +51,11 @@ pub use id::{IdGenerator, MalformedId, RandomIds, SessionId, StoreKey};
 pub use policy::ExpiryPolicy;
 pub use record::{Change, Entry, Meta, Record};
 pub use state::SessionState;
+#[cfg(feature = "file")]
+pub use store::FileStore;
 #[cfg(feature = "memory")]
 pub use store::MemoryStore;
+#[cfg(feature = "sqlite")]
+pub use store::SqliteStore;
 pub use store::{Applied, Created, Store};
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};
