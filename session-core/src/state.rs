@@ -269,9 +269,18 @@ impl<T: SessionData> SessionState<T> {
             }
             diff.remove.extend(loaded.expired_keys.iter().cloned());
             if self.cleared {
-                let unknown = loaded.record.entries.iter().map(|(k, _)| k);
-                let unknown = unknown.filter(|k| !T::FIELDS.iter().any(|f| f.key == k.as_str()));
-                diff.remove.extend(unknown.cloned());
+                // Everything loaded and not written anew goes: unknown keys, and known ones whose
+                // stored bytes this binary could not read or that equal its default, which an
+                // older binary would otherwise still see.
+                let stale: Vec<String> = loaded
+                    .record
+                    .entries
+                    .iter()
+                    .map(|(k, _)| k)
+                    .filter(|k| !diff.set.iter().any(|(s, _)| s == *k) && !diff.remove.contains(k))
+                    .cloned()
+                    .collect();
+                diff.remove.extend(stale);
             }
         }
         Ok(diff)

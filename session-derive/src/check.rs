@@ -1,0 +1,115 @@
+//! Rules that need more than one attribute, or a field's type, or several fields: `#[flash]`
+//! field types, `skip` conflicts and unique storage keys.
+
+use std::collections::HashMap;
+
+use quote::ToTokens;
+use syn::Type;
+
+use crate::ast::{Container, Field};
+use crate::ctxt::Errors;
+
+/// Applies the rules about one field's attributes and type; called as each field is read, so
+/// errors come out in source order.
+pub(crate) fn field(field: &mut Field<'_>, errors: &mut Errors) {
+    let before = errors.count();
+    check_flash_type(field, errors);
+    check_skip_alone(field, errors);
+    field.faulty |= errors.count() != before;
+}
+
+/// Applies the rules that span fields, once all are read.
+pub(crate) fn container(cont: &mut Container<'_>, errors: &mut Errors) {
+    check_unique_keys(cont, errors);
+}
+
+fn check_flash_type(field: &Field<'_>, errors: &mut Errors) {
+    if field.attrs.flash.is_none() || field.attrs.skip.is_some() {
+        // A skipped flash is reported by the `skip` rule instead.
+        return;
+    }
+    if !is_option_or_vec(field.ty) {
+        let ty = field.ty.to_token_stream();
+        errors.spanned(
+            field.ty,
+            format_args!(
+                "`#[flash]` needs a field of type `Option<_>` or `Vec<_>`, found `{ty}`: a flash value is \
+                 emptied once delivered; use `Option<{ty}>`"
+            ),
+        );
+    }
+}
+
+/// Whether the type's last path segment is `Option` or `Vec` (`std::option::Option<T>` too).
+fn is_option_or_vec(ty: &Type) -> bool {
+    match ty {
+        Type::Path(path) if path.qself.is_none() => {
+            path.path.segments.last().is_some_and(|s| s.ident == "Option" || s.ident == "Vec")
+        }
+        // Types passed through `macro_rules!` arrive wrapped in invisible groups.
+        Type::Group(group) => is_option_or_vec(&group.elem),
+        Type::Paren(paren) => is_option_or_vec(&paren.elem),
+        _ => false,
+    }
+}
+
+/// `skip` excludes the field from storage, so every other attribute would be silently ignored:
+/// the one written second is the error.
+fn check_skip_alone(field: &Field<'_>, errors: &mut Errors) {
+    let Some(skip_at) = field.attrs.order.iter().position(|(k, _)| *k == "skip") else { return };
+    let skip_span = field.attrs.order[skip_at].1;
+    let mut skip_reported = false;
+    for (index, (key, span)) in field.attrs.order.iter().enumerate() {
+        if index == skip_at {
+            continue;
+        }
+        let why = "a skipped field is never stored, so it cannot also be";
+        let what = describe(key);
+        if index > skip_at {
+            errors.at(*span, format_args!("`{key}` cannot be combined with `skip`: {why} {what}; remove one of them"));
+        } else if !skip_reported {
+            skip_reported = true;
+            errors.at(
+                skip_span,
+                format_args!("`skip` cannot be combined with `{key}`: {why} {what}; remove one of them"),
+            );
+        }
+    }
+}
+
+fn describe(key: &str) -> &'static str {
+    match key {
+        "flash" => "a flash value",
+        "ttl" => "given a ttl",
+        "rename" => "stored under another key",
+        "default" => "given a default for when nothing is stored (it always starts at `Default::default()`)",
+        _ => "configured otherwise",
+    }
+}
+
+/// Two stored fields under one key would overwrite each other in the store.
+fn check_unique_keys(cont: &mut Container<'_>, errors: &mut Errors) {
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for index in 0..cont.fields.len() {
+        let field = &cont.fields[index];
+        if !field.is_stored() {
+            continue;
+        }
+        let key = field.key();
+        let Some(&first) = seen.get(&key) else {
+            seen.insert(key, index);
+            continue;
+        };
+        let earlier = &cont.fields[first];
+        // Point at a `rename` if either field has one: that is what the user chose; two fields
+        // without `rename` cannot collide, their names differ.
+        let (span, fix) = match (&field.attrs.rename, &earlier.attrs.rename) {
+            (Some(lit), _) => (lit.span(), "choose another `rename`"),
+            (None, Some(lit)) => (lit.span(), "choose another `rename`"),
+            (None, None) => (field.ident.span(), "rename one of them"),
+        };
+        let (this, other) = (field.ident, earlier.ident);
+        errors.at(span, format_args!("fields `{other}` and `{this}` are both stored under the key \"{key}\"; {fix}"));
+        cont.fields[index].faulty = true;
+    }
+}

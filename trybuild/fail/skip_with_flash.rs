@@ -1,0 +1,14 @@
+use session_kit::Session;
+
+#[derive(Session)]
+struct App {
+    #[session(skip)]
+    #[flash]
+    notice: Option<String>,
+}
+
+fn main() {
+    // The stub impl emitted beside the errors: using the type as a session adds no error.
+    fn is_session<T: session_kit::SessionData>() {}
+    is_session::<App>();
+}

@@ -1,0 +1,17 @@
+use session_kit::Session;
+
+#[derive(Session)]
+struct App {
+    #[flash]
+    notice: String,
+    #[session(ttl = "soon")]
+    otp: Option<String>,
+    #[session(skip, rename = "s")]
+    scratch: u32,
+}
+
+fn main() {
+    // The stub impl emitted beside the errors: using the type as a session adds no error.
+    fn is_session<T: session_kit::SessionData>() {}
+    is_session::<App>();
+}

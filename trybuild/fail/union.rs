@@ -1,0 +1,13 @@
+use session_kit::Session;
+
+#[derive(Session)]
+union App {
+    id: u64,
+    bits: [u8; 8],
+}
+
+fn main() {
+    // The stub impl emitted beside the errors: using the type as a session adds no error.
+    fn is_session<T: session_kit::SessionData>() {}
+    is_session::<App>();
+}
