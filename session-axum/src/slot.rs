@@ -17,6 +17,8 @@ pub(crate) trait Open<T: SessionData>: Send + Sync + 'static {
     fn open<'a>(&'a self, token: Option<&'a str>) -> BoxFuture<'a, Result<SessionState<T>, Error>>;
 }
 
+// The state moves in and out once per request; boxing it would cost an allocation each time.
+#[allow(clippy::large_enum_variant)]
 enum SlotState<T: SessionData> {
     /// No handler has asked for the session.
     Unopened,
@@ -39,6 +41,7 @@ pub(crate) enum TakeError {
 }
 
 /// What the layer finds after the handler.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Finished<T: SessionData> {
     Unopened,
     StillHeld,

@@ -229,7 +229,8 @@ impl<T: SessionData, C: Codec> Engine<T, C> {
             Some(loaded) => {
                 let mut meta = loaded.record.meta;
                 let mut meta_changed = false;
-                if let Some(remember) = remember.filter(|r| *r != meta.remember_me) {
+                let remember_changed = remember.is_some_and(|r| r != meta.remember_me);
+                if let Some(remember) = remember.filter(|_| remember_changed) {
                     meta.remember_me = remember;
                     meta_changed = true;
                 }
@@ -256,7 +257,9 @@ impl<T: SessionData, C: Codec> Engine<T, C> {
                         }
                         // A browser-session cookie carries only the id: it needs resending only
                         // when the id changes; a persistent one also when its lifetime moves.
-                        if new_token || (persistent && meta_changed) {
+                        // Switching remember-me off resends it too, without `Max-Age`, so the
+                        // browser turns it back into a browser-session cookie.
+                        if new_token || remember_changed || (persistent && meta_changed) {
                             Ok(CookieOp::Set { value: id.as_str().to_owned(), max_age })
                         } else {
                             Ok(CookieOp::Keep)

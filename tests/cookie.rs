@@ -1,0 +1,225 @@
+//! Client-side sessions through a real router: sealed and signed cookies, bad input, key
+//! rotation, unknown fields and the size limit.
+
+#![allow(clippy::unwrap_used)] // test fixtures: a failed unwrap is a failed test
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::Query;
+use axum::routing::get;
+use axum::Router;
+use http::StatusCode;
+use serde::Deserialize;
+use session_kit::cookie::{CookieStore, Key, KeyRing};
+use session_kit::{ManualClock, Session, SessionLayer};
+use support::{send, with_cookie, Client};
+
+#[derive(Session)]
+#[session(name = "app")]
+struct App {
+    name: Option<String>,
+    count: u64,
+}
+
+/// A newer deploy's view of the same cookie, with a field the older one does not know.
+#[derive(Session)]
+#[session(name = "app")]
+struct AppV2 {
+    name: Option<String>,
+    count: u64,
+    theme: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Params {
+    name: Option<String>,
+    theme: Option<String>,
+    big: Option<usize>,
+}
+
+fn master(byte: u8) -> Key {
+    Key::derive(&[byte; 32]).unwrap()
+}
+
+fn router(store: CookieStore, clock: Option<Arc<ManualClock>>) -> Router {
+    let mut layer = SessionLayer::<App>::new(store).secure(false).idle_timeout(Duration::from_secs(3600));
+    if let Some(clock) = clock {
+        layer = layer.clock(clock);
+    }
+    Router::new()
+        .route("/read", get(|s: Session<App>| async move { format!("{:?} {}", s.name, s.count) }))
+        .route(
+            "/set",
+            get(|mut s: Session<App>, Query(p): Query<Params>| async move {
+                s.name = p.name;
+                if let Some(n) = p.big {
+                    s.name = Some("x".repeat(n));
+                }
+                "set"
+            }),
+        )
+        .route(
+            "/incr",
+            get(|mut s: Session<App>| async move {
+                s.count += 1;
+                s.count.to_string()
+            }),
+        )
+        .route(
+            "/cycle",
+            get(|mut s: Session<App>| async move {
+                s.cycle_id();
+                "cycled"
+            }),
+        )
+        .layer(layer)
+}
+
+fn router_v2(store: CookieStore) -> Router {
+    Router::new()
+        .route(
+            "/theme",
+            get(|mut s: Session<AppV2>, Query(p): Query<Params>| async move {
+                if p.theme.is_some() {
+                    s.theme = p.theme;
+                }
+                format!("{:?} {:?} {}", s.theme, s.name, s.count)
+            }),
+        )
+        .layer(SessionLayer::<AppV2>::new(store).secure(false))
+}
+
+async fn seeded(app: &Router) -> String {
+    let r = send(app, http::Request::get("/set?name=ada").body(axum::body::Body::empty()).unwrap()).await;
+    r.cookie_value("app").expect("a cookie session sets its cookie")
+}
+
+#[tokio::test]
+async fn round_trip_in_both_modes() {
+    for store in [CookieStore::sealed(KeyRing::new(master(1))), CookieStore::signed(KeyRing::new(master(1)))] {
+        let mut client = Client::new(router(store, None));
+        client.get("/set?name=ada").await;
+        assert_eq!(client.get("/incr").await.body, "1");
+        assert_eq!(client.get("/incr").await.body, "2");
+        let r = client.get("/read").await;
+        assert_eq!(r.body, r#"Some("ada") 2"#);
+        assert!(r.set_cookies().is_empty(), "an unchanged cookie session is not resent");
+    }
+}
+
+#[tokio::test]
+async fn bad_cookies_open_as_fresh_sessions() {
+    let clock = Arc::new(ManualClock::starting_now());
+    let app = router(CookieStore::sealed(KeyRing::new(master(1))), Some(clock.clone()));
+    let good = seeded(&app).await;
+
+    let mut flipped = good.clone().into_bytes();
+    flipped[good.len() / 2] = if flipped[good.len() / 2] == b'A' { b'B' } else { b'A' };
+    let other_key = seeded(&router(CookieStore::sealed(KeyRing::new(master(2))), None)).await;
+    let other_mode = seeded(&router(CookieStore::signed(KeyRing::new(master(1))), None)).await;
+    let cases = [
+        ("one character changed", String::from_utf8(flipped).unwrap()),
+        ("truncated", good[..good.len() - 5].to_owned()),
+        ("extended", format!("{good}AAAA")),
+        ("empty", String::new()),
+        ("not base64", "!!!not*base64!!!".to_owned()),
+        ("100 KB", "A".repeat(100 * 1024)),
+        ("unknown key", other_key),
+        ("other mode", other_mode),
+    ];
+    for (what, value) in cases {
+        let r = send(&app, with_cookie("/read", &format!("app={value}"))).await;
+        assert_eq!((r.status, r.body.as_str()), (StatusCode::OK, "None 0"), "{what}");
+    }
+
+    // A value sealed for another cookie name does not open under this one.
+    let other_name = Router::new()
+        .route(
+            "/set",
+            get(|mut s: Session<App>| async move {
+                s.name = Some("moved".into());
+            }),
+        )
+        .layer(SessionLayer::<App>::new(CookieStore::sealed(KeyRing::new(master(1)))).cookie_name("other"));
+    let r = send(&other_name, http::Request::get("/set").body(axum::body::Body::empty()).unwrap()).await;
+    let moved = r.cookie_value("other").unwrap();
+    let r = send(&app, with_cookie("/read", &format!("app={moved}"))).await;
+    assert_eq!(r.body, "None 0", "a value moved to another cookie name");
+
+    // Replayed after its expiry.
+    clock.advance(Duration::from_secs(3601));
+    let r = send(&app, with_cookie("/read", &format!("app={good}"))).await;
+    assert_eq!(r.body, "None 0", "an expired value");
+}
+
+#[tokio::test]
+async fn a_value_from_the_far_future_is_refused() {
+    let future = Arc::new(ManualClock::starting_now());
+    future.advance(Duration::from_secs(365 * 24 * 3600));
+    let from_future = seeded(&router(CookieStore::sealed(KeyRing::new(master(1))), Some(future))).await;
+    let app = router(CookieStore::sealed(KeyRing::new(master(1))), None);
+    let r = send(&app, with_cookie("/read", &format!("app={from_future}"))).await;
+    assert_eq!(r.body, "None 0");
+}
+
+#[tokio::test]
+async fn key_rotation_reseals_with_the_new_primary() {
+    let old_app = router(CookieStore::sealed(KeyRing::new(master(1))), None);
+    let old_cookie = seeded(&old_app).await;
+
+    // The new primary first, the old key kept: the old cookie still opens and is re-sealed.
+    let rotated = router(CookieStore::sealed(KeyRing::new(master(1)).rotate(master(2))), None);
+    let r = send(&rotated, with_cookie("/read", &format!("app={old_cookie}"))).await;
+    assert_eq!(r.body, r#"Some("ada") 0"#);
+    let resealed = r.cookie_value("app").expect("opened with an older key: re-sealed in the same response");
+    assert_ne!(resealed, old_cookie);
+
+    // Only the new key left: the re-sealed cookie opens, the old one is a fresh session.
+    let new_only = router(CookieStore::sealed(KeyRing::new(master(2))), None);
+    let r = send(&new_only, with_cookie("/read", &format!("app={resealed}"))).await;
+    assert_eq!(r.body, r#"Some("ada") 0"#);
+    assert!(r.set_cookies().is_empty(), "sealed by the primary: nothing to re-seal");
+    let r = send(&new_only, with_cookie("/read", &format!("app={old_cookie}"))).await;
+    assert_eq!(r.body, "None 0");
+
+    // Order matters: with the old key listed as older, the new one seals.
+    let ring = KeyRing::new(master(2)).with_older(master(1));
+    let app = router(CookieStore::sealed(ring), None);
+    let fresh = seeded(&app).await;
+    let r = send(&new_only, with_cookie("/read", &format!("app={fresh}"))).await;
+    assert_eq!(r.body, r#"Some("ada") 0"#, "the primary, not the first key found, seals");
+}
+
+#[tokio::test]
+async fn unknown_fields_survive_an_older_deploy() {
+    let store = || CookieStore::sealed(KeyRing::new(master(3)));
+    let mut v2 = Client::new(router_v2(store()));
+    v2.get("/theme?theme=dark").await;
+    let mut v1 = Client::new(router(store(), None));
+    v1.jar = v2.jar.clone();
+    assert_eq!(v1.get("/incr").await.body, "1", "the older binary changes its own field");
+    v2.jar = v1.jar.clone();
+    assert_eq!(v2.get("/theme").await.body, r#"Some("dark") None 1"#, "and the newer one's field is still there");
+}
+
+#[tokio::test]
+async fn an_oversized_session_is_a_clear_error_not_a_truncated_cookie() {
+    let app = router(CookieStore::sealed(KeyRing::new(master(1))), None);
+    let r = send(&app, http::Request::get("/set?big=5000").body(axum::body::Body::empty()).unwrap()).await;
+    assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(r.body.contains("4096") && r.body.contains("bytes"), "{}", r.body);
+    assert!(r.set_cookies().is_empty(), "nothing truncated is sent");
+}
+
+#[tokio::test]
+async fn cycle_id_reseals() {
+    let mut client = Client::new(router(CookieStore::sealed(KeyRing::new(master(1))), None));
+    client.get("/set?name=ada").await;
+    let before = client.jar["app"].clone();
+    let r = client.get("/cycle").await;
+    assert_ne!(r.cookie_value("app").unwrap(), before);
+    assert_eq!(client.get("/read").await.body, r#"Some("ada") 0"#);
+}

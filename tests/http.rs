@@ -1,0 +1,585 @@
+//! The HTTP suite: session behaviour through a real axum router, asserted on status, body and
+//! `Set-Cookie`. Every server-side store runs the same suite (`http_suite!` at the bottom).
+
+#![allow(clippy::unwrap_used)] // test fixtures: a failed unwrap is a failed test
+
+mod support;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use axum::extract::{Path, Query};
+use axum::routing::get;
+use axum::Router;
+use http::{Request, StatusCode};
+use serde::Deserialize;
+use session_kit::store::{Applied, Change, Created, Record, StoreKey};
+use session_kit::{ManualClock, SameSite, Session, SessionLayer, Storage, Store, StoreError, Timestamp};
+use support::{send, with_cookie, Client};
+
+#[derive(Session)]
+#[session(name = "app")]
+struct App {
+    name: Option<String>,
+    count: u64,
+    #[flash]
+    notice: Option<String>,
+}
+
+#[derive(Session)]
+#[session(name = "cart")]
+struct Cart {
+    items: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct Params {
+    name: Option<String>,
+    msg: Option<String>,
+    remember: Option<bool>,
+}
+
+async fn read(session: Session<App>) -> String {
+    format!("name={:?} count={}", session.name, session.count)
+}
+
+async fn set(mut session: Session<App>, Query(p): Query<Params>) -> &'static str {
+    session.name = p.name;
+    if let Some(remember) = p.remember {
+        session.remember_me(remember);
+    }
+    "set"
+}
+
+fn app_router(storage: Storage) -> Router {
+    app_routes().layer(SessionLayer::<App>::new(storage).secure(false))
+}
+
+fn app_routes() -> Router {
+    Router::new()
+        .route("/untouched", get(|| async { "untouched" }))
+        .route("/read", get(read))
+        .route("/set", get(set))
+        .route(
+            "/incr",
+            get(|mut s: Session<App>| async move {
+                s.count += 1;
+                s.count.to_string()
+            }),
+        )
+        .route(
+            "/remove",
+            get(|mut s: Session<App>| async move {
+                s.name = None;
+                "removed"
+            }),
+        )
+        .route(
+            "/destroy",
+            get(|mut s: Session<App>| async move {
+                s.destroy();
+                "destroyed"
+            }),
+        )
+        .route(
+            "/cycle",
+            get(|mut s: Session<App>| async move {
+                s.cycle_id();
+                "cycled"
+            }),
+        )
+        .route(
+            "/flash",
+            get(|mut s: Session<App>, Query(p): Query<Params>| async move {
+                s.notice = p.msg;
+                "flashed"
+            }),
+        )
+        .route("/show", get(|s: Session<App>| async move { format!("{:?}", s.notice) }))
+        .route(
+            "/keep",
+            get(|mut s: Session<App>| async move {
+                s.keep_flash();
+                format!("{:?}", s.notice)
+            }),
+        )
+}
+
+/// Counts store calls, to prove malformed ids never reach the store.
+struct Counting {
+    inner: Arc<dyn Store>,
+    loads: AtomicUsize,
+}
+
+#[async_trait]
+impl Store for Counting {
+    async fn load(&self, key: &StoreKey, now: Timestamp) -> Result<Option<Record>, StoreError> {
+        self.loads.fetch_add(1, Ordering::SeqCst);
+        self.inner.load(key, now).await
+    }
+    async fn create(&self, key: &StoreKey, record: &Record, now: Timestamp) -> Result<Created, StoreError> {
+        self.inner.create(key, record, now).await
+    }
+    async fn apply(&self, key: &StoreKey, change: &Change, now: Timestamp) -> Result<Applied, StoreError> {
+        self.inner.apply(key, change, now).await
+    }
+    async fn delete(&self, key: &StoreKey) -> Result<(), StoreError> {
+        self.inner.delete(key).await
+    }
+    async fn rename(&self, from: &StoreKey, to: &StoreKey, now: Timestamp) -> Result<Applied, StoreError> {
+        self.inner.rename(from, to, now).await
+    }
+    async fn collect_expired(&self, now: Timestamp) -> Result<u64, StoreError> {
+        self.inner.collect_expired(now).await
+    }
+}
+
+fn server_store(storage: &Storage) -> Arc<dyn Store> {
+    match storage {
+        Storage::Server(store) => store.clone(),
+        _ => panic!("the HTTP suite runs on server-side stores"),
+    }
+}
+
+/// The suite, one function per behaviour; each store runs all of them.
+mod suite {
+    use super::*;
+
+    pub(crate) async fn untouched_and_read_only_get_no_cookie(storage: Storage) {
+        let mut client = Client::new(app_router(storage));
+        let r = client.get("/untouched").await;
+        assert_eq!((r.status, r.body.as_str()), (StatusCode::OK, "untouched"));
+        assert!(r.set_cookies().is_empty());
+        assert_eq!(r.header("vary"), None, "a response that never read the session does not vary");
+
+        let r = client.get("/read").await;
+        assert_eq!(r.body, "name=None count=0");
+        assert!(r.set_cookies().is_empty(), "reading an empty session stores nothing");
+        assert_eq!(r.header("vary"), Some("cookie"));
+
+        client.get("/set?name=ada").await;
+        let r = client.get("/read").await;
+        assert_eq!(r.body, r#"name=Some("ada") count=0"#);
+        assert!(r.set_cookies().is_empty(), "reading an unchanged session sends no cookie: {:?}", r.set_cookies());
+        let r = client.get("/set?name=ada").await;
+        assert!(r.set_cookies().is_empty(), "writing the same value changes nothing");
+    }
+
+    pub(crate) async fn bad_ids_give_a_fresh_session_and_never_reach_the_store(storage: Storage) {
+        let counting = Arc::new(Counting { inner: server_store(&storage), loads: AtomicUsize::new(0) });
+        let app = app_router(Storage::Server(counting.clone()));
+        let junk = "x".repeat(10 * 1024);
+        for (bad, well_formed) in [
+            ("AAAAAAAAAAAAAAAAAAAAAA", true),
+            ("not-an-id", false),
+            ("..%2F..%2Fetc%2Fpasswd", false),
+            ("../../../../etc/passwd", false),
+            (junk.as_str(), false),
+        ] {
+            let before = counting.loads.load(Ordering::SeqCst);
+            let r = send(&app, with_cookie("/set?name=eve", &format!("app={bad}"))).await;
+            assert_eq!(r.status, StatusCode::OK, "{bad:.20}");
+            let new = r.cookie_value("app").expect("a fresh session gets a new id");
+            assert_ne!(new, bad, "a client-chosen id is never adopted");
+            assert_eq!(new.len(), 22);
+            let loads = counting.loads.load(Ordering::SeqCst) - before;
+            assert_eq!(loads, usize::from(well_formed), "store loads for {bad:.20}");
+        }
+    }
+
+    pub(crate) async fn insert_read_remove(storage: Storage) {
+        let mut client = Client::new(app_router(storage));
+        let r = client.get("/set?name=grace").await;
+        let cookie = r.set_cookie("app").expect("first write sets the cookie");
+        assert!(!cookie.contains("Max-Age"), "browser-session cookie by default: {cookie}");
+        assert_eq!(r.header("cache-control"), Some("no-store"));
+        assert_eq!(client.get("/incr").await.body, "1");
+        assert_eq!(client.get("/incr").await.body, "2");
+        assert_eq!(client.get("/read").await.body, r#"name=Some("grace") count=2"#);
+        let r = client.get("/remove").await;
+        assert!(r.set_cookies().is_empty(), "a browser-session cookie is not resent for a data change");
+        assert_eq!(client.get("/read").await.body, "name=None count=2");
+    }
+
+    pub(crate) async fn destroy_sends_a_removal_with_the_same_attributes(storage: Storage) {
+        let layer = SessionLayer::<App>::new(storage).path("/").domain("example.test");
+        let mut client = Client::new(app_routes().layer(layer));
+        client.get("/set?name=x").await;
+        let id = client.jar["app"].clone();
+        let r = client.get("/destroy").await;
+        let removal = r.set_cookie("app").expect("removal cookie");
+        for attr in ["app=;", "Max-Age=0", "Path=/", "Domain=example.test", "Secure", "HttpOnly", "SameSite=Lax"] {
+            assert!(removal.contains(attr), "{removal} lacks {attr}");
+        }
+        let r = send(&client.app, with_cookie("/read", &format!("app={id}"))).await;
+        assert_eq!(r.body, "name=None count=0", "the destroyed id opens nothing");
+    }
+
+    pub(crate) async fn cycle_id_keeps_data_and_kills_the_old_id(storage: Storage) {
+        let mut client = Client::new(app_router(storage));
+        client.get("/set?name=lin").await;
+        let old = client.jar["app"].clone();
+        let r = client.get("/cycle").await;
+        let new = r.cookie_value("app").expect("a new id is sent");
+        assert_ne!(new, old);
+        assert_eq!(client.get("/read").await.body, r#"name=Some("lin") count=0"#);
+        let r = send(&client.app, with_cookie("/read", &format!("app={old}"))).await;
+        assert_eq!(r.body, "name=None count=0", "the old id is dead at once");
+    }
+
+    pub(crate) async fn remember_me_is_persistent_and_sticks(storage: Storage) {
+        let clock = Arc::new(ManualClock::starting_now());
+        let layer = SessionLayer::<App>::new(storage)
+            .secure(false)
+            .idle_timeout(Duration::from_secs(600))
+            .remember_me_lifetime(Duration::from_secs(7 * 24 * 3600))
+            .clock(clock.clone());
+        let mut client = Client::new(app_routes().layer(layer));
+        let r = client.get("/set?name=kim&remember=true").await;
+        let cookie = r.set_cookie("app").unwrap();
+        assert!(cookie.contains("Max-Age=604800"), "{cookie}");
+        // A day on, far past the ordinary idle timeout, the remember-me session lives on, and
+        // its deadline slides (slides are throttled to a tenth of the lifetime, 16.8 hours).
+        clock.advance(Duration::from_secs(24 * 3600));
+        let r = client.get("/read").await;
+        assert_eq!(r.body, r#"name=Some("kim") count=0"#);
+        let cookie = r.set_cookie("app").expect("the persistent cookie's lifetime slides");
+        assert!(cookie.contains("Max-Age=604800"), "still remembered without asking again: {cookie}");
+        let r = client.get("/set?name=kim2").await;
+        let cookie = r.set_cookie("app").expect("a write moves the persistent cookie's lifetime");
+        assert!(cookie.contains("Max-Age=604800"), "{cookie}");
+        let r = client.get("/set?name=kim3&remember=false").await;
+        let cookie = r.set_cookie("app").expect("forgetting resends the cookie");
+        assert!(!cookie.contains("Max-Age"), "back to a browser-session cookie: {cookie}");
+    }
+
+    pub(crate) async fn idle_and_absolute_timeouts(storage: Storage) {
+        let clock = Arc::new(ManualClock::starting_now());
+        let layer = SessionLayer::<App>::new(storage.clone())
+            .secure(false)
+            .idle_timeout(Duration::from_secs(60))
+            .clock(clock.clone());
+        let mut client = Client::new(app_routes().layer(layer));
+        client.get("/set?name=idle").await;
+        for _ in 0..5 {
+            clock.advance(Duration::from_secs(50));
+            assert_eq!(client.get("/read").await.body, r#"name=Some("idle") count=0"#, "activity keeps it alive");
+        }
+        clock.advance(Duration::from_secs(61));
+        assert_eq!(client.get("/read").await.body, "name=None count=0", "idle timeout");
+
+        let clock = Arc::new(ManualClock::starting_now());
+        let layer = SessionLayer::<App>::new(storage)
+            .secure(false)
+            .idle_timeout(Duration::from_secs(60))
+            .absolute_timeout(Duration::from_secs(120))
+            .clock(clock.clone());
+        let mut client = Client::new(app_routes().layer(layer));
+        client.get("/set?name=abs").await;
+        clock.advance(Duration::from_secs(50));
+        assert_eq!(client.get("/incr").await.body, "1");
+        clock.advance(Duration::from_secs(50));
+        assert_eq!(client.get("/incr").await.body, "2");
+        clock.advance(Duration::from_secs(21));
+        assert_eq!(client.get("/read").await.body, "name=None count=0", "absolute timeout despite activity");
+    }
+
+    pub(crate) async fn flash_is_shown_once(storage: Storage) {
+        let mut client = Client::new(app_router(storage));
+        client.get("/flash?msg=saved").await;
+        assert_eq!(client.get("/show").await.body, r#"Some("saved")"#);
+        assert_eq!(client.get("/show").await.body, "None");
+
+        client.get("/flash?msg=again").await;
+        assert_eq!(client.get("/keep").await.body, r#"Some("again")"#);
+        assert_eq!(client.get("/show").await.body, r#"Some("again")"#, "keep_flash extends by one request");
+        assert_eq!(client.get("/show").await.body, "None");
+    }
+
+    pub(crate) async fn two_session_types_in_one_handler(storage: Storage) {
+        let app = Router::new()
+            .route(
+                "/both",
+                get(|mut app: Session<App>, mut cart: Session<Cart>| async move {
+                    app.count += 1;
+                    cart.items.push(format!("item{}", app.count));
+                    format!("{} {:?}", app.count, cart.items)
+                }),
+            )
+            .layer(SessionLayer::<App>::new(storage.clone()).secure(false))
+            .layer(SessionLayer::<Cart>::new(storage).secure(false));
+        let mut client = Client::new(app);
+        let r = client.get("/both").await;
+        assert!(r.set_cookie("app").is_some() && r.set_cookie("cart").is_some(), "{:?}", r.set_cookies());
+        assert_eq!(client.get("/both").await.body, r#"2 ["item1", "item2"]"#);
+    }
+
+    pub(crate) async fn concurrent_requests_lose_no_field(storage: Storage) {
+        let app = Router::new()
+            .route(
+                "/wide/{i}",
+                get(|mut s: Session<Wide>, Path(i): Path<usize>| async move {
+                    s.set(i, i as u32 + 1);
+                    "ok"
+                }),
+            )
+            .route("/wide", get(|s: Session<Wide>| async move { format!("{:?}", s.all()) }))
+            .route(
+                "/init",
+                get(|mut s: Session<Wide>| async move {
+                    s.set(0, 999);
+                    "ok"
+                }),
+            )
+            .layer(SessionLayer::<Wide>::new(storage).secure(false));
+        for round in 0..50 {
+            let mut client = Client::new(app.clone());
+            client.get("/init").await;
+            let cookie = format!("wide={}", client.jar["wide"]);
+            let tasks: Vec<_> = (0..16)
+                .map(|i| {
+                    let app = app.clone();
+                    let cookie = cookie.clone();
+                    tokio::spawn(async move { send(&app, with_cookie(&format!("/wide/{i}"), &cookie)).await })
+                })
+                .collect();
+            for task in tasks {
+                assert_eq!(task.await.unwrap().status, StatusCode::OK);
+            }
+            let expected: Vec<u32> = (1..=16).collect();
+            assert_eq!(client.get("/wide").await.body, format!("{expected:?}"), "round {round}");
+        }
+    }
+}
+
+#[derive(Session)]
+#[session(name = "wide")]
+struct Wide {
+    f0: u32,
+    f1: u32,
+    f2: u32,
+    f3: u32,
+    f4: u32,
+    f5: u32,
+    f6: u32,
+    f7: u32,
+    f8: u32,
+    f9: u32,
+    f10: u32,
+    f11: u32,
+    f12: u32,
+    f13: u32,
+    f14: u32,
+    f15: u32,
+}
+
+impl Wide {
+    fn fields(&mut self) -> [&mut u32; 16] {
+        let Wide { f0, f1, f2, f3, f4, f5, f6, f7, f8, f9, f10, f11, f12, f13, f14, f15 } = self;
+        [f0, f1, f2, f3, f4, f5, f6, f7, f8, f9, f10, f11, f12, f13, f14, f15]
+    }
+
+    fn set(&mut self, i: usize, v: u32) {
+        *self.fields()[i] = v;
+    }
+
+    fn all(&self) -> [u32; 16] {
+        let Wide { f0, f1, f2, f3, f4, f5, f6, f7, f8, f9, f10, f11, f12, f13, f14, f15 } = self;
+        [*f0, *f1, *f2, *f3, *f4, *f5, *f6, *f7, *f8, *f9, *f10, *f11, *f12, *f13, *f14, *f15]
+    }
+}
+
+/// One `#[tokio::test]` per suite function, for the store `$make` (an async block giving a
+/// `Storage`).
+macro_rules! http_suite {
+    ($store:ident, $make:expr) => {
+        mod $store {
+            use super::*;
+
+            async fn storage() -> Storage {
+                $make.await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn untouched_and_read_only_get_no_cookie() {
+                suite::untouched_and_read_only_get_no_cookie(storage().await).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn bad_ids_give_a_fresh_session_and_never_reach_the_store() {
+                suite::bad_ids_give_a_fresh_session_and_never_reach_the_store(storage().await).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn insert_read_remove() {
+                suite::insert_read_remove(storage().await).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn destroy_sends_a_removal_with_the_same_attributes() {
+                suite::destroy_sends_a_removal_with_the_same_attributes(storage().await).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn cycle_id_keeps_data_and_kills_the_old_id() {
+                suite::cycle_id_keeps_data_and_kills_the_old_id(storage().await).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn remember_me_is_persistent_and_sticks() {
+                suite::remember_me_is_persistent_and_sticks(storage().await).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn idle_and_absolute_timeouts() {
+                suite::idle_and_absolute_timeouts(storage().await).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn flash_is_shown_once() {
+                suite::flash_is_shown_once(storage().await).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn two_session_types_in_one_handler() {
+                suite::two_session_types_in_one_handler(storage().await).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn concurrent_requests_lose_no_field() {
+                suite::concurrent_requests_lose_no_field(storage().await).await
+            }
+        }
+    };
+}
+
+http_suite!(memory, async { session_kit::IntoStorage::into_storage(session_kit::MemoryStore::new()) });
+
+// ---- Behaviour that does not depend on the store ----
+
+#[tokio::test]
+async fn cookie_attributes_follow_the_configuration() {
+    let cases: Vec<(SessionLayer<App>, &[&str], &[&str])> = vec![
+        (
+            SessionLayer::new(session_kit::MemoryStore::new()),
+            &["app=", "Path=/", "Secure", "HttpOnly", "SameSite=Lax"],
+            &["Max-Age", "Domain", "Partitioned"],
+        ),
+        (
+            SessionLayer::new(session_kit::MemoryStore::new())
+                .cookie_name("sid")
+                .path("/admin")
+                .domain("example.test")
+                .secure(false)
+                .http_only(false)
+                .same_site(SameSite::Strict),
+            &["sid=", "Path=/admin", "Domain=example.test", "SameSite=Strict"],
+            &["Secure", "HttpOnly", "Max-Age"],
+        ),
+        (
+            SessionLayer::new(session_kit::MemoryStore::new()).same_site(SameSite::None).partitioned(true),
+            &["SameSite=None", "Secure", "Partitioned"],
+            &[],
+        ),
+        (
+            SessionLayer::new(session_kit::MemoryStore::new()).host_prefix(),
+            &["__Host-app=", "Path=/", "Secure"],
+            &["Domain"],
+        ),
+        (
+            SessionLayer::new(session_kit::MemoryStore::new())
+                .persistent(true)
+                .idle_timeout(Duration::from_secs(1800)),
+            &["Max-Age=1800"],
+            &[],
+        ),
+    ];
+    for (layer, present, absent) in cases {
+        let app = Router::new().route("/set", get(set)).layer(layer);
+        let r = send(&app, Request::get("/set?name=a").body(axum::body::Body::empty()).unwrap()).await;
+        let cookie = r.set_cookies().pop().expect("a cookie is set");
+        for attr in present {
+            assert!(cookie.contains(attr), "{cookie} lacks {attr}");
+        }
+        for attr in absent {
+            assert!(!cookie.contains(attr), "{cookie} has {attr}");
+        }
+    }
+}
+
+#[test]
+fn invalid_cookie_configurations_are_refused_when_built() {
+    let store = || session_kit::MemoryStore::new();
+    let bad = [
+        SessionLayer::<App>::new(store()).same_site(SameSite::None).secure(false),
+        SessionLayer::<App>::new(store()).host_prefix().domain("example.test"),
+        SessionLayer::<App>::new(store()).host_prefix().path("/admin"),
+        SessionLayer::<App>::new(store()).partitioned(true).secure(false),
+        SessionLayer::<App>::new(store()).cookie_name("bad name"),
+    ];
+    for layer in bad {
+        assert!(layer.validate().is_err(), "{layer:?}");
+        let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            Router::<()>::new().route("/", get(read)).layer(layer.clone())
+        }));
+        assert!(built.is_err(), "applying {layer:?} must fail");
+    }
+}
+
+#[tokio::test]
+async fn missing_layer_is_a_clear_rejection() {
+    let app = Router::new().route("/read", get(read));
+    let r = send(&app, Request::get("/read").body(axum::body::Body::empty()).unwrap()).await;
+    assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(r.body.contains("needs `SessionLayer::<") && r.body.contains("App"), "{}", r.body);
+}
+
+#[tokio::test]
+async fn header_and_query_transports() {
+    let app = app_routes().layer(
+        SessionLayer::<App>::new(session_kit::MemoryStore::new())
+            .id_from_header(http::HeaderName::from_static("x-session")),
+    );
+    let r = send(&app, Request::get("/set?name=api").body(axum::body::Body::empty()).unwrap()).await;
+    assert!(r.set_cookies().is_empty(), "header transport sets no cookie");
+    let token = r.header("x-session").expect("token in the response header").to_owned();
+    let r = send(&app, Request::get("/read").header("x-session", &token).body(axum::body::Body::empty()).unwrap()).await;
+    assert_eq!(r.body, r#"name=Some("api") count=0"#);
+
+    let app = app_routes().layer(SessionLayer::<App>::new(session_kit::MemoryStore::new()).id_from_query("sid"));
+    let r = send(&app, Request::get("/set?name=q").body(axum::body::Body::empty()).unwrap()).await;
+    let token = r.header("sid").expect("token in the response header").to_owned();
+    let r = send(&app, Request::get(format!("/read?sid={token}")).body(axum::body::Body::empty()).unwrap()).await;
+    assert_eq!(r.body, r#"name=Some("q") count=0"#);
+}
+
+/// A store that always fails: requests get a clear 503, never a panic or a lost save reported
+/// as success.
+struct Broken;
+
+#[async_trait]
+impl Store for Broken {
+    async fn load(&self, _: &StoreKey, _: Timestamp) -> Result<Option<Record>, StoreError> {
+        Err(StoreError::Config("down".into()))
+    }
+    async fn create(&self, _: &StoreKey, _: &Record, _: Timestamp) -> Result<Created, StoreError> {
+        Err(StoreError::Config("down".into()))
+    }
+    async fn apply(&self, _: &StoreKey, _: &Change, _: Timestamp) -> Result<Applied, StoreError> {
+        Err(StoreError::Config("down".into()))
+    }
+    async fn delete(&self, _: &StoreKey) -> Result<(), StoreError> {
+        Err(StoreError::Config("down".into()))
+    }
+    async fn rename(&self, _: &StoreKey, _: &StoreKey, _: Timestamp) -> Result<Applied, StoreError> {
+        Err(StoreError::Config("down".into()))
+    }
+    async fn collect_expired(&self, _: Timestamp) -> Result<u64, StoreError> {
+        Err(StoreError::Config("down".into()))
+    }
+}
+
+#[tokio::test]
+async fn store_failures_are_clear_errors() {
+    let app = app_routes().layer(SessionLayer::<App>::new(Broken));
+    let r = send(&app, Request::get("/set?name=x").body(axum::body::Body::empty()).unwrap()).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "a new session fails at save: {}", r.body);
+    assert!(r.set_cookies().is_empty());
+    let r = send(&app, with_cookie("/read", "app=AAAAAAAAAAAAAAAAAAAAAA")).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "loading fails: {}", r.body);
+    let r = send(&app, with_cookie("/untouched", "app=AAAAAAAAAAAAAAAAAAAAAA")).await;
+    assert_eq!(r.status, StatusCode::OK, "a handler that does not use the session is unaffected");
+}
