@@ -10,7 +10,7 @@ use crate::error::Error;
 use crate::id::{IdGenerator, RandomIds, SessionId};
 use crate::policy::ExpiryPolicy;
 use crate::record::{Change, Record};
-use crate::state::{Diff, FieldEncoder, Origin, SessionState};
+use crate::state::{Diff, FieldCodec, FieldEncoder, Loaded, Origin, SessionState};
 use crate::store::{Applied, Created, Store};
 use crate::time::{Clock, SystemClock, Timestamp};
 
@@ -86,7 +86,7 @@ const CREATE_ATTEMPTS: u32 = 3;
 /// when the handler has returned.
 pub struct Engine<T, C = Postcard> {
     storage: Storage,
-    codec: Arc<C>,
+    fields: Arc<FieldCodec<C>>,
     policy: ExpiryPolicy,
     ids: Arc<dyn IdGenerator>,
     clock: Arc<dyn Clock>,
@@ -98,7 +98,7 @@ impl<T, C> Clone for Engine<T, C> {
     fn clone(&self) -> Self {
         Self {
             storage: self.storage.clone(),
-            codec: self.codec.clone(),
+            fields: self.fields.clone(),
             policy: self.policy.clone(),
             ids: self.ids.clone(),
             clock: self.clock.clone(),
@@ -124,7 +124,7 @@ impl<T: SessionData> Engine<T, Postcard> {
     pub fn new(storage: impl IntoStorage) -> Self {
         Self {
             storage: storage.into_storage(),
-            codec: Arc::new(Postcard),
+            fields: Arc::new(FieldCodec::new::<T>(Postcard)),
             policy: ExpiryPolicy::default(),
             ids: Arc::new(RandomIds),
             clock: Arc::new(SystemClock),
@@ -139,7 +139,7 @@ impl<T: SessionData, C: Codec> Engine<T, C> {
     pub fn with_codec<C2: Codec>(self, codec: C2) -> Engine<T, C2> {
         Engine {
             storage: self.storage,
-            codec: Arc::new(codec),
+            fields: Arc::new(FieldCodec::new::<T>(codec)),
             policy: self.policy,
             ids: self.ids,
             clock: self.clock,
@@ -184,7 +184,7 @@ impl<T: SessionData, C: Codec> Engine<T, C> {
     }
 
     fn encoder(&self) -> Arc<dyn FieldEncoder<T>> {
-        self.codec.clone()
+        self.fields.clone()
     }
 
     /// Opens the session a request presented `token` for. A missing, malformed, unknown,
@@ -198,15 +198,21 @@ impl<T: SessionData, C: Codec> Engine<T, C> {
             Storage::Server(store) => match self.ids.parse(token) {
                 // Malformed ids never reach the store.
                 None => None,
-                Some(id) => match store.load(&id.store_key(), now).await? {
-                    Some(record) => SessionState::loaded(self.encoder(), &*self.codec, Origin::Server(id), record, now),
-                    None => None,
-                },
+                Some(id) => {
+                    let key = id.store_key();
+                    match store.load(&key, now).await? {
+                        Some(record) => {
+                            let origin = Origin::Server(id, key);
+                            SessionState::loaded(self.encoder(), &self.fields.codec, origin, record, now)
+                        }
+                        None => None,
+                    }
+                }
             },
             #[cfg(feature = "cookie")]
             Storage::Cookie(cookies) => cookies.open(&self.cookie_name, token, now).and_then(|opened| {
                 let origin = Origin::Cookie { reseal: opened.stale_key };
-                SessionState::loaded(self.encoder(), &*self.codec, origin, opened.record, now)
+                SessionState::loaded(self.encoder(), &self.fields.codec, origin, opened.record, now)
             }),
         };
         Ok(loaded.unwrap_or_else(|| SessionState::fresh(self.encoder(), true)))
@@ -216,8 +222,10 @@ impl<T: SessionData, C: Codec> Engine<T, C> {
     pub async fn save(&self, mut state: SessionState<T>) -> Result<CookieOp, Error> {
         let now = self.clock.now();
         if state.destroy {
-            if let (Storage::Server(store), Some(id)) = (&self.storage, state.id()) {
-                store.delete(&id.store_key()).await?;
+            if let (Storage::Server(store), Some(Loaded { origin: Origin::Server(_, key), .. })) =
+                (&self.storage, &state.loaded)
+            {
+                store.delete(key).await?;
             }
             return Ok(if state.presented { CookieOp::Remove } else { CookieOp::Keep });
         }
@@ -241,18 +249,19 @@ impl<T: SessionData, C: Codec> Engine<T, C> {
                 let persistent = self.policy.persistent || meta.remember_me;
                 let max_age = self.policy.cookie_max_age(&meta, now);
                 match (&self.storage, loaded.origin) {
-                    (Storage::Server(store), Origin::Server(mut id)) => {
+                    (Storage::Server(store), Origin::Server(mut id, mut key)) => {
                         let change = Change { set: diff.set, remove: diff.remove, meta: meta_changed.then_some(meta) };
                         let mut new_token = false;
                         if cycle {
                             let fresh = self.ids.generate();
-                            if store.rename(&id.store_key(), &fresh.store_key(), now).await? == Applied::Gone {
+                            let fresh_key = fresh.store_key();
+                            if store.rename(&key, &fresh_key, now).await? == Applied::Gone {
                                 return Ok(self.gone());
                             }
-                            id = fresh;
+                            (id, key) = (fresh, fresh_key);
                             new_token = true;
                         }
-                        if !change.is_empty() && store.apply(&id.store_key(), &change, now).await? == Applied::Gone {
+                        if !change.is_empty() && store.apply(&key, &change, now).await? == Applied::Gone {
                             return Ok(self.gone());
                         }
                         // A browser-session cookie carries only the id: it needs resending only

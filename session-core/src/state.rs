@@ -5,19 +5,47 @@ use std::sync::Arc;
 use crate::codec::Codec;
 use crate::data::{FieldKind, SessionData};
 use crate::error::Error;
-use crate::id::SessionId;
+use crate::id::{SessionId, StoreKey};
 use crate::record::{Entry, Meta, Record};
 use crate::time::Timestamp;
 
-/// Encodes every stored field of `T` with a codec chosen by the layer; object-safe so the
+/// Encodes the stored fields of `T` with a codec chosen by the layer; object-safe so the
 /// session need not carry the codec's type.
 pub(crate) trait FieldEncoder<T>: Send + Sync {
     fn encode_field(&self, data: &T, index: usize, out: &mut Vec<u8>) -> Result<(), Error>;
+
+    /// The encoding of field `index` at its default (`None` if it does not encode).
+    fn default_encoding(&self, index: usize) -> Option<&[u8]>;
 }
 
-impl<T: SessionData, C: Codec> FieldEncoder<T> for C {
+/// A codec, plus the encoding of every field's default, computed once per engine so that a
+/// save can tell "back at its default" without building a fresh `T`.
+pub(crate) struct FieldCodec<C> {
+    pub(crate) codec: C,
+    defaults: Vec<Option<Vec<u8>>>,
+}
+
+impl<C: Codec> FieldCodec<C> {
+    pub(crate) fn new<T: SessionData>(codec: C) -> Self {
+        let fresh = T::fresh();
+        let defaults = (0..T::FIELDS.len())
+            .map(|index| {
+                let mut bytes = Vec::new();
+                fresh.encode_field(index, &codec, &mut bytes).ok().map(|()| bytes)
+            })
+            .collect();
+        Self { codec, defaults }
+    }
+}
+
+impl<T: SessionData, C: Codec> FieldEncoder<T> for FieldCodec<C> {
     fn encode_field(&self, data: &T, index: usize, out: &mut Vec<u8>) -> Result<(), Error> {
-        data.encode_field(index, self, out).map_err(|source| Error::Encode { key: T::FIELDS[index].key, source })
+        data.encode_field(index, &self.codec, out)
+            .map_err(|source| Error::Encode { key: T::FIELDS[index].key, source })
+    }
+
+    fn default_encoding(&self, index: usize) -> Option<&[u8]> {
+        self.defaults.get(index)?.as_deref()
     }
 }
 
@@ -38,8 +66,8 @@ impl Snapshot {
 /// Where a loaded session came from.
 #[derive(Debug)]
 pub(crate) enum Origin {
-    /// A server-side record filed under this id.
-    Server(SessionId),
+    /// A server-side record filed under this id (and its store key, hashed once).
+    Server(SessionId, StoreKey),
     /// A client-side cookie; `reseal` if it was sealed with an older key.
     #[cfg(feature = "cookie")]
     Cookie { reseal: bool },
@@ -176,7 +204,7 @@ impl<T: SessionData> SessionState<T> {
     /// (its id is chosen when it is first saved) and for client-side cookie sessions.
     pub fn id(&self) -> Option<&SessionId> {
         match &self.loaded {
-            Some(Loaded { origin: Origin::Server(id), .. }) => Some(id),
+            Some(Loaded { origin: Origin::Server(id, _), .. }) => Some(id),
             _ => None,
         }
     }
@@ -238,8 +266,6 @@ impl<T: SessionData> SessionState<T> {
         let mut changed = vec![false; T::FIELDS.len()];
         if let Some(snapshot) = &self.snapshot {
             let mut current = Vec::new();
-            let mut default_value: Option<T> = None;
-            let mut default_bytes = Vec::new();
             for (index, spec) in T::FIELDS.iter().enumerate() {
                 current.clear();
                 self.encoder.encode_field(&self.data, index, &mut current)?;
@@ -247,10 +273,7 @@ impl<T: SessionData> SessionState<T> {
                     continue;
                 }
                 changed[index] = true;
-                let fresh = default_value.get_or_insert_with(T::fresh);
-                default_bytes.clear();
-                self.encoder.encode_field(fresh, index, &mut default_bytes)?;
-                if current == default_bytes {
+                if self.encoder.default_encoding(index) == Some(current.as_slice()) {
                     // Back at its default: storing nothing reads the same and keeps records small.
                     if present(index) {
                         diff.remove.push(spec.key.to_owned());
