@@ -3,7 +3,14 @@
 //! | store | feature | pick it when |
 //! |---|---|---|
 //! | [`MemoryStore`] | `memory` (default) | one process, sessions may vanish on restart (tests, small apps) |
-//! | [`FileStore`](file::FileStore) | `file` (default) | one machine, sessions survive restarts, no database to run |
+//! | [`FileStore`] | `file` (default) | one machine, a few processes, sessions survive restarts, nothing to run or install |
+//! | `SqliteStore` | `sqlite` | one machine, sessions survive restarts, many sessions or heavy writes: the embedded persistent default |
+//!
+//! Between the two persistent ones: the file store rewrites a whole record per change and
+//! scans its directory to collect expired sessions, which suits thousands of sessions;
+//! SQLite writes only the changed fields and finds expired sessions through an index, which
+//! suits millions. Whatever the store, start a [`Collector`](crate::Collector) so expired
+//! sessions do not pile up.
 //!
 //! Client-side sessions (sealed or signed cookies) need no store at all: see the `cookie`
 //! module.
@@ -19,6 +26,16 @@ use crate::time::Timestamp;
 mod memory;
 #[cfg(feature = "memory")]
 pub use memory::MemoryStore;
+
+#[cfg(feature = "file")]
+pub mod file;
+#[cfg(feature = "file")]
+pub use file::FileStore;
+
+#[cfg(feature = "sqlite")]
+mod sql;
+#[cfg(feature = "sqlite")]
+pub use sql::sqlite::SqliteStore;
 
 /// The outcome of [`Store::create`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,601 @@
+//! The store conformance suite: one set of checks every [`Store`] must pass.
+//!
+//! Run it on a store of your own with [`store_conformance!`](crate::store_conformance), which
+//! writes one `#[test]` per check into a module:
+//!
+//! ```no_run
+//! # mod demo {
+//! use session_core::MemoryStore;
+//!
+//! session_core::store_conformance!(memory_store, async { MemoryStore::new() });
+//! # }
+//! ```
+//!
+//! The expression is evaluated once per check, on the check's own multi-threaded tokio runtime,
+//! and must give a store or a `(store, guard)` pair; the guard (a temporary directory, a
+//! database handle, ...) is dropped only after the check has finished:
+//!
+//! ```no_run
+//! # mod demo {
+//! # async fn open(_: &std::path::Path) -> session_core::MemoryStore { session_core::MemoryStore::new() }
+//! session_core::store_conformance!(my_store, async {
+//!     let dir = tempfile::tempdir().expect("temporary directory");
+//!     let store = open(dir.path()).await;
+//!     (store, dir)
+//! });
+//! # }
+//! ```
+//!
+//! The checks use explicit [`Timestamp`](crate::Timestamp)s, so expiry is tested without waiting. Each check
+//! uses fresh random keys and, except [`checks::collect_expired_removes_expired_and_keeps_live`],
+//! only timestamps far above the ones that check collects at, so the checks may run in
+//! parallel against one shared database or server.
+
+use std::any::Any;
+use std::future::Future;
+use std::sync::Arc;
+
+use crate::store::Store;
+
+/// What a [`store_conformance!`](crate::store_conformance) factory may give: a store, or a
+/// store with a guard that must outlive the check.
+pub trait StoreUnderTest: Send + 'static {
+    /// The store as the checks use it, and whatever must be kept alive beside it.
+    fn into_parts(self) -> (Arc<dyn Store>, Box<dyn Any + Send>);
+}
+
+impl<S: Store> StoreUnderTest for S {
+    fn into_parts(self) -> (Arc<dyn Store>, Box<dyn Any + Send>) {
+        (Arc::new(self), Box::new(()))
+    }
+}
+
+impl<S: Store, G: Send + 'static> StoreUnderTest for (S, G) {
+    fn into_parts(self) -> (Arc<dyn Store>, Box<dyn Any + Send>) {
+        (Arc::new(self.0), Box::new(self.1))
+    }
+}
+
+/// Runs one check on a store made by `make`, on a fresh multi-threaded tokio runtime.
+///
+/// [`store_conformance!`](crate::store_conformance) calls this; call it yourself to run a
+/// single check.
+///
+/// # Panics
+///
+/// When the check fails (that is how a test fails), or when no tokio runtime can be built.
+pub fn run<F, Fut, T, C, CFut>(make: F, check: C)
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = T>,
+    T: StoreUnderTest,
+    C: FnOnce(Arc<dyn Store>) -> CFut,
+    CFut: Future<Output = ()>,
+{
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .expect("the conformance suite needs a tokio runtime");
+    runtime.block_on(async move {
+        let (store, guard) = make().await.into_parts();
+        check(store).await;
+        drop(guard);
+    });
+}
+
+/// Writes a module `$name` with one `#[test]` per conformance check, each running on a store
+/// made by `$make` (an expression giving a future of a store or of a `(store, guard)` pair).
+///
+/// Needs the `conformance` feature of `session-core`; the tests need no other dependency.
+/// See the [`conformance`](crate::conformance) module for what is checked.
+#[macro_export]
+macro_rules! store_conformance {
+    ($name:ident, $make:expr $(,)?) => {
+        #[allow(unused_imports)]
+        mod $name {
+            use super::*;
+
+            $crate::__store_conformance_tests!(
+                $make;
+                load_of_unknown_key_is_none,
+                create_then_load_round_trips,
+                create_on_live_key_is_key_taken_and_keeps_the_original,
+                create_over_expired_key_replaces_it,
+                apply_sets_replaces_and_removes_entries_and_meta,
+                apply_keeps_entries_it_does_not_name,
+                apply_to_missing_key_is_gone_and_creates_nothing,
+                entry_ttl_expires_on_its_own,
+                absolute_deadline_ends_the_record,
+                idle_deadline_ends_the_record_and_slides,
+                collect_expired_removes_expired_and_keeps_live,
+                rename_moves_the_record,
+                rename_of_missing_or_expired_key_is_gone,
+                delete_then_load_is_none,
+                no_resurrection_after_delete,
+                concurrent_applies_to_different_fields_lose_nothing,
+                concurrent_applies_to_one_field_leave_one_whole_value,
+            );
+        }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __store_conformance_tests {
+    ($make:expr; $($check:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $check() {
+                $crate::conformance::run(|| $make, $crate::conformance::checks::$check);
+            }
+        )*
+    };
+}
+
+/// The checks, one `async fn` each; every one asserts, so a broken store fails it.
+pub mod checks {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use crate::id::StoreKey;
+    use crate::record::{Change, Entry, Meta, Record};
+    use crate::store::{Applied, Created, Store};
+    use crate::time::Timestamp;
+
+    /// The time most checks happen around (November 2023).
+    const BASE: Timestamp = Timestamp::from_millis(1_700_000_000_000);
+    /// The time the garbage-collection check happens around: years before every deadline the
+    /// other checks write, so its exact counts hold even when checks share one backend.
+    const GC_BASE: Timestamp = Timestamp::from_millis(1_000_000_000_000);
+
+    fn at(base: Timestamp, secs: u64) -> Timestamp {
+        base.after(Duration::from_secs(secs))
+    }
+
+    fn key() -> StoreKey {
+        // Random keys keep checks apart when they share a backend (and across reruns).
+        StoreKey::parse(&format!("{:032x}", rand::random::<u128>())).expect("32 hex digits are a store key")
+    }
+
+    fn entry(value: &[u8]) -> Entry {
+        Entry { value: value.to_vec(), expires_at: None }
+    }
+
+    fn entry_until(value: &[u8], expires_at: Timestamp) -> Entry {
+        Entry { value: value.to_vec(), expires_at: Some(expires_at) }
+    }
+
+    /// A session created at `base` that lives for a day (idle) and a week (absolute).
+    fn meta(base: Timestamp) -> Meta {
+        Meta {
+            created_at: base,
+            idle_deadline: Some(at(base, 86_400)),
+            absolute_deadline: Some(at(base, 7 * 86_400)),
+            remember_me: false,
+        }
+    }
+
+    fn record(meta: Meta, entries: &[(&str, Entry)]) -> Record {
+        Record { meta, entries: entries.iter().map(|(k, e)| ((*k).to_owned(), e.clone())).collect() }
+    }
+
+    fn set(entries: &[(&str, Entry)]) -> Change {
+        Change { set: entries.iter().map(|(k, e)| ((*k).to_owned(), e.clone())).collect(), ..Change::default() }
+    }
+
+    /// Entries in key order: stores need not keep the order they were written in.
+    fn sorted(mut record: Record) -> Record {
+        record.entries.sort_by(|a, b| a.0.cmp(&b.0));
+        record
+    }
+
+    #[track_caller]
+    fn assert_record(found: Option<Record>, expected: &Record, what: &str) {
+        let found = found.unwrap_or_else(|| panic!("{what}: expected a record, the store returned none"));
+        assert_eq!(sorted(found), sorted(expected.clone()), "{what}");
+    }
+
+    async fn load(store: &dyn Store, key: &StoreKey, now: Timestamp) -> Option<Record> {
+        store.load(key, now).await.expect("load failed")
+    }
+
+    async fn create(store: &dyn Store, key: &StoreKey, record: &Record, now: Timestamp) {
+        let created = store.create(key, record, now).await.expect("create failed");
+        assert_eq!(created, Created::Stored, "create of a fresh key");
+    }
+
+    async fn apply(store: &dyn Store, key: &StoreKey, change: &Change, now: Timestamp) -> Applied {
+        store.apply(key, change, now).await.expect("apply failed")
+    }
+
+    /// A key never stored loads as `None`.
+    pub async fn load_of_unknown_key_is_none(store: Arc<dyn Store>) {
+        assert_eq!(load(&*store, &key(), BASE).await, None, "load of a key never stored");
+    }
+
+    /// What `create` stores, `load` gives back: every entry (empty values and entry deadlines
+    /// included) and every field of the metadata; also a record with no entries or deadlines.
+    pub async fn create_then_load_round_trips(store: Arc<dyn Store>) {
+        let k = key();
+        let full = record(
+            Meta { remember_me: true, ..meta(BASE) },
+            &[
+                ("user_id", entry(&[7])),
+                ("empty", entry(&[])),
+                ("otp", entry_until(b"123456", at(BASE, 600))),
+                ("bytes", entry(&(0..=255).collect::<Vec<u8>>())),
+                ("unicode key \u{e9}\u{1f600}", entry(b"v")),
+            ],
+        );
+        create(&*store, &k, &full, BASE).await;
+        assert_record(load(&*store, &k, at(BASE, 1)).await, &full, "round trip");
+
+        let bare_key = key();
+        let bare =
+            Record::new(Meta { created_at: BASE, idle_deadline: None, absolute_deadline: None, remember_me: false });
+        create(&*store, &bare_key, &bare, BASE).await;
+        assert_record(load(&*store, &bare_key, at(BASE, 1)).await, &bare, "record without entries or deadlines");
+        assert_record(
+            load(&*store, &bare_key, Timestamp::from_millis(i64::MAX as u64 - 1)).await,
+            &bare,
+            "a record without deadlines never expires",
+        );
+    }
+
+    /// `create` on a key a live record has returns `KeyTaken` and writes nothing.
+    pub async fn create_on_live_key_is_key_taken_and_keeps_the_original(store: Arc<dyn Store>) {
+        let k = key();
+        let original = record(meta(BASE), &[("a", entry(b"original"))]);
+        create(&*store, &k, &original, BASE).await;
+        let intruder = record(Meta { remember_me: true, ..meta(at(BASE, 5)) }, &[("b", entry(b"intruder"))]);
+        let created = store.create(&k, &intruder, at(BASE, 5)).await.expect("create failed");
+        assert_eq!(created, Created::KeyTaken, "create on a live key");
+        assert_record(load(&*store, &k, at(BASE, 6)).await, &original, "the original after a refused create");
+    }
+
+    /// `create` over a record that has expired stores the new record, with nothing of the old.
+    pub async fn create_over_expired_key_replaces_it(store: Arc<dyn Store>) {
+        let k = key();
+        let short = Meta { idle_deadline: Some(at(BASE, 10)), ..meta(BASE) };
+        create(&*store, &k, &record(short, &[("old", entry(b"old")), ("shared", entry(b"old"))]), BASE).await;
+        let later = at(BASE, 20);
+        let fresh = record(meta(later), &[("shared", entry(b"new"))]);
+        let created = store.create(&k, &fresh, later).await.expect("create failed");
+        assert_eq!(created, Created::Stored, "create over an expired record");
+        assert_record(load(&*store, &k, at(later, 1)).await, &fresh, "the new record, without the old entries");
+    }
+
+    /// `apply` sets new entries, replaces and removes existing ones and replaces the metadata.
+    pub async fn apply_sets_replaces_and_removes_entries_and_meta(store: Arc<dyn Store>) {
+        let k = key();
+        let start = record(meta(BASE), &[("keep", entry(b"k")), ("replace", entry(b"r1")), ("remove", entry(b"x"))]);
+        create(&*store, &k, &start, BASE).await;
+        let new_meta = Meta {
+            created_at: BASE,
+            idle_deadline: Some(at(BASE, 2 * 86_400)),
+            absolute_deadline: Some(at(BASE, 30 * 86_400)),
+            remember_me: true,
+        };
+        let change = Change {
+            set: vec![
+                ("replace".into(), entry_until(b"r2", at(BASE, 3600))),
+                ("added".into(), entry(b"a")),
+                // Set wins over remove of the same key, as in `Record::apply`.
+                ("removed then set".into(), entry(b"s")),
+            ],
+            remove: vec!["remove".into(), "removed then set".into(), "never there".into()],
+            meta: Some(new_meta),
+        };
+        assert_eq!(apply(&*store, &k, &change, at(BASE, 1)).await, Applied::Done, "apply to a live record");
+        let mut expected = start.clone();
+        expected.apply(&change);
+        assert_record(load(&*store, &k, at(BASE, 2)).await, &expected, "after apply");
+        assert!(expected.meta.remember_me && expected.get("remove").is_none(), "the expectation itself changed");
+
+        let only_meta = Change { meta: Some(Meta { remember_me: false, ..new_meta }), ..Change::default() };
+        assert_eq!(apply(&*store, &k, &only_meta, at(BASE, 3)).await, Applied::Done, "apply of metadata alone");
+        expected.apply(&only_meta);
+        assert_record(load(&*store, &k, at(BASE, 4)).await, &expected, "after a metadata-only apply");
+
+        let only_remove = Change { remove: vec!["keep".into()], ..Change::default() };
+        assert_eq!(apply(&*store, &k, &only_remove, at(BASE, 5)).await, Applied::Done, "apply of a removal alone");
+        expected.apply(&only_remove);
+        assert_record(load(&*store, &k, at(BASE, 6)).await, &expected, "after a removal-only apply");
+    }
+
+    /// Entries a change does not name keep their stored value, including keys the writer does
+    /// not know (written by a newer deploy) and values written after the writer loaded.
+    pub async fn apply_keeps_entries_it_does_not_name(store: Arc<dyn Store>) {
+        let k = key();
+        let start = record(meta(BASE), &[("mine", entry(b"1")), ("from_newer_deploy", entry(b"future"))]);
+        create(&*store, &k, &start, BASE).await;
+        // Another request writes `theirs` after this one loaded `start`.
+        assert_eq!(apply(&*store, &k, &set(&[("theirs", entry(b"t"))]), at(BASE, 1)).await, Applied::Done);
+        // This request only ever knew `mine`.
+        assert_eq!(apply(&*store, &k, &set(&[("mine", entry(b"2"))]), at(BASE, 2)).await, Applied::Done);
+        let expected = record(
+            meta(BASE),
+            &[("mine", entry(b"2")), ("from_newer_deploy", entry(b"future")), ("theirs", entry(b"t"))],
+        );
+        assert_record(load(&*store, &k, at(BASE, 3)).await, &expected, "entries not named by a change");
+    }
+
+    /// A change to a key with no record is refused and stores nothing.
+    pub async fn apply_to_missing_key_is_gone_and_creates_nothing(store: Arc<dyn Store>) {
+        let k = key();
+        let change = Change { meta: Some(meta(BASE)), ..set(&[("a", entry(b"a"))]) };
+        assert_eq!(apply(&*store, &k, &change, BASE).await, Applied::Gone, "apply to a key never stored");
+        assert_eq!(load(&*store, &k, at(BASE, 1)).await, None, "a refused apply stored something");
+    }
+
+    /// An entry with its own deadline is not returned once it has passed, while the session
+    /// and its other entries live on; an entry expiring exactly at `now` is already gone.
+    pub async fn entry_ttl_expires_on_its_own(store: Arc<dyn Store>) {
+        let k = key();
+        let r = record(
+            meta(BASE),
+            &[
+                ("plain", entry(b"p")),
+                ("otp", entry_until(b"o", at(BASE, 600))),
+                ("flash", entry_until(b"f", at(BASE, 60))),
+            ],
+        );
+        create(&*store, &k, &r, BASE).await;
+        assert_record(load(&*store, &k, at(BASE, 59)).await, &r, "before any entry deadline");
+        let without_flash = record(meta(BASE), &[("plain", entry(b"p")), ("otp", entry_until(b"o", at(BASE, 600)))]);
+        assert_record(load(&*store, &k, at(BASE, 60)).await, &without_flash, "an entry at its deadline");
+        assert_record(load(&*store, &k, at(BASE, 601)).await, &record(meta(BASE), &[("plain", entry(b"p"))]), "later");
+
+        // An entry written with a deadline already past is not returned either.
+        let stale = set(&[("stale", entry_until(b"s", at(BASE, 640)))]);
+        assert_eq!(apply(&*store, &k, &stale, at(BASE, 650)).await, Applied::Done);
+        assert_record(load(&*store, &k, at(BASE, 651)).await, &record(meta(BASE), &[("plain", entry(b"p"))]), "stale");
+        // And a fresh value for an expired entry counts again.
+        let renewed = set(&[("otp", entry_until(b"o2", at(BASE, 2000)))]);
+        assert_eq!(apply(&*store, &k, &renewed, at(BASE, 800)).await, Applied::Done);
+        assert_record(
+            load(&*store, &k, at(BASE, 801)).await,
+            &record(meta(BASE), &[("plain", entry(b"p")), ("otp", entry_until(b"o2", at(BASE, 2000)))]),
+            "an expired entry written again",
+        );
+    }
+
+    /// At its absolute deadline a record is gone for load, apply and rename, and its key may
+    /// be created anew, however recent its last request.
+    pub async fn absolute_deadline_ends_the_record(store: Arc<dyn Store>) {
+        let k = key();
+        let m = Meta { absolute_deadline: Some(at(BASE, 100)), ..meta(BASE) };
+        create(&*store, &k, &record(m, &[("a", entry(b"a"))]), BASE).await;
+        assert!(load(&*store, &k, at(BASE, 99)).await.is_some(), "a record before its absolute deadline");
+        let end = at(BASE, 100);
+        assert_eq!(load(&*store, &k, end).await, None, "load at the absolute deadline");
+        assert_eq!(apply(&*store, &k, &set(&[("b", entry(b"b"))]), end).await, Applied::Gone, "apply when expired");
+        let to = key();
+        assert_eq!(store.rename(&k, &to, end).await.expect("rename failed"), Applied::Gone, "rename when expired");
+        assert_eq!(load(&*store, &to, end).await, None, "a refused rename stored something");
+        // The store may have reclaimed the expired record already; if it has not, the refused
+        // apply must not have touched it.
+        if let Some(old) = load(&*store, &k, at(BASE, 50)).await {
+            assert_eq!(old.get("b"), None, "a refused apply wrote an entry");
+        }
+        let fresh = record(meta(end), &[("c", entry(b"c"))]);
+        assert_eq!(store.create(&k, &fresh, end).await.expect("create failed"), Created::Stored, "create over it");
+        assert_record(load(&*store, &k, at(end, 1)).await, &fresh, "the record created over an expired one");
+    }
+
+    /// At its idle deadline a record is gone; a change that moves the idle deadline keeps it.
+    pub async fn idle_deadline_ends_the_record_and_slides(store: Arc<dyn Store>) {
+        let k = key();
+        let m = Meta { idle_deadline: Some(at(BASE, 100)), ..meta(BASE) };
+        let r = record(m, &[("a", entry(b"a"))]);
+        create(&*store, &k, &r, BASE).await;
+        // Slide: a request at +90 s moves the idle deadline to +190 s.
+        let slid = Meta { idle_deadline: Some(at(BASE, 190)), ..m };
+        let touch = Change { meta: Some(slid), ..Change::default() };
+        assert_eq!(apply(&*store, &k, &touch, at(BASE, 90)).await, Applied::Done, "sliding the idle deadline");
+        assert_record(load(&*store, &k, at(BASE, 150)).await, &record(slid, &[("a", entry(b"a"))]), "after sliding");
+        let end = at(BASE, 190);
+        assert_eq!(load(&*store, &k, end).await, None, "load at the idle deadline");
+        assert_eq!(apply(&*store, &k, &touch, end).await, Applied::Gone, "apply when idle-expired");
+        let to = key();
+        assert_eq!(store.rename(&k, &to, end).await.expect("rename failed"), Applied::Gone, "rename when expired");
+        assert_eq!(load(&*store, &to, end).await, None, "a refused rename stored something");
+        let fresh = record(meta(end), &[("b", entry(b"b"))]);
+        assert_eq!(store.create(&k, &fresh, end).await.expect("create failed"), Created::Stored, "create over it");
+        assert_record(load(&*store, &k, at(end, 1)).await, &fresh, "the record created over an expired one");
+    }
+
+    /// `collect_expired` removes exactly the records expired at `now`, says how many, and
+    /// keeps live ones (and records without deadlines) intact.
+    pub async fn collect_expired_removes_expired_and_keeps_live(store: Arc<dyn Store>) {
+        let now = at(GC_BASE, 1000);
+        // Leftovers of an interrupted earlier run on a shared backend would skew the count.
+        store.collect_expired(now).await.expect("collect_expired failed");
+
+        let mut expired = Vec::new();
+        for (i, deadlines) in
+            [(Some(10), Some(5000)), (Some(5000), Some(999)), (Some(1000), None)].into_iter().enumerate()
+        {
+            let m = Meta {
+                created_at: GC_BASE,
+                idle_deadline: deadlines.0.map(|s| at(GC_BASE, s)),
+                absolute_deadline: deadlines.1.map(|s| at(GC_BASE, s)),
+                remember_me: false,
+            };
+            let k = key();
+            create(&*store, &k, &record(m, &[("i", entry(&[i as u8]))]), GC_BASE).await;
+            expired.push(k);
+        }
+        let mut live = Vec::new();
+        for deadlines in [(Some(1001), Some(5000)), (None, Some(2000)), (None, None)] {
+            let m = Meta {
+                created_at: GC_BASE,
+                idle_deadline: deadlines.0.map(|s| at(GC_BASE, s)),
+                absolute_deadline: deadlines.1.map(|s| at(GC_BASE, s)),
+                remember_me: true,
+            };
+            let r = record(m, &[("live", entry(b"yes")), ("short", entry_until(b"s", at(GC_BASE, 1)))]);
+            let k = key();
+            create(&*store, &k, &r, GC_BASE).await;
+            live.push((k, m));
+        }
+
+        assert_eq!(store.collect_expired(now).await.expect("collect_expired failed"), 3, "records collected");
+        for k in &expired {
+            // Loading as of before the deadline tells a removed record from a merely expired one.
+            assert_eq!(load(&*store, k, GC_BASE).await, None, "an expired record survived collection");
+        }
+        for (k, m) in &live {
+            assert_record(load(&*store, k, now).await, &record(*m, &[("live", entry(b"yes"))]), "a live record");
+        }
+        assert_eq!(store.collect_expired(now).await.expect("collect_expired failed"), 0, "a second collection");
+    }
+
+    /// `rename` moves the record whole: the new key loads it and takes changes, the old key is
+    /// dead at once.
+    pub async fn rename_moves_the_record(store: Arc<dyn Store>) {
+        let from = key();
+        let to = key();
+        let r = record(
+            Meta { remember_me: true, ..meta(BASE) },
+            &[("user_id", entry(&[1])), ("otp", entry_until(b"o", at(BASE, 600)))],
+        );
+        create(&*store, &from, &r, BASE).await;
+        assert_eq!(store.rename(&from, &to, at(BASE, 1)).await.expect("rename failed"), Applied::Done, "rename");
+        assert_eq!(load(&*store, &from, at(BASE, 1)).await, None, "the old key after rename");
+        assert_record(load(&*store, &to, at(BASE, 1)).await, &r, "the new key after rename");
+        let change = set(&[("after", entry(b"a"))]);
+        assert_eq!(apply(&*store, &from, &change, at(BASE, 2)).await, Applied::Gone, "apply to the old key");
+        assert_eq!(apply(&*store, &to, &change, at(BASE, 2)).await, Applied::Done, "apply to the new key");
+        let mut expected = r.clone();
+        expected.apply(&change);
+        assert_record(load(&*store, &to, at(BASE, 3)).await, &expected, "the new key after apply");
+        assert_eq!(load(&*store, &from, at(BASE, 3)).await, None, "the old key after apply to the new one");
+        let again = record(meta(at(BASE, 4)), &[("new", entry(b"n"))]);
+        assert_eq!(
+            store.create(&from, &again, at(BASE, 4)).await.expect("create failed"),
+            Created::Stored,
+            "create on the old key after rename"
+        );
+    }
+
+    /// `rename` of a key with no live record is `Gone` and creates nothing at either key.
+    pub async fn rename_of_missing_or_expired_key_is_gone(store: Arc<dyn Store>) {
+        let (from, to) = (key(), key());
+        assert_eq!(
+            store.rename(&from, &to, BASE).await.expect("rename failed"),
+            Applied::Gone,
+            "rename of a missing key"
+        );
+        assert_eq!(load(&*store, &to, BASE).await, None, "the target of a refused rename");
+        assert_eq!(load(&*store, &from, BASE).await, None, "the source of a refused rename");
+
+        let deleted = key();
+        create(&*store, &deleted, &record(meta(BASE), &[("a", entry(b"a"))]), BASE).await;
+        store.delete(&deleted).await.expect("delete failed");
+        let to2 = key();
+        assert_eq!(
+            store.rename(&deleted, &to2, at(BASE, 1)).await.expect("rename failed"),
+            Applied::Gone,
+            "rename of a deleted key"
+        );
+        assert_eq!(load(&*store, &to2, at(BASE, 1)).await, None, "the target of a rename of a deleted key");
+    }
+
+    /// After `delete` the key loads as `None`; deleting a missing key is not an error.
+    pub async fn delete_then_load_is_none(store: Arc<dyn Store>) {
+        let k = key();
+        create(&*store, &k, &record(meta(BASE), &[("a", entry(b"a"))]), BASE).await;
+        assert!(load(&*store, &k, at(BASE, 1)).await.is_some(), "the record before delete");
+        store.delete(&k).await.expect("delete failed");
+        assert_eq!(load(&*store, &k, at(BASE, 1)).await, None, "load after delete");
+        // Even as of a time the record was live: it is gone, not merely hidden.
+        assert_eq!(load(&*store, &k, BASE).await, None, "load after delete, as of before it");
+        store.delete(&k).await.expect("a second delete failed");
+        store.delete(&key()).await.expect("delete of a key never stored failed");
+        let r = record(meta(at(BASE, 2)), &[("b", entry(b"b"))]);
+        create(&*store, &k, &r, at(BASE, 2)).await;
+        assert_record(load(&*store, &k, at(BASE, 3)).await, &r, "a record created after delete");
+    }
+
+    /// A change arriving after the session was deleted is refused and never brings it back.
+    pub async fn no_resurrection_after_delete(store: Arc<dyn Store>) {
+        let k = key();
+        create(&*store, &k, &record(meta(BASE), &[("a", entry(b"a"))]), BASE).await;
+        store.delete(&k).await.expect("delete failed");
+        let change = Change { meta: Some(meta(BASE)), ..set(&[("a", entry(b"again")), ("b", entry(b"b"))]) };
+        assert_eq!(apply(&*store, &k, &change, at(BASE, 1)).await, Applied::Gone, "apply after delete");
+        assert_eq!(load(&*store, &k, at(BASE, 2)).await, None, "load after a refused apply");
+        let meta_only = Change { meta: Some(meta(at(BASE, 3))), ..Change::default() };
+        assert_eq!(apply(&*store, &k, &meta_only, at(BASE, 3)).await, Applied::Gone, "metadata apply after delete");
+        assert_eq!(load(&*store, &k, at(BASE, 4)).await, None, "load after a refused metadata apply");
+    }
+
+    /// 16 concurrent changes to 16 different fields of one record all survive; 50 rounds, each
+    /// on a fresh record.
+    pub async fn concurrent_applies_to_different_fields_lose_nothing(store: Arc<dyn Store>) {
+        const WRITERS: usize = 16;
+        for round in 0..50u8 {
+            let k = key();
+            let start = record(meta(BASE), &[("untouched", entry(&[round]))]);
+            create(&*store, &k, &start, BASE).await;
+            let barrier = Arc::new(tokio::sync::Barrier::new(WRITERS));
+            let mut tasks = Vec::with_capacity(WRITERS);
+            for i in 0..WRITERS {
+                let (store, barrier) = (store.clone(), barrier.clone());
+                tasks.push(tokio::spawn(async move {
+                    barrier.wait().await;
+                    let change = set(&[(&format!("field{i}"), entry(&[round, i as u8]))]);
+                    store.apply(&k, &change, at(BASE, 1)).await
+                }));
+            }
+            for (i, task) in tasks.into_iter().enumerate() {
+                let applied = task.await.expect("an apply task panicked").expect("apply failed");
+                assert_eq!(applied, Applied::Done, "round {round}: apply of field{i}");
+            }
+            let found =
+                load(&*store, &k, at(BASE, 2)).await.unwrap_or_else(|| panic!("round {round}: record vanished"));
+            assert_eq!(found.get("untouched"), Some(&entry(&[round])), "round {round}: an untouched entry changed");
+            for i in 0..WRITERS {
+                assert_eq!(
+                    found.get(&format!("field{i}")),
+                    Some(&entry(&[round, i as u8])),
+                    "round {round}: the write to field{i} was lost"
+                );
+            }
+            assert_eq!(found.entries.len(), WRITERS + 1, "round {round}: unexpected entries");
+        }
+    }
+
+    /// Two concurrent changes to one field leave one of the two values whole (value and
+    /// deadline from the same writer), never a mix; 50 rounds.
+    pub async fn concurrent_applies_to_one_field_leave_one_whole_value(store: Arc<dyn Store>) {
+        let a = entry_until(&[0xaa; 40], at(BASE, 3600));
+        let b = entry(&[0xbb; 24]);
+        for round in 0..50 {
+            let k = key();
+            create(&*store, &k, &record(meta(BASE), &[("field", entry(b"initial"))]), BASE).await;
+            let barrier = Arc::new(tokio::sync::Barrier::new(2));
+            let tasks: Vec<_> = [a.clone(), b.clone()]
+                .into_iter()
+                .map(|value| {
+                    let (store, barrier) = (store.clone(), barrier.clone());
+                    tokio::spawn(async move {
+                        barrier.wait().await;
+                        store.apply(&k, &set(&[("field", value)]), at(BASE, 1)).await
+                    })
+                })
+                .collect();
+            for task in tasks {
+                let applied = task.await.expect("an apply task panicked").expect("apply failed");
+                assert_eq!(applied, Applied::Done, "round {round}");
+            }
+            let found =
+                load(&*store, &k, at(BASE, 2)).await.unwrap_or_else(|| panic!("round {round}: record vanished"));
+            let value = found.get("field").unwrap_or_else(|| panic!("round {round}: the field vanished"));
+            assert!(value == &a || value == &b, "round {round}: the field holds a mix of two writes: {value:?}");
+            assert_eq!(found.entries.len(), 1, "round {round}: unexpected entries");
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! The store conformance suite on every store of this crate that needs no server.
+
+#![cfg(feature = "conformance")]
+
+#[cfg(feature = "memory")]
+session_core::store_conformance!(memory, async { session_core::MemoryStore::new() });
+
+#[cfg(feature = "file")]
+session_core::store_conformance!(file, async {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let store = session_core::FileStore::open(dir.path()).await.expect("open the file store");
+    (store, dir)
+});
+
+#[cfg(feature = "sqlite")]
+session_core::store_conformance!(sqlite_file, async {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("sessions.db");
+    let store = session_core::SqliteStore::open(path.to_str().expect("a UTF-8 path")).await.expect("open SQLite");
+    (store, dir)
+});
+
+#[cfg(feature = "sqlite")]
+session_core::store_conformance!(sqlite_memory, async {
+    session_core::SqliteStore::open("sqlite::memory:").await.expect("open SQLite in memory")
+});
+
+/// The suite must fail stores that break the contract: each defect below is caught by the
+/// check named beside it.
+#[cfg(feature = "memory")]
+mod the_suite_catches {
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    use std::sync::Arc;
+
+    use async_trait::async_trait;
+    use session_core::conformance::{checks, run};
+    use session_core::{Applied, Change, Created, MemoryStore, Record, Store, StoreError, StoreKey, Timestamp};
+
+    #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+    enum Defect {
+        LosesEntries,
+        IgnoresExpiry,
+        Resurrects,
+        LosesConcurrentUpdates,
+        OverwritesLiveKeys,
+        RenameKeepsTheOldKey,
+        CollectsNothing,
+        KeepsEntriesNotNamedOut,
+    }
+
+    /// The memory store with one defect.
+    struct Broken(MemoryStore, Defect);
+
+    #[async_trait]
+    impl Store for Broken {
+        async fn load(&self, key: &StoreKey, now: Timestamp) -> Result<Option<Record>, StoreError> {
+            let now = if self.1 == Defect::IgnoresExpiry { Timestamp::from_millis(0) } else { now };
+            let mut found = self.0.load(key, now).await?;
+            if self.1 == Defect::LosesEntries {
+                if let Some(r) = &mut found {
+                    r.entries.pop();
+                }
+            }
+            Ok(found)
+        }
+        async fn create(&self, key: &StoreKey, record: &Record, now: Timestamp) -> Result<Created, StoreError> {
+            if self.1 == Defect::OverwritesLiveKeys {
+                self.0.delete(key).await?;
+            }
+            self.0.create(key, record, now).await
+        }
+        async fn apply(&self, key: &StoreKey, change: &Change, now: Timestamp) -> Result<Applied, StoreError> {
+            match self.1 {
+                Defect::Resurrects if self.0.load(key, now).await?.is_none() => {
+                    let mut record = Record::new(change.meta.unwrap_or(session_core::Meta {
+                        created_at: now,
+                        idle_deadline: None,
+                        absolute_deadline: None,
+                        remember_me: false,
+                    }));
+                    record.apply(change);
+                    self.0.create(key, &record, now).await?;
+                    Ok(Applied::Done)
+                }
+                Defect::LosesConcurrentUpdates => {
+                    // Read, think, write the whole record back: the classic lost update.
+                    let Some(mut record) = self.0.load(key, now).await? else { return Ok(Applied::Gone) };
+                    tokio::task::yield_now().await;
+                    record.apply(change);
+                    self.0.delete(key).await?;
+                    self.0.create(key, &record, now).await?;
+                    Ok(Applied::Done)
+                }
+                Defect::KeepsEntriesNotNamedOut => {
+                    let change = Change { remove: Vec::new(), ..change.clone() };
+                    self.0.apply(key, &change, now).await
+                }
+                _ => self.0.apply(key, change, now).await,
+            }
+        }
+        async fn delete(&self, key: &StoreKey) -> Result<(), StoreError> {
+            self.0.delete(key).await
+        }
+        async fn rename(&self, from: &StoreKey, to: &StoreKey, now: Timestamp) -> Result<Applied, StoreError> {
+            if self.1 == Defect::RenameKeepsTheOldKey {
+                let Some(record) = self.0.load(from, now).await? else { return Ok(Applied::Gone) };
+                self.0.create(to, &record, now).await?;
+                return Ok(Applied::Done);
+            }
+            self.0.rename(from, to, now).await
+        }
+        async fn collect_expired(&self, now: Timestamp) -> Result<u64, StoreError> {
+            if self.1 == Defect::CollectsNothing {
+                return Ok(0);
+            }
+            self.0.collect_expired(now).await
+        }
+    }
+
+    fn fails<C, F>(defect: Defect, check: C)
+    where
+        C: FnOnce(Arc<dyn Store>) -> F + std::panic::UnwindSafe,
+        F: std::future::Future<Output = ()>,
+    {
+        let outcome =
+            catch_unwind(AssertUnwindSafe(|| run(|| async move { Broken(MemoryStore::new(), defect) }, check)));
+        assert!(outcome.is_err(), "the suite passed a store that {defect:?}");
+    }
+
+    #[test]
+    fn lost_entries() {
+        fails(Defect::LosesEntries, checks::create_then_load_round_trips);
+    }
+
+    #[test]
+    fn ignored_expiry() {
+        fails(Defect::IgnoresExpiry, checks::entry_ttl_expires_on_its_own);
+        fails(Defect::IgnoresExpiry, checks::absolute_deadline_ends_the_record);
+        fails(Defect::IgnoresExpiry, checks::idle_deadline_ends_the_record_and_slides);
+    }
+
+    #[test]
+    fn resurrection() {
+        fails(Defect::Resurrects, checks::no_resurrection_after_delete);
+        fails(Defect::Resurrects, checks::apply_to_missing_key_is_gone_and_creates_nothing);
+    }
+
+    #[test]
+    fn lost_concurrent_updates() {
+        fails(Defect::LosesConcurrentUpdates, checks::concurrent_applies_to_different_fields_lose_nothing);
+    }
+
+    #[test]
+    fn overwritten_live_keys() {
+        fails(Defect::OverwritesLiveKeys, checks::create_on_live_key_is_key_taken_and_keeps_the_original);
+    }
+
+    #[test]
+    fn rename_that_copies() {
+        fails(Defect::RenameKeepsTheOldKey, checks::rename_moves_the_record);
+    }
+
+    #[test]
+    fn collection_that_collects_nothing() {
+        fails(Defect::CollectsNothing, checks::collect_expired_removes_expired_and_keeps_live);
+    }
+
+    #[test]
+    fn removals_that_do_not_remove() {
+        fails(Defect::KeepsEntriesNotNamedOut, checks::apply_sets_replaces_and_removes_entries_and_meta);
+    }
+}
