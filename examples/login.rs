@@ -1,10 +1,10 @@
 //! Login and logout with a remember-me box. The id is cycled on login (against session
-//! fixation), and the session is destroyed on logout. Sessions are stored in a file per
-//! session under `SESSION_DIR` (default `./login-sessions`), so users stay logged in across a
-//! server restart.
+//! fixation), and the session is destroyed on logout. Sessions are kept in SQLite at
+//! `SESSION_DB` (default `./login-sessions.db`), so users stay logged in across a server
+//! restart.
 //!
 //! ```text
-//! cargo run --example login
+//! cargo run --example login --features sqlite
 //! # open http://127.0.0.1:3000/, log in as anyone with the password "secret"
 //! ```
 
@@ -14,7 +14,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
-use session_kit::store::FileStore;
+use session_kit::store::SqliteStore;
 use session_kit::{Session, SessionLayer};
 
 #[derive(Session)]
@@ -70,8 +70,8 @@ async fn logout(mut session: Session<Auth>) -> Redirect {
 
 #[tokio::main]
 async fn main() {
-    let dir = std::env::var("SESSION_DIR").unwrap_or_else(|_| "login-sessions".to_owned());
-    let store = FileStore::open(&dir).await.expect("cannot use SESSION_DIR for sessions");
+    let path = std::env::var("SESSION_DB").unwrap_or_else(|_| "login-sessions.db".to_owned());
+    let store = SqliteStore::open(&path).await.expect("cannot open the SESSION_DB database");
     let app = Router::new()
         .route("/", get(home))
         .route("/login", post(login))

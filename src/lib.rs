@@ -50,8 +50,12 @@
 //! |---|---|---|
 //! | `memory` | yes | [`MemoryStore`]: bounded in-process map |
 //! | `cookie` | yes | `CookieStore`: sealed (AES-SIV) or signed (HMAC-SHA256) client-side sessions with key rotation |
-//! | `file` | yes | `FileStore`: one file per session |
+//! | `file` | yes | [`FileStore`]: one file per session, cross-process locks |
+//! | `sqlite` | no | `SqliteStore`: SQLite via sqlx, the embedded persistent store |
 //! | `json` | no | the `Json` field codec |
+//! | `conformance` | no | `store_conformance!`, the suite every store passes, for testing your own |
+//!
+//! Expired sessions are removed by a [`Collector`] you start beside the server.
 
 #[doc(hidden)]
 pub mod __private {
@@ -134,14 +138,20 @@ pub mod __private {
 
 pub use session_axum::{ConfigError, SameSite, Session, SessionLayer, SessionRejection, SessionService, Transport};
 pub use session_core::{
-    Clock, Codec, CookieOp, Engine, Error, ExpiryPolicy, IdGenerator, IntoStorage, ManualClock, Postcard,
+    Clock, Codec, Collector, CookieOp, Engine, Error, ExpiryPolicy, IdGenerator, IntoStorage, ManualClock, Postcard,
     RandomIds, SessionData, SessionId, SessionState, Storage, Store, StoreError, SystemClock, Timestamp,
 };
 #[doc(inline)]
 pub use session_derive::Session;
 
+#[cfg(feature = "file")]
+pub use session_core::FileStore;
 #[cfg(feature = "memory")]
 pub use session_core::MemoryStore;
+#[cfg(feature = "sqlite")]
+pub use session_core::SqliteStore;
+#[cfg(feature = "conformance")]
+pub use session_core::{conformance, store_conformance};
 #[cfg(feature = "json")]
 pub use session_core::Json;
 

@@ -26,7 +26,7 @@ impl Server {
         if !path.exists() {
             // `cargo test` builds the examples, but a filtered run (`--test examples`) does not.
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-            let status = Command::new(cargo).args(["build", "--example", name]).status().unwrap();
+            let status = Command::new(cargo).args(["build", "--all-features", "--example", name]).status().unwrap();
             assert!(status.success() && path.exists(), "could not build example {name}");
         }
         let mut child = Command::new(&path)
@@ -85,11 +85,13 @@ async fn flash_shows_the_message_once() {
     assert!(r.body.contains("<li>milk</li>"), "the list stays");
 }
 
+#[cfg(feature = "sqlite")]
 #[tokio::test]
 async fn login_cycles_the_id_remembers_and_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let dir_str = dir.path().to_str().unwrap();
-    let server = Server::start("login", &[("SESSION_DIR", dir_str)]);
+    let db = dir.path().join("sessions.db");
+    let db = db.to_str().unwrap();
+    let server = Server::start("login", &[("SESSION_DB", db)]);
 
     let r = http_request(server.addr, "POST", "/login", None, Some("user=ann&password=wrong")).await;
     let jar = cookies(&r);
@@ -106,7 +108,7 @@ async fn login_cycles_the_id_remembers_and_survives_a_restart() {
     assert!(r.body.contains("Not logged in"), "the pre-login id is dead: {}", r.body);
 
     drop(server);
-    let server = Server::start("login", &[("SESSION_DIR", dir_str)]);
+    let server = Server::start("login", &[("SESSION_DB", db)]);
     let r = http_get(server.addr, "/", Some(&logged_in)).await;
     assert!(r.body.contains("Logged in as ann (remembered)"), "after a restart: {}", r.body);
 

@@ -448,6 +448,20 @@ macro_rules! http_suite {
 
 http_suite!(memory, async { session_kit::IntoStorage::into_storage(session_kit::MemoryStore::new()) });
 
+#[cfg(feature = "sqlite")]
+http_suite!(sqlite, async {
+    let store = session_kit::store::SqliteStore::open("sqlite::memory:").await.expect("open SQLite in memory");
+    session_kit::IntoStorage::into_storage(store)
+});
+
+#[cfg(feature = "file")]
+http_suite!(file, async {
+    // Under target/: the directory outlives the test, as the router holds the store.
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("a temporary directory").keep();
+    let store = session_kit::store::FileStore::open(&dir).await.expect("open a file store");
+    session_kit::IntoStorage::into_storage(store)
+});
+
 // ---- Behaviour that does not depend on the store ----
 
 #[tokio::test]
