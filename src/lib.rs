@@ -52,6 +52,11 @@
 //! | `cookie` | yes | `CookieStore`: sealed (AES-SIV) or signed (HMAC-SHA256) client-side sessions with key rotation |
 //! | `file` | yes | [`FileStore`]: one file per session, cross-process locks |
 //! | `sqlite` | no | `SqliteStore`: SQLite via sqlx, the embedded persistent store |
+//! | `postgres` | no | `PostgresStore`: PostgreSQL via sqlx, one statement per load or change |
+//! | `mysql` | no | `MysqlStore`: MySQL / MariaDB via sqlx, a short transaction per change |
+//! | `redis` | no | `RedisStore`: Redis, one round trip per load or change, native expiry |
+//! | `redis-cluster` | no | `RedisStore::cluster`: the Redis store on a Redis Cluster |
+//! | `memcached` | no | `MemcachedStore`: Memcached 1.6+, compare-and-swap for concurrent changes |
 //! | `json` | no | the `Json` field codec |
 //! | `conformance` | no | `store_conformance!`, the suite every store passes, for testing your own |
 //!
@@ -146,14 +151,22 @@ pub use session_derive::Session;
 
 #[cfg(feature = "file")]
 pub use session_core::FileStore;
+#[cfg(feature = "json")]
+pub use session_core::Json;
 #[cfg(feature = "memory")]
 pub use session_core::MemoryStore;
+#[cfg(feature = "memcached")]
+pub use session_core::MemcachedStore;
+#[cfg(feature = "mysql")]
+pub use session_core::MysqlStore;
+#[cfg(feature = "postgres")]
+pub use session_core::PostgresStore;
+#[cfg(feature = "redis")]
+pub use session_core::RedisStore;
 #[cfg(feature = "sqlite")]
 pub use session_core::SqliteStore;
 #[cfg(feature = "conformance")]
 pub use session_core::{conformance, store_conformance};
-#[cfg(feature = "json")]
-pub use session_core::Json;
 
 /// Client-side sessions: the whole session sealed (AES-SIV) or signed (HMAC-SHA256) into the
 /// cookie, with key rotation.

@@ -38,7 +38,8 @@ impl Server {
             .unwrap();
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let addr = line.trim().strip_prefix("listening on http://").unwrap_or_else(|| panic!("{name} printed {line:?}"));
+        let addr =
+            line.trim().strip_prefix("listening on http://").unwrap_or_else(|| panic!("{name} printed {line:?}"));
         Self { addr: addr.parse().unwrap(), child }
     }
 }

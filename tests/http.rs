@@ -494,9 +494,7 @@ async fn cookie_attributes_follow_the_configuration() {
             &["Domain"],
         ),
         (
-            SessionLayer::new(session_kit::MemoryStore::new())
-                .persistent(true)
-                .idle_timeout(Duration::from_secs(1800)),
+            SessionLayer::new(session_kit::MemoryStore::new()).persistent(true).idle_timeout(Duration::from_secs(1800)),
             &["Max-Age=1800"],
             &[],
         ),
@@ -550,7 +548,8 @@ async fn header_and_query_transports() {
     let r = send(&app, Request::get("/set?name=api").body(axum::body::Body::empty()).unwrap()).await;
     assert!(r.set_cookies().is_empty(), "header transport sets no cookie");
     let token = r.header("x-session").expect("token in the response header").to_owned();
-    let r = send(&app, Request::get("/read").header("x-session", &token).body(axum::body::Body::empty()).unwrap()).await;
+    let r =
+        send(&app, Request::get("/read").header("x-session", &token).body(axum::body::Body::empty()).unwrap()).await;
     assert_eq!(r.body, r#"name=Some("api") count=0"#);
 
     let app = app_routes().layer(SessionLayer::<App>::new(session_kit::MemoryStore::new()).id_from_query("sid"));
@@ -597,3 +596,11 @@ async fn store_failures_are_clear_errors() {
     let r = send(&app, with_cookie("/untouched", "app=AAAAAAAAAAAAAAAAAAAAAA")).await;
     assert_eq!(r.status, StatusCode::OK, "a handler that does not use the session is unaffected");
 }
+#[cfg(feature = "redis")]
+http_suite!(redis, async {
+    let url = std::env::var("SESSION_KIT_REDIS_URL")
+        .expect("SESSION_KIT_REDIS_URL is not set: point it at a Redis server, or run `bash scripts/test.sh`");
+    let prefix = format!("session-kit-test:{}:", session_kit::IdGenerator::generate(&session_kit::RandomIds).as_str());
+    let store = session_kit::store::RedisStore::connect(&url).await.expect("connect to SESSION_KIT_REDIS_URL");
+    session_kit::IntoStorage::into_storage(store.with_prefix(prefix))
+});

@@ -8,7 +8,9 @@ use axum::response::{IntoResponse, Response};
 use cookie::SameSite;
 use http::header::{CACHE_CONTROL, COOKIE, SET_COOKIE, VARY};
 use http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode};
-use session_core::{Clock, Codec, CookieOp, Engine, Error, IdGenerator, IntoStorage, Postcard, SessionData, SessionState};
+use session_core::{
+    Clock, Codec, CookieOp, Engine, Error, IdGenerator, IntoStorage, Postcard, SessionData, SessionState,
+};
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -254,7 +256,10 @@ where
             match slot.finish() {
                 Finished::Unopened => {}
                 Finished::StillHeld => {
-                    tracing::warn!(session = T::NAME, "a Session outlived its request (moved into a task?); its changes were not saved");
+                    tracing::warn!(
+                        session = T::NAME,
+                        "a Session outlived its request (moved into a task?); its changes were not saved"
+                    );
                 }
                 Finished::Returned(state) => shared.save(state, &mut response).await,
             }
@@ -267,9 +272,7 @@ impl<T: SessionData, C: Codec> Shared<T, C> {
     fn read_token<B>(&self, request: &Request<B>) -> Option<String> {
         match &self.transport {
             Transport::Cookie => cookie_value(request.headers(), &self.cookie.name),
-            Transport::Header(name) => {
-                request.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
-            }
+            Transport::Header(name) => request.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned),
             Transport::Query(param) => request.uri().query().and_then(|query| {
                 form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == param).map(|(_, v)| v.into_owned())
             }),
@@ -333,7 +336,8 @@ fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
 
 fn add_vary_cookie(headers: &mut HeaderMap) {
     let already = headers.get_all(VARY).iter().any(|v| {
-        v.to_str().is_ok_and(|v| v.split(',').any(|part| part.trim().eq_ignore_ascii_case("cookie") || part.trim() == "*"))
+        v.to_str()
+            .is_ok_and(|v| v.split(',').any(|part| part.trim().eq_ignore_ascii_case("cookie") || part.trim() == "*"))
     });
     if !already {
         headers.append(VARY, HeaderValue::from_static("cookie"));
@@ -346,7 +350,9 @@ fn save_error_response(error: &Error) -> Response {
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
     let message = match error {
-        Error::Store(_) => "the session store is unavailable; your changes were not saved, try again shortly".to_owned(),
+        Error::Store(_) => {
+            "the session store is unavailable; your changes were not saved, try again shortly".to_owned()
+        }
         other => format!("the session could not be saved: {other}"),
     };
     (status, message).into_response()

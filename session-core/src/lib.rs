@@ -18,6 +18,11 @@
 //! | `cookie` | yes | `cookie::CookieStore`: sealed (AES-SIV) or signed (HMAC-SHA256) client-side sessions |
 //! | `file` | yes | `FileStore`: a file per session, shared by the processes of one machine |
 //! | `sqlite` | no | `SqliteStore`: SQLite through sqlx, the embedded persistent default |
+//! | `postgres` | no | `PostgresStore`: PostgreSQL through sqlx, one statement per load or change |
+//! | `mysql` | no | `MysqlStore`: MySQL / MariaDB through sqlx, one statement per load, a short transaction per change |
+//! | `redis` | no | `RedisStore`: Redis, one round trip per load or change, native expiry |
+//! | `redis-cluster` | no | `RedisStore::cluster`: the same store on a Redis Cluster |
+//! | `memcached` | no | `MemcachedStore`: Memcached 1.6+, compare-and-swap for concurrent changes |
 //! | `json` | no | the `Json` codec |
 //! | `conformance` | no | the store conformance suite, to test a store of your own |
 
@@ -41,9 +46,9 @@ pub mod cookie;
 #[cfg(feature = "json")]
 pub use codec::Json;
 pub use codec::{Codec, CodecError, Postcard};
+pub use collector::Collector;
 #[cfg(feature = "cookie")]
 pub use cookie::{CookieStore, Key, KeyError, KeyId, KeyRing};
-pub use collector::Collector;
 pub use data::{FieldKind, FieldSpec, SessionData};
 pub use engine::{CookieOp, Engine, IntoStorage, Storage};
 pub use error::{BoxError, Error, StoreError};
@@ -55,7 +60,15 @@ pub use state::SessionState;
 pub use store::FileStore;
 #[cfg(feature = "memory")]
 pub use store::MemoryStore;
+#[cfg(feature = "mysql")]
+pub use store::MysqlStore;
+#[cfg(feature = "postgres")]
+pub use store::PostgresStore;
+#[cfg(feature = "redis")]
+pub use store::RedisStore;
 #[cfg(feature = "sqlite")]
 pub use store::SqliteStore;
 pub use store::{Applied, Created, Store};
+#[cfg(feature = "memcached")]
+pub use store::{CasContention, MemcachedStore};
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};

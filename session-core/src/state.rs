@@ -40,8 +40,7 @@ impl<C: Codec> FieldCodec<C> {
 
 impl<T: SessionData, C: Codec> FieldEncoder<T> for FieldCodec<C> {
     fn encode_field(&self, data: &T, index: usize, out: &mut Vec<u8>) -> Result<(), Error> {
-        data.encode_field(index, &self.codec, out)
-            .map_err(|source| Error::Encode { key: T::FIELDS[index].key, source })
+        data.encode_field(index, &self.codec, out).map_err(|source| Error::Encode { key: T::FIELDS[index].key, source })
     }
 
     fn default_encoding(&self, index: usize) -> Option<&[u8]> {

@@ -135,11 +135,8 @@ fn parse_response(raw: &[u8]) -> Reply {
         let (k, v) = line.split_once(':').unwrap();
         headers.append(http::HeaderName::try_from(k.trim()).unwrap(), v.trim().parse().unwrap());
     }
-    let body = if headers.get("transfer-encoding").is_some_and(|v| v == "chunked") {
-        dechunk(body)
-    } else {
-        body.to_owned()
-    };
+    let body =
+        if headers.get("transfer-encoding").is_some_and(|v| v == "chunked") { dechunk(body) } else { body.to_owned() };
     Reply { status: StatusCode::from_u16(code).unwrap(), headers, body }
 }
 

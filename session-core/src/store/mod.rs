@@ -5,6 +5,10 @@
 //! | [`MemoryStore`] | `memory` (default) | one process, sessions may vanish on restart (tests, small apps) |
 //! | [`FileStore`] | `file` (default) | one machine, a few processes, sessions survive restarts, nothing to run or install |
 //! | `SqliteStore` | `sqlite` | one machine, sessions survive restarts, many sessions or heavy writes: the embedded persistent default |
+//! | `PostgresStore` | `postgres` | several app servers, PostgreSQL already runs: one statement per load or change, durable, expired sessions found through an index |
+//! | `MysqlStore` | `mysql` | several app servers, MySQL or MariaDB already runs: one statement per load, a short transaction (up to six statements) per change |
+//! | `RedisStore` | `redis`, `redis-cluster` | several app servers, Redis already runs: one round trip per load or change, native expiry, Redis Cluster for scale |
+//! | `MemcachedStore` | `memcached` | several app servers and a Memcached to spare; sessions are a cache there and may be evicted under memory pressure |
 //!
 //! Between the two persistent ones: the file store rewrites a whole record per change and
 //! scans its directory to collect expired sessions, which suits thousands of sessions;
@@ -32,10 +36,26 @@ pub mod file;
 #[cfg(feature = "file")]
 pub use file::FileStore;
 
-#[cfg(feature = "sqlite")]
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 mod sql;
+#[cfg(feature = "mysql")]
+pub use sql::mysql::MysqlStore;
+#[cfg(feature = "postgres")]
+pub use sql::postgres::PostgresStore;
 #[cfg(feature = "sqlite")]
 pub use sql::sqlite::SqliteStore;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub use sql::WriteConflict;
+
+#[cfg(feature = "redis")]
+mod redis;
+#[cfg(feature = "redis")]
+pub use self::redis::RedisStore;
+
+#[cfg(feature = "memcached")]
+mod memcached;
+#[cfg(feature = "memcached")]
+pub use memcached::{CasContention, MemcachedStore};
 
 /// The outcome of [`Store::create`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

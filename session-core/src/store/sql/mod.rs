@@ -17,13 +17,31 @@
 //! # What a dialect supplies
 //!
 //! [`Statement`]s are written here once, as standard SQL with bound values kept apart from
-//! the text; a [`Dialect`] renders the placeholders (`?1`, `$1`, `?`), supplies the few
-//! clauses that differ (entry upsert, statements without `FROM`, batched collection, the
-//! schema's types) and runs a [`Batch`] — atomically for writes, in as few round trips as the
-//! backend allows. SQLite runs any batch in one call; a backend that cannot take several
-//! statements with bound values in one call runs them in a transaction, or overrides an
-//! operation with a single statement (e.g. PostgreSQL data-modifying `WITH` clauses).
+//! the text; a [`Dialect`] renders the placeholders (`?`, `$1`), supplies the few clauses that
+//! differ (entry upsert, row lock, batched collection, the schema's types) and runs a [`Batch`]
+//! — atomically for writes, in as few round trips as the backend allows:
+//!
+//! - SQLite runs any batch as one multi-statement call inside `BEGIN IMMEDIATE`.
+//! - PostgreSQL cannot take several statements with bound values in one call, so it runs a
+//!   batch as ONE statement: every statement becomes a data-modifying `WITH` clause. Those
+//!   all see one snapshot, so the statements here never depend on seeing each other's
+//!   effects: a removal and a set never name the same field, and the metadata update comes
+//!   last. (`create` is the one operation PostgreSQL writes its own way: see `postgres.rs`.)
+//! - MySQL has no data-modifying `WITH`: it runs a batch statement by statement in a
+//!   transaction, each entry list as one multi-row statement.
+//!
+//! A change to one session carries a *guard*: the check that the session is live, run first
+//! (and, where the backend locks rows, locking the session row until the end), whose rows
+//! are the batch's answer. The statements name its outcome with [`Statement::live`]; the
+//! dialect renders that as the check itself (SQLite, serialised by its write lock), as a
+//! reference to the locked check (PostgreSQL), or as true (MySQL stops before the statements
+//! when the check finds nothing).
 
+#[cfg(feature = "mysql")]
+pub(crate) mod mysql;
+#[cfg(feature = "postgres")]
+pub(crate) mod postgres;
+#[cfg(feature = "sqlite")]
 pub(crate) mod sqlite;
 
 use std::borrow::Cow;
@@ -60,27 +78,58 @@ pub(crate) struct Statement {
     parts: Vec<Part>,
     /// The columns it returns, if it returns rows.
     pub(crate) columns: &'static [Col],
+    /// Its name where a dialect runs statements as `WITH` clauses and another one refers to it.
+    // Only PostgreSQL runs statements as `WITH` clauses.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub(crate) name: Option<&'static str>,
 }
 
 #[derive(Debug)]
 enum Part {
     Sql(Cow<'static, str>),
     Arg(Value),
+    /// "The guarded session is live": the guard's condition, written out for dialects that
+    /// evaluate it in place.
+    Live(Vec<Part>),
+}
+
+impl Part {
+    /// A copy of a text or value part (conditions are made of nothing else).
+    fn plain(&self) -> Option<Part> {
+        match self {
+            Part::Sql(text) => Some(Part::Sql(text.clone())),
+            Part::Arg(value) => Some(Part::Arg(value.clone())),
+            Part::Live(_) => None,
+        }
+    }
+}
+
+/// How a dialect renders [`Part::Live`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum LiveAs {
+    /// The condition itself, evaluated where it stands.
+    // MySQL, when alone, checks the guard before the statements instead.
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+    Inline,
+    /// This SQL text instead.
+    // SQLite, when alone, evaluates the condition in place.
+    #[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
+    Text(&'static str),
 }
 
 impl Statement {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
     /// Appends SQL text.
-    fn sql(&mut self, text: impl Into<Cow<'static, str>>) -> &mut Self {
+    pub(crate) fn sql(&mut self, text: impl Into<Cow<'static, str>>) -> &mut Self {
         self.parts.push(Part::Sql(text.into()));
         self
     }
 
     /// Appends a placeholder bound to `value`.
-    fn arg(&mut self, value: Value) -> &mut Self {
+    pub(crate) fn arg(&mut self, value: Value) -> &mut Self {
         self.parts.push(Part::Arg(value));
         self
     }
@@ -89,7 +138,7 @@ impl Statement {
         self.arg(Value::Text(Some(key.as_str().to_owned())))
     }
 
-    fn time(&mut self, t: Timestamp) -> &mut Self {
+    pub(crate) fn time(&mut self, t: Timestamp) -> &mut Self {
         self.arg(Value::Int(Some(millis(t))))
     }
 
@@ -97,26 +146,65 @@ impl Statement {
         self.arg(Value::Int(t.map(millis)))
     }
 
-    fn returning(&mut self, columns: &'static [Col]) -> &mut Self {
+    /// Appends `condition`, a statement fragment of text and values.
+    fn append(&mut self, condition: &Statement) -> &mut Self {
+        self.parts.extend(condition.parts.iter().filter_map(Part::plain));
+        self
+    }
+
+    /// Appends "the batch's guarded session is live", which `condition` says in SQL; only in
+    /// the statements of a guarded batch (see the module docs).
+    fn live(&mut self, condition: &Statement) -> &mut Self {
+        self.parts.push(Part::Live(condition.parts.iter().filter_map(Part::plain).collect()));
+        self
+    }
+
+    pub(crate) fn returning(&mut self, columns: &'static [Col]) -> &mut Self {
         self.columns = columns;
         self
     }
 
-    fn done(&mut self) -> Self {
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub(crate) fn named(&mut self, name: &'static str) -> &mut Self {
+        self.name = Some(name);
+        self
+    }
+
+    pub(crate) fn done(&mut self) -> Self {
         std::mem::take(self)
     }
 
     /// Appends the text to `sql` and the values to `args`; `placeholder(out, n)` writes the
     /// placeholder of the `n`-th value of the whole batch (1-based).
-    pub(crate) fn render(&self, sql: &mut String, args: &mut Vec<Value>, placeholder: impl Fn(&mut String, usize)) {
-        for part in &self.parts {
-            match part {
-                Part::Sql(text) => sql.push_str(text),
-                Part::Arg(value) => {
-                    args.push(value.clone());
-                    placeholder(sql, args.len());
-                }
+    pub(crate) fn render(
+        &self,
+        sql: &mut String,
+        args: &mut Vec<Value>,
+        live: LiveAs,
+        placeholder: &impl Fn(&mut String, usize),
+    ) {
+        render_parts(&self.parts, sql, args, live, placeholder);
+    }
+}
+
+fn render_parts(
+    parts: &[Part],
+    sql: &mut String,
+    args: &mut Vec<Value>,
+    live: LiveAs,
+    placeholder: &impl Fn(&mut String, usize),
+) {
+    for part in parts {
+        match part {
+            Part::Sql(text) => sql.push_str(text),
+            Part::Arg(value) => {
+                args.push(value.clone());
+                placeholder(sql, args.len());
             }
+            Part::Live(condition) => match live {
+                LiveAs::Inline => render_parts(condition, sql, args, live, placeholder),
+                LiveAs::Text(text) => sql.push_str(text),
+            },
         }
     }
 }
@@ -128,19 +216,29 @@ pub(crate) enum Kind {
     Read,
     /// Writes, applied all or nothing.
     Write,
+    /// Schema statements (no bound values), run one by one.
+    Schema,
 }
 
-/// Statements run together in one unit. At most one of them returns rows.
+/// Statements run together in one unit.
 #[derive(Debug)]
 pub(crate) struct Batch {
     pub(crate) kind: Kind,
+    /// For a change to one session: `SELECT 1 FROM sessions WHERE <the session is live>`
+    /// (with the dialect's row lock), run before the statements; its rows are the answer.
+    pub(crate) guard: Option<Statement>,
+    /// Without a guard, at most one of them returns rows: the answer.
     pub(crate) statements: Vec<Statement>,
 }
 
 impl Batch {
-    /// The columns of the statement that returns rows, if any.
+    fn new(kind: Kind, statements: Vec<Statement>) -> Self {
+        Self { kind, guard: None, statements }
+    }
+
+    /// The columns of the answer, if any.
     pub(crate) fn columns(&self) -> &'static [Col] {
-        self.statements.iter().map(|s| s.columns).find(|c| !c.is_empty()).unwrap_or(&[])
+        self.guard.iter().chain(&self.statements).map(|s| s.columns).find(|c| !c.is_empty()).unwrap_or(&[])
     }
 }
 
@@ -182,20 +280,30 @@ pub(crate) trait Dialect: Send + Sync + 'static {
     /// The store's name in errors and logs.
     const NAME: &'static str;
 
-    /// What `SELECT <values>` without a table needs after it (MySQL: `FROM DUAL`).
-    const FROM_NOTHING: &'static str = "";
+    /// What follows the guard's `SELECT` to lock the session row until the end of the batch.
+    const LOCK: &'static str = "";
 
     /// Runs `batch`: atomically if it writes, in one call where the backend allows. Returns
-    /// the rows of its row-returning statement.
+    /// the rows of its guard, or of its row-returning statement.
     fn run(&self, batch: Batch) -> impl Future<Output = Result<Rows, StoreError>> + Send;
 
     /// Statements creating the tables and indexes if they do not exist.
     fn schema(&self, t: &Tables) -> Vec<Statement>;
 
-    /// The clause after `INSERT INTO entries (store_key, field, value, expires_at) ...` that
-    /// turns it into an upsert on `(store_key, field)`.
+    /// The clause after `INSERT INTO entries (store_key, field, value, expires_at) SELECT ...`
+    /// that turns it into an upsert on `(store_key, field)`.
     fn upsert_entry(&self) -> &'static str {
         " ON CONFLICT (store_key, field) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at"
+    }
+
+    /// The batch of [`SqlStore::create`], for a dialect that cannot use the shared one
+    /// (delete the expired predecessor, insert; a live one fails the insert: `KeyTaken`).
+    /// It returns one row holding 1 if it stored the record, 0 if the key was taken.
+    fn create(&self, _store: &SqlStore<Self>, _key: &StoreKey, _record: &Record, _now: Timestamp) -> Option<Batch>
+    where
+        Self: Sized,
+    {
+        None
     }
 
     /// Statements removing up to `limit` sessions expired at `now` (their entries first) and
@@ -221,47 +329,60 @@ impl<D: Dialect> SqlStore<D> {
     }
 
     /// `EXISTS (a live session under key)`.
-    fn exists_live(&self, s: &mut Statement, key: &StoreKey, now: Timestamp) {
+    fn exists_live(&self, key: &StoreKey, now: Timestamp) -> Statement {
+        let mut s = Statement::new();
         s.sql(format!("EXISTS (SELECT 1 FROM {} WHERE store_key = ", self.tables.sessions)).key(key);
-        Self::live(s, "expires_at", now);
-        s.sql(")");
+        Self::live(&mut s, "expires_at", now);
+        s.sql(")").done()
     }
 
-    fn select_live(&self, key: &StoreKey, now: Timestamp) -> Statement {
+    fn select_live(&self, key: &StoreKey, now: Timestamp, lock: &'static str) -> Statement {
         let mut s = Statement::new();
         s.sql(format!("SELECT 1 FROM {} WHERE store_key = ", self.tables.sessions)).key(key);
         Self::live(&mut s, "expires_at", now);
-        s.returning(&[Col::Int]).done()
+        s.sql(lock).returning(&[Col::Int]).done()
     }
 
-    /// The upsert of one entry: `INSERT ... SELECT <values> [WHERE guard] <upsert>`.
-    fn upsert(&self, key: &StoreKey, field: &str, entry: &Entry, guard: Option<(&StoreKey, Timestamp)>) -> Statement {
-        let mut s = Statement::new();
-        s.sql(format!("INSERT INTO {} (store_key, field, value, expires_at) SELECT ", self.tables.entries))
-            .key(key)
-            .sql(", ")
-            .arg(Value::Text(Some(field.to_owned())))
-            .sql(", ")
-            .arg(Value::Blob(Some(entry.value.clone())))
-            .sql(", ")
-            .deadline(entry.expires_at)
-            .sql(D::FROM_NOTHING);
-        match guard {
-            Some((key, now)) => {
-                s.sql(" WHERE ");
-                self.exists_live(&mut s, key, now);
-            }
-            // SQLite needs a WHERE between `INSERT ... SELECT` and `ON CONFLICT` to parse it.
-            None => {
-                s.sql(" WHERE 1 = 1");
-            }
+    /// A write batch guarded by the liveness of the session under `key`.
+    fn guarded(&self, key: &StoreKey, now: Timestamp, statements: Vec<Statement>) -> Batch {
+        Batch { kind: Kind::Write, guard: Some(self.select_live(key, now, D::LOCK)), statements }
+    }
+
+    /// The upsert of all `entries` in one statement: `INSERT ... SELECT * FROM (<rows>) AS v
+    /// WHERE <condition> <upsert>`. `None` when there are none.
+    pub(crate) fn upsert_entries(
+        &self,
+        key: &StoreKey,
+        entries: &[(String, Entry)],
+        condition: impl FnOnce(&mut Statement),
+    ) -> Option<Statement> {
+        if entries.is_empty() {
+            return None;
         }
-        s.sql(self.dialect.upsert_entry()).done()
+        let mut s = Statement::new();
+        s.sql(format!("INSERT INTO {} (store_key, field, value, expires_at) SELECT * FROM (", self.tables.entries));
+        for (i, (field, entry)) in entries.iter().enumerate() {
+            // Named columns in the first row: MySQL refuses a derived table with duplicate names.
+            let (k, f, v, x) = if i == 0 { (" AS k, ", " AS f, ", " AS v, ", " AS x") } else { (", ", ", ", ", ", "") };
+            s.sql(if i == 0 { "SELECT " } else { " UNION ALL SELECT " })
+                .key(key)
+                .sql(k)
+                .arg(Value::Text(Some(field.clone())))
+                .sql(f)
+                .arg(Value::Blob(Some(entry.value.clone())))
+                .sql(v)
+                .deadline(entry.expires_at)
+                .sql(x);
+        }
+        // The WHERE also lets SQLite parse `INSERT ... SELECT ... ON CONFLICT`.
+        s.sql(") AS v WHERE ");
+        condition(&mut s);
+        Some(s.sql(self.dialect.upsert_entry()).done())
     }
 
     pub(crate) async fn migrate(&self) -> Result<(), StoreError> {
         let statements = self.dialect.schema(&self.tables);
-        self.dialect.run(Batch { kind: Kind::Write, statements }).await.map(drop)
+        self.dialect.run(Batch::new(Kind::Schema, statements)).await.map(drop)
     }
 
     /// One statement: the session row joined with its live entries.
@@ -277,52 +398,91 @@ impl<D: Dialect> SqlStore<D> {
         s.sql(" WHERE s.store_key = ").key(key);
         Self::live(&mut s, "s.expires_at", now);
         s.returning(&[Col::Int, Col::Int, Col::Int, Col::Int, Col::Text, Col::Blob, Col::Int]);
-        let rows = self.dialect.run(Batch { kind: Kind::Read, statements: vec![s.done()] }).await?;
+        let rows = self.dialect.run(Batch::new(Kind::Read, vec![s.done()])).await?;
         Ok(decode_record(key, rows))
     }
 
     /// One transaction: clear an expired predecessor, insert the session (a live one under
     /// the key makes this fail on the primary key: `KeyTaken`), insert the entries.
     pub(crate) async fn create(&self, key: &StoreKey, record: &Record, now: Timestamp) -> Result<Created, StoreError> {
+        if let Some(batch) = self.dialect.create(self, key, record, now) {
+            let rows = self.dialect.run(batch).await?;
+            return match rows.first().and_then(|row| row.first()) {
+                Some(Ok(Value::Int(Some(1)))) => Ok(Created::Stored),
+                Some(Ok(Value::Int(Some(0)))) => Ok(Created::KeyTaken),
+                other => Err(StoreError::backend(D::NAME, format!("create returned no outcome: {other:?}"))),
+            };
+        }
         let t = &self.tables;
-        let mut statements = Vec::with_capacity(3 + record.entries.len());
+        let mut statements = Vec::with_capacity(4);
         let mut s = Statement::new();
         // Entries of an expired or deleted predecessor must not show up in the new session.
         s.sql(format!("DELETE FROM {} WHERE store_key = ", t.entries)).key(key).sql(" AND NOT ");
-        self.exists_live(&mut s, key, now);
+        s.append(&self.exists_live(key, now));
         statements.push(s.done());
         s.sql(format!("DELETE FROM {} WHERE store_key = ", t.sessions)).key(key).sql(" AND expires_at <= ").time(now);
         statements.push(s.done());
-        s.sql(format!(
-            "INSERT INTO {} (store_key, created_at, idle_deadline, absolute_deadline, expires_at, remember_me) VALUES (",
-            t.sessions
-        ))
-        .key(key);
-        push_meta_values(&mut s, &record.meta);
-        statements.push(s.sql(")").done());
-        for (field, entry) in &record.entries {
-            statements.push(self.upsert(key, field, entry, None));
-        }
-        match self.dialect.run(Batch { kind: Kind::Write, statements }).await {
+        statements.push(self.insert_session(key, &record.meta));
+        statements.extend(self.upsert_entries(key, &record.entries, |s| {
+            s.sql("1 = 1");
+        }));
+        match self.dialect.run(Batch::new(Kind::Write, statements)).await {
             Ok(_) => Ok(Created::Stored),
             Err(e) if is_unique_violation(&e) => Ok(Created::KeyTaken),
             Err(e) => Err(e),
         }
     }
 
-    /// One transaction: is the session live (the answer), new metadata, removals, upserts,
-    /// each guarded by liveness, so a change to a dead session writes nothing.
+    /// `INSERT INTO sessions (...) VALUES (...)`.
+    pub(crate) fn insert_session(&self, key: &StoreKey, meta: &Meta) -> Statement {
+        let mut s = Statement::new();
+        s.sql(format!(
+            "INSERT INTO {} (store_key, created_at, idle_deadline, absolute_deadline, expires_at, remember_me) VALUES (",
+            self.tables.sessions
+        ))
+        .key(key)
+        .sql(", ")
+        .time(meta.created_at)
+        .sql(", ")
+        .deadline(meta.idle_deadline)
+        .sql(", ")
+        .deadline(meta.absolute_deadline)
+        .sql(", ")
+        .deadline(meta.expires_at())
+        .sql(", ")
+        .arg(Value::Int(Some(i64::from(meta.remember_me))))
+        .sql(")");
+        s.done()
+    }
+
+    /// One guarded batch: removals, upserts (one statement for all), new metadata, each
+    /// conditional on the session being live, so a change to a dead session writes nothing.
     pub(crate) async fn apply(&self, key: &StoreKey, change: &Change, now: Timestamp) -> Result<Applied, StoreError> {
         let t = &self.tables;
         if change.is_empty() {
             // Nothing to write: no transaction, no write lock.
-            let rows =
-                self.dialect.run(Batch { kind: Kind::Read, statements: vec![self.select_live(key, now)] }).await?;
+            let rows = self.dialect.run(Batch::new(Kind::Read, vec![self.select_live(key, now, "")])).await?;
             return Ok(if rows.is_empty() { Applied::Gone } else { Applied::Done });
         }
-        let mut statements = Vec::with_capacity(3 + change.set.len());
-        statements.push(self.select_live(key, now));
+        let live = self.exists_live(key, now);
+        let mut statements = Vec::with_capacity(3);
         let mut s = Statement::new();
+        // A key both removed and set ends up set, as in `Record::apply`: the upsert sets it, so
+        // the removal leaves it out (statements never touch the same row: see the module docs).
+        let removed: Vec<&String> =
+            change.remove.iter().filter(|field| change.set.iter().all(|(set, _)| set != *field)).collect();
+        if !removed.is_empty() {
+            s.sql(format!("DELETE FROM {} WHERE store_key = ", t.entries)).key(key).sql(" AND field IN (");
+            for (i, field) in removed.into_iter().enumerate() {
+                s.sql(if i == 0 { "" } else { ", " }).arg(Value::Text(Some(field.clone())));
+            }
+            s.sql(") AND ").live(&live);
+            statements.push(s.done());
+        }
+        statements.extend(self.upsert_entries(key, &change.set, |s| {
+            s.live(&live);
+        }));
+        // Last: the guard of the statements before it must see the deadlines it was called with.
         if let Some(meta) = &change.meta {
             s.sql(format!("UPDATE {} SET created_at = ", t.sessions))
                 .time(meta.created_at)
@@ -339,20 +499,7 @@ impl<D: Dialect> SqlStore<D> {
             Self::live(&mut s, "expires_at", now);
             statements.push(s.done());
         }
-        if !change.remove.is_empty() {
-            s.sql(format!("DELETE FROM {} WHERE store_key = ", t.entries)).key(key).sql(" AND field IN (");
-            for (i, field) in change.remove.iter().enumerate() {
-                s.sql(if i == 0 { "" } else { ", " }).arg(Value::Text(Some(field.clone())));
-            }
-            s.sql(") AND ");
-            self.exists_live(&mut s, key, now);
-            statements.push(s.done());
-        }
-        // After the removals: a key both removed and set ends up set, as in `Record::apply`.
-        for (field, entry) in &change.set {
-            statements.push(self.upsert(key, field, entry, Some((key, now))));
-        }
-        let rows = self.dialect.run(Batch { kind: Kind::Write, statements }).await?;
+        let rows = self.dialect.run(self.guarded(key, now, statements)).await?;
         Ok(if rows.is_empty() { Applied::Gone } else { Applied::Done })
     }
 
@@ -363,21 +510,16 @@ impl<D: Dialect> SqlStore<D> {
         // Session first: once it is gone, no apply can add entries back.
         statements.push(s.sql(format!("DELETE FROM {} WHERE store_key = ", self.tables.sessions)).key(key).done());
         statements.push(s.sql(format!("DELETE FROM {} WHERE store_key = ", self.tables.entries)).key(key).done());
-        self.dialect.run(Batch { kind: Kind::Write, statements }).await.map(drop)
+        self.dialect.run(Batch::new(Kind::Write, statements)).await.map(drop)
     }
 
-    /// One transaction: is `from` live (the answer), clear `to`, move the session row (its
-    /// entries follow by `ON UPDATE CASCADE`, or by the last statement if foreign keys are off).
+    /// One guarded batch: move the session row (its entries follow by `ON UPDATE CASCADE`, or
+    /// by the last statement if foreign keys are off). `to` is fresh: a record under it, even
+    /// an expired one, fails the rename with an error and leaves `from` intact.
     pub(crate) async fn rename(&self, from: &StoreKey, to: &StoreKey, now: Timestamp) -> Result<Applied, StoreError> {
         let t = &self.tables;
-        let mut statements = Vec::with_capacity(5);
-        statements.push(self.select_live(from, now));
+        let mut statements = Vec::with_capacity(2);
         let mut s = Statement::new();
-        for table in [&t.entries, &t.sessions] {
-            s.sql(format!("DELETE FROM {table} WHERE store_key = ")).key(to).sql(" AND ");
-            self.exists_live(&mut s, from, now);
-            statements.push(s.done());
-        }
         s.sql(format!("UPDATE {} SET store_key = ", t.sessions)).key(to).sql(" WHERE store_key = ").key(from);
         Self::live(&mut s, "expires_at", now);
         statements.push(s.done());
@@ -391,7 +533,7 @@ impl<D: Dialect> SqlStore<D> {
             .key(from)
             .sql(")");
         statements.push(s.done());
-        let rows = self.dialect.run(Batch { kind: Kind::Write, statements }).await?;
+        let rows = self.dialect.run(self.guarded(from, now, statements)).await?;
         Ok(if rows.is_empty() { Applied::Gone } else { Applied::Done })
     }
 
@@ -403,7 +545,7 @@ impl<D: Dialect> SqlStore<D> {
         let mut total = 0u64;
         loop {
             statements.extend(self.dialect.collect_chunk(&self.tables, now, COLLECT_CHUNK));
-            let rows = self.dialect.run(Batch { kind: Kind::Write, statements }).await?;
+            let rows = self.dialect.run(Batch::new(Kind::Write, statements)).await?;
             let removed = match rows.first().and_then(|row| row.first()) {
                 Some(Ok(Value::Int(Some(n)))) => u64::try_from(*n).unwrap_or(0),
                 other => {
@@ -417,20 +559,6 @@ impl<D: Dialect> SqlStore<D> {
             statements = Vec::new();
         }
     }
-}
-
-/// `created_at, idle_deadline, absolute_deadline, expires_at, remember_me` as values.
-fn push_meta_values(s: &mut Statement, meta: &Meta) {
-    s.sql(", ")
-        .time(meta.created_at)
-        .sql(", ")
-        .deadline(meta.idle_deadline)
-        .sql(", ")
-        .deadline(meta.absolute_deadline)
-        .sql(", ")
-        .deadline(meta.expires_at())
-        .sql(", ")
-        .arg(Value::Int(Some(i64::from(meta.remember_me))));
 }
 
 /// Milliseconds as SQL integers: far-future times saturate rather than wrap negative.
@@ -513,4 +641,115 @@ fn decode_entry(row: &[Result<Value, String>]) -> Result<Option<(String, Entry)>
         other => return Err(format!("expires_at of {field:?}: {other:?}")),
     };
     Ok(Some((field, Entry { value, expires_at })))
+}
+
+/// How many times a write the database aborted to break a deadlock or a serialization
+/// conflict is tried in all. Each try is a whole transaction (or a whole single statement),
+/// so trying again is safe; contention that outlasts this many is reported.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+const WRITE_ATTEMPTS: u32 = 8;
+
+/// A write to a PostgreSQL or MySQL store that the database aborted every time it was tried,
+/// to break a deadlock or a serialization conflict with concurrent writes. It is the source of
+/// a [`StoreError::Backend`]; the write changed nothing. Usually a sign of very heavy
+/// contention on one session or of a long-running transaction of someone else's.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+#[derive(Debug, thiserror::Error)]
+#[error("write aborted by the database {attempts} times in a row (deadlock or serialization conflict)")]
+#[non_exhaustive]
+pub struct WriteConflict {
+    /// How many times the write was tried.
+    pub attempts: u32,
+    /// The database's error on the last try.
+    #[source]
+    pub source: sqlx::Error,
+}
+
+/// Runs `attempt` until it succeeds, fails for another reason than a deadlock or a
+/// serialization conflict (SQLSTATE `40001`, which MySQL's deadlock 1213 also reports, or
+/// PostgreSQL's `40P01`), or has been tried [`WRITE_ATTEMPTS`] times.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(crate) async fn retrying<T, F, Fut>(name: &'static str, mut attempt: F) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, sqlx::Error>>,
+{
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        match attempt().await {
+            Ok(value) => return Ok(value),
+            Err(e) => {
+                let conflict = e
+                    .as_database_error()
+                    .and_then(|db| db.code())
+                    .is_some_and(|code| code == "40001" || code == "40P01");
+                if !conflict {
+                    return Err(StoreError::backend(name, e));
+                }
+                if attempts >= WRITE_ATTEMPTS {
+                    return Err(StoreError::backend(name, WriteConflict { attempts, source: e }));
+                }
+                tracing::debug!(store = name, attempts, error = %e, "SQL store: write aborted by the database; retrying");
+            }
+        }
+    }
+}
+
+/// The batch's values as the arguments of a sqlx query on `DB`.
+pub(crate) fn arguments<'q, DB: sqlx::Database>(values: Vec<Value>) -> Result<DB::Arguments<'q>, sqlx::Error>
+where
+    Option<i64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<String>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<Vec<u8>>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    use sqlx::Arguments as _;
+    let mut args = DB::Arguments::<'q>::default();
+    for value in values {
+        match value {
+            Value::Int(v) => args.add(v),
+            Value::Text(v) => args.add(v),
+            Value::Blob(v) => args.add(v),
+        }
+        .map_err(sqlx::Error::Encode)?;
+    }
+    Ok(args)
+}
+
+/// Reads each row's cells as `columns` say. A cell of another type fails here, and the caller
+/// treats the row as corrupt.
+pub(crate) fn decode_rows<R: sqlx::Row>(rows: &[R], columns: &[Col]) -> Rows
+where
+    usize: sqlx::ColumnIndex<R>,
+    for<'r> Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<Vec<u8>>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    rows.iter()
+        .map(|row| {
+            columns
+                .iter()
+                .enumerate()
+                .map(|(i, col)| {
+                    match col {
+                        Col::Int => row.try_get::<Option<i64>, _>(i).map(Value::Int),
+                        // MySQL marks text of a binary collation (field names) as binary, which
+                        // sqlx will not read as a `String`: read such text as bytes.
+                        Col::Text => row.try_get::<Option<String>, _>(i).map(Value::Text).or_else(|e| {
+                            match row.try_get::<Option<Vec<u8>>, _>(i) {
+                                Ok(bytes) => bytes
+                                    .map(String::from_utf8)
+                                    .transpose()
+                                    .map(Value::Text)
+                                    .map_err(|_| sqlx::Error::Decode("text that is not UTF-8".into())),
+                                Err(_) => Err(e),
+                            }
+                        }),
+                        Col::Blob => row.try_get::<Option<Vec<u8>>, _>(i).map(Value::Blob),
+                    }
+                    .map_err(|e| e.to_string())
+                })
+                .collect()
+        })
+        .collect()
 }

@@ -5,14 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::sqlite::{
-    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
-};
-use sqlx::{Arguments as _, Row as _};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use tokio::sync::Semaphore;
 
-use super::{Batch, Col, Dialect, Kind, Rows, SqlStore, Statement, Tables, Value};
+use super::{arguments, decode_rows, Batch, Col, Dialect, Kind, LiveAs, Rows, SqlStore, Statement, Tables, Value};
 use crate::error::StoreError;
 use crate::id::StoreKey;
 use crate::record::{Change, Record};
@@ -169,7 +165,7 @@ impl Dialect for Sqlite {
                 // A task of its own, so the transaction runs to its end even if the request that
                 // asked for it is dropped: sqlx stops a batch whose caller went away, which would
                 // leave the transaction open on a pooled connection.
-                Kind::Write => {
+                Kind::Write | Kind::Schema => {
                     tokio::spawn(run_batch(pool, writes, batch)).await.map_err(|e| StoreError::backend(NAME, e))?
                 }
             }
@@ -235,7 +231,7 @@ impl Dialect for Sqlite {
 }
 
 async fn run_batch(pool: SqlitePool, writes: Arc<Semaphore>, batch: Batch) -> Result<Rows, StoreError> {
-    let write = batch.kind == Kind::Write;
+    let write = batch.kind != Kind::Read;
     let _turn =
         if write { Some(writes.acquire_owned().await.map_err(|e| StoreError::backend(NAME, e))?) } else { None };
     let mut sql = String::with_capacity(256);
@@ -245,25 +241,19 @@ async fn run_batch(pool: SqlitePool, writes: Arc<Semaphore>, batch: Batch) -> Re
         // asked for it could fail at once instead of waiting.
         sql.push_str("BEGIN IMMEDIATE;\n");
     }
-    for statement in &batch.statements {
+    // The guard first: under the write lock nothing changes between it and the statements,
+    // which evaluate the same condition in place.
+    for statement in batch.guard.iter().chain(&batch.statements) {
         // Anonymous placeholders: sqlx binds them to the batch's values in order, across
         // statements. (Numbered `?N` break in batches: SQLite reports the highest number as the
         // parameter count, and sqlx then stops binding at the unused lower numbers.)
-        statement.render(&mut sql, &mut values, |out, _| out.push('?'));
+        statement.render(&mut sql, &mut values, LiveAs::Inline, &|out: &mut String, _| out.push('?'));
         sql.push_str(";\n");
     }
     if write {
         sql.push_str("COMMIT;");
     }
-    let mut args = SqliteArguments::default();
-    for value in values {
-        let added = match value {
-            Value::Int(v) => args.add(v),
-            Value::Text(v) => args.add(v),
-            Value::Blob(v) => args.add(v),
-        };
-        added.map_err(|e| StoreError::backend(NAME, e))?;
-    }
+    let args = arguments::<sqlx::Sqlite>(values).map_err(|e| StoreError::backend(NAME, e))?;
     let mut conn = pool.acquire().await.map_err(|e| StoreError::backend(NAME, e))?;
     match sqlx::query_with(&sql, args).fetch_all(&mut *conn).await {
         Ok(rows) => Ok(decode_rows(&rows, batch.columns())),
@@ -279,27 +269,6 @@ async fn run_batch(pool: SqlitePool, writes: Arc<Semaphore>, batch: Batch) -> Re
             Err(StoreError::backend(NAME, e))
         }
     }
-}
-
-fn decode_rows(rows: &[SqliteRow], columns: &[Col]) -> Rows {
-    rows.iter()
-        .map(|row| {
-            columns
-                .iter()
-                .enumerate()
-                .map(|(i, col)| {
-                    // A value of the wrong storage class (SQLite columns take anything) fails
-                    // here, and the caller treats the row as corrupt.
-                    match col {
-                        Col::Int => row.try_get::<Option<i64>, _>(i).map(Value::Int),
-                        Col::Text => row.try_get::<Option<String>, _>(i).map(Value::Text),
-                        Col::Blob => row.try_get::<Option<Vec<u8>>, _>(i).map(Value::Blob),
-                    }
-                    .map_err(|e| e.to_string())
-                })
-                .collect()
-        })
-        .collect()
 }
 
 #[cfg(test)]

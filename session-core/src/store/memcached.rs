@@ -1,0 +1,567 @@
+//! The Memcached store: one item per session, changed by compare-and-swap.
+//!
+//! Speaks Memcached's meta text protocol (`mg`/`ms`/`md`, Memcached 1.6+) over a small pool
+//! of tokio TCP connections. The meta commands give what the classic ones lack: a
+//! compare-and-swap delete (so `rename` refuses to drop a record changed under it) and one
+//! command per step. Each concurrent request takes its own pooled connection, so requests do
+//! not queue behind one socket.
+//!
+//! Item: `[FORMAT] ++ Record::to_bytes()`, under `{prefix}{store key}`, with a Memcached
+//! expiry derived from the record's deadline as the caller's clock sees it.
+
+use std::io;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+use super::{Applied, Created, Store};
+use crate::error::StoreError;
+use crate::id::StoreKey;
+use crate::record::{Change, Record};
+use crate::time::Timestamp;
+
+const STORE: &str = "memcached";
+
+/// First byte of every item, so the layout can change later without misreading old items.
+const FORMAT: u8 = 1;
+
+/// Bounded waits so a dead or hung server gives an error rather than a stuck request.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+const OP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Connections kept open between operations.
+const MAX_IDLE: usize = 32;
+
+/// Compare-and-swap attempts before a change gives up with [`CasContention`].
+const MAX_CAS_ATTEMPTS: u32 = 100;
+
+/// Memcached reads an expiry above 30 days as an absolute Unix time.
+const RELATIVE_EXPIRY_LIMIT: u64 = 30 * 86_400;
+
+/// A change to one session lost the compare-and-swap race this many times in a row: other
+/// writers kept changing the same session. Returned inside [`StoreError::Backend`]; find it
+/// with `std::error::Error::source` and `downcast_ref`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("gave up after {attempts} compare-and-swap conflicts on one session")]
+pub struct CasContention {
+    /// How many times the change was tried.
+    pub attempts: u32,
+}
+
+fn backend(e: impl Into<crate::error::BoxError>) -> StoreError {
+    StoreError::backend(STORE, e)
+}
+
+fn protocol(what: impl Into<String>) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, what.into())
+}
+
+/// How a store command ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// `HD`: stored or deleted.
+    Done,
+    /// `NS`: not stored (an `add` found an item).
+    NotStored,
+    /// `EX`: the item changed since its CAS value was read.
+    Exists,
+    /// `NF`: no such item.
+    NotFound,
+}
+
+/// How `ms` stores.
+#[derive(Debug, Clone, Copy)]
+enum Mode {
+    /// Only if no item exists.
+    Add,
+    /// Only if the item still has this CAS value.
+    Cas(u64),
+}
+
+/// One connection. `healthy` is false while a command is under way, so a connection dropped
+/// mid-command (error, timeout, cancellation) is never reused with half a reply unread.
+struct Conn {
+    io: BufReader<TcpStream>,
+    healthy: bool,
+}
+
+impl Conn {
+    async fn open(addr: &str) -> io::Result<Self> {
+        let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, format!("connecting to {addr} timed out")))??;
+        stream.set_nodelay(true)?;
+        Ok(Self { io: BufReader::new(stream), healthy: true })
+    }
+
+    /// One reply line without its line end (CRLF, or a bare LF as in metadump output).
+    async fn line(&mut self) -> io::Result<String> {
+        let mut buf = Vec::new();
+        self.io.read_until(b'\n', &mut buf).await?;
+        if buf.pop() != Some(b'\n') {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "memcached closed the connection"));
+        }
+        if buf.last() == Some(&b'\r') {
+            buf.pop();
+        }
+        String::from_utf8(buf).map_err(|_| protocol("reply line is not UTF-8"))
+    }
+
+    /// Sends `request`, reads the reply line and, after `VA`, the value.
+    async fn exchange(&mut self, request: &[u8]) -> io::Result<(String, Option<Vec<u8>>)> {
+        self.healthy = false;
+        let reply = tokio::time::timeout(OP_TIMEOUT, async {
+            self.io.get_mut().write_all(request).await?;
+            let head = self.line().await?;
+            if head.starts_with("ERROR") || head.starts_with("CLIENT_ERROR") || head.starts_with("SERVER_ERROR") {
+                return Err(io::Error::other(format!("memcached: {head}")));
+            }
+            let mut value = None;
+            if let Some(rest) = head.strip_prefix("VA ") {
+                let len: usize = rest
+                    .split(' ')
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .ok_or_else(|| protocol(format!("bad value header {head:?}")))?;
+                let mut data = vec![0; len + 2];
+                self.io.read_exact(&mut data).await?;
+                if !data.ends_with(b"\r\n") {
+                    return Err(protocol("value not followed by CRLF"));
+                }
+                data.truncate(len);
+                value = Some(data);
+            }
+            Ok((head, value))
+        })
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "memcached did not answer in time"))??;
+        self.healthy = true;
+        Ok(reply)
+    }
+
+    /// The item's value and CAS value.
+    async fn get(&mut self, key: &str) -> io::Result<Option<(Vec<u8>, u64)>> {
+        let (head, value) = self.exchange(format!("mg {key} v c\r\n").as_bytes()).await?;
+        if head == "EN" {
+            return Ok(None);
+        }
+        let cas = head
+            .split(' ')
+            .find_map(|flag| flag.strip_prefix('c'))
+            .and_then(|c| c.parse().ok())
+            .ok_or_else(|| protocol(format!("no CAS value in {head:?}")))?;
+        let value = value.ok_or_else(|| protocol(format!("unexpected reply {head:?}")))?;
+        Ok(Some((value, cas)))
+    }
+
+    async fn set(&mut self, key: &str, value: &[u8], exptime: u32, mode: Mode) -> io::Result<Outcome> {
+        let flag = match mode {
+            Mode::Add => "ME".to_owned(),
+            Mode::Cas(cas) => format!("C{cas}"),
+        };
+        let mut request = format!("ms {key} {} T{exptime} {flag}\r\n", value.len()).into_bytes();
+        request.extend_from_slice(value);
+        request.extend_from_slice(b"\r\n");
+        let (head, _) = self.exchange(&request).await?;
+        outcome(&head)
+    }
+
+    async fn delete(&mut self, key: &str, cas: Option<u64>) -> io::Result<Outcome> {
+        let request = match cas {
+            Some(cas) => format!("md {key} C{cas}\r\n"),
+            None => format!("md {key}\r\n"),
+        };
+        let (head, _) = self.exchange(request.as_bytes()).await?;
+        outcome(&head)
+    }
+}
+
+fn outcome(head: &str) -> io::Result<Outcome> {
+    match head.split(' ').next() {
+        Some("HD") => Ok(Outcome::Done),
+        Some("NS") => Ok(Outcome::NotStored),
+        Some("EX") => Ok(Outcome::Exists),
+        Some("NF") => Ok(Outcome::NotFound),
+        _ => Err(protocol(format!("unexpected reply {head:?}"))),
+    }
+}
+
+/// A pooled connection: goes back to the pool when dropped, if it finished its last command.
+struct Pooled<'a> {
+    conn: Option<Conn>,
+    pool: &'a Pool,
+}
+
+impl std::ops::Deref for Pooled<'_> {
+    type Target = Conn;
+    fn deref(&self) -> &Conn {
+        self.conn.as_ref().unwrap_or_else(|| unreachable!("taken only in drop"))
+    }
+}
+
+impl std::ops::DerefMut for Pooled<'_> {
+    fn deref_mut(&mut self) -> &mut Conn {
+        self.conn.as_mut().unwrap_or_else(|| unreachable!("taken only in drop"))
+    }
+}
+
+impl Drop for Pooled<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take().filter(|c| c.healthy) {
+            let mut idle = self.pool.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if idle.len() < MAX_IDLE {
+                idle.push(conn);
+            }
+        }
+    }
+}
+
+struct Pool {
+    addr: String,
+    idle: Mutex<Vec<Conn>>,
+}
+
+impl Pool {
+    async fn get(&self) -> Result<Pooled<'_>, StoreError> {
+        let idle = self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop();
+        let conn = match idle {
+            Some(conn) => conn,
+            None => Conn::open(&self.addr).await.map_err(backend)?,
+        };
+        Ok(Pooled { conn: Some(conn), pool: self })
+    }
+}
+
+/// Sessions in Memcached (feature `memcached`).
+///
+/// Pick it when several app servers share sessions and a Memcached is at hand, and losing a
+/// session now and then is acceptable: Memcached is a cache and evicts items under memory
+/// pressure (that user logs in again). For sessions that must stay, pick Redis with
+/// persistence or an SQL store.
+///
+/// A session is one item; changes read it with its CAS value, merge, and write it back only
+/// if nobody wrote in between (retrying otherwise), so concurrent requests that change
+/// different fields both survive. Items expire on their own at the record's deadline.
+/// Needs Memcached 1.6 or later (meta commands).
+pub struct MemcachedStore {
+    pool: Pool,
+    prefix: String,
+}
+
+impl std::fmt::Debug for MemcachedStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemcachedStore").field("addr", &self.pool.addr).field("prefix", &self.prefix).finish()
+    }
+}
+
+impl MemcachedStore {
+    /// The key prefix [`connect`](Self::connect) uses.
+    pub const DEFAULT_PREFIX: &'static str = "session:";
+
+    /// Connects to the Memcached at `addr`: `host:port`, optionally written as
+    /// `tcp://host:port` or `memcache://host:port`. Checks the server answers (and is new
+    /// enough to speak the meta protocol) before returning.
+    pub async fn connect(addr: &str) -> Result<Self, StoreError> {
+        let bare = ["tcp://", "memcache://", "memcached://"]
+            .iter()
+            .find_map(|scheme| addr.strip_prefix(scheme))
+            .unwrap_or(addr)
+            .trim_end_matches('/');
+        if bare.is_empty() || bare.contains('/') {
+            return Err(StoreError::Config(format!("not a memcached address (host:port): {addr:?}")));
+        }
+        let store = Self {
+            pool: Pool { addr: bare.to_owned(), idle: Mutex::new(Vec::new()) },
+            prefix: Self::DEFAULT_PREFIX.into(),
+        };
+        let mut conn = store.pool.get().await?;
+        // `mn` (meta no-op) answers `MN` on 1.6+; older servers answer `ERROR`.
+        let (head, _) = conn.exchange(b"mn\r\n").await.map_err(backend)?;
+        if head != "MN" {
+            return Err(backend(protocol(format!("memcached 1.6 or later needed (meta commands); got {head:?}"))));
+        }
+        drop(conn);
+        Ok(store)
+    }
+
+    /// Files sessions under keys starting with `prefix` instead of `"session:"`, e.g. to
+    /// share one Memcached among apps. Memcached keys cannot hold spaces or control
+    /// characters and are at most 250 bytes, so the prefix is limited to 200 printable ASCII
+    /// characters.
+    pub fn with_prefix(mut self, prefix: impl Into<String>) -> Result<Self, StoreError> {
+        let prefix = prefix.into();
+        if prefix.len() > 200 || !prefix.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(StoreError::Config(format!(
+                "memcached key prefix must be at most 200 printable ASCII characters without spaces: {prefix:?}"
+            )));
+        }
+        self.prefix = prefix;
+        Ok(self)
+    }
+
+    /// The key prefix in use.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    fn item_key(&self, key: &StoreKey) -> String {
+        format!("{}{}", self.prefix, key.as_str())
+    }
+
+    /// The keys under the prefix, from `lru_crawler metadump all`.
+    async fn list_keys(&self) -> Result<Vec<String>, StoreError> {
+        // A connection of its own: the dump is long and ends the connection's reuse.
+        let mut conn = Conn::open(&self.pool.addr).await.map_err(backend)?;
+        let deadline = tokio::time::Instant::now() + OP_TIMEOUT;
+        loop {
+            conn.io.get_mut().write_all(b"lru_crawler metadump all\r\n").await.map_err(backend)?;
+            let mut keys = Vec::new();
+            loop {
+                let line = tokio::time::timeout(OP_TIMEOUT, conn.line())
+                    .await
+                    .map_err(|_| backend(io::Error::new(io::ErrorKind::TimedOut, "metadump stalled")))?
+                    .map_err(backend)?;
+                if line == "END" {
+                    return Ok(keys);
+                }
+                if line.starts_with("BUSY") && tokio::time::Instant::now() < deadline {
+                    // Another crawl is running; ask again shortly.
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    break;
+                }
+                if line.starts_with("ERROR") || line.starts_with("CLIENT_ERROR") || line.starts_with("BUSY") {
+                    return Err(backend(io::Error::other(format!(
+                        "memcached cannot list keys (`lru_crawler metadump all`: {line}); is the LRU crawler disabled?"
+                    ))));
+                }
+                let Some(encoded) = line.split(' ').next().and_then(|f| f.strip_prefix("key=")) else { continue };
+                if let Some(key) = url_decode(encoded).filter(|k| k.starts_with(&self.prefix)) {
+                    keys.push(key);
+                }
+            }
+        }
+    }
+}
+
+/// Decodes the `%XX` escapes metadump writes keys with.
+fn url_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = s.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+fn encode(record: &Record) -> Vec<u8> {
+    let mut bytes = vec![FORMAT];
+    bytes.extend_from_slice(&record.to_bytes());
+    bytes
+}
+
+/// The record in an item; `None` (with a warning) for anything else.
+fn decode(key: &StoreKey, bytes: &[u8]) -> Option<Record> {
+    let record = match bytes.split_first() {
+        Some((&FORMAT, rest)) => Record::from_bytes(rest),
+        _ => None,
+    };
+    if record.is_none() {
+        tracing::warn!(?key, "unreadable session in memcached; treating it as absent");
+    }
+    record
+}
+
+/// Memcached's expiry for a record ending at `expires_at`, as seen from `now` (the caller's
+/// clock): seconds from now, rounded up plus one so Memcached's one-second clock never drops
+/// an item before its deadline; as an absolute Unix time (by this machine's clock) past the
+/// 30 days Memcached takes as relative; 0 (no expiry) when there is no deadline or it lies
+/// beyond what Memcached can represent. `load` checks the deadline itself in any case.
+fn exptime(expires_at: Option<Timestamp>, now: Timestamp) -> u32 {
+    let Some(at) = expires_at else { return 0 };
+    let secs = at.as_millis().saturating_sub(now.as_millis()).div_ceil(1000).saturating_add(1);
+    if secs <= RELATIVE_EXPIRY_LIMIT {
+        return u32::try_from(secs).unwrap_or(0);
+    }
+    let wall = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+    // Memcached parses the expiry as a signed 32-bit number.
+    wall.checked_add(secs).filter(|&abs| abs <= i32::MAX as u64).map_or(0, |abs| abs as u32)
+}
+
+/// Waits a little, more with each conflict, with jitter so racing writers spread out.
+async fn back_off(attempt: u32) {
+    if attempt < 2 {
+        tokio::task::yield_now().await;
+    } else {
+        let max = u64::from(attempt.min(20));
+        tokio::time::sleep(Duration::from_millis(rand::random::<u64>() % (max + 1))).await;
+    }
+}
+
+fn contention() -> StoreError {
+    backend(CasContention { attempts: MAX_CAS_ATTEMPTS })
+}
+
+#[async_trait]
+impl Store for MemcachedStore {
+    async fn load(&self, key: &StoreKey, now: Timestamp) -> Result<Option<Record>, StoreError> {
+        let mut conn = self.pool.get().await?;
+        let Some((bytes, _)) = conn.get(&self.item_key(key)).await.map_err(backend)? else { return Ok(None) };
+        drop(conn);
+        Ok(decode(key, &bytes).filter(|r| !r.meta.is_expired(now)).map(|mut r| {
+            r.drop_expired_entries(now);
+            r
+        }))
+    }
+
+    async fn create(&self, key: &StoreKey, record: &Record, now: Timestamp) -> Result<Created, StoreError> {
+        let item = self.item_key(key);
+        let bytes = encode(record);
+        let ttl = exptime(record.meta.expires_at(), now);
+        let mut conn = self.pool.get().await?;
+        for attempt in 0..MAX_CAS_ATTEMPTS {
+            if conn.set(&item, &bytes, ttl, Mode::Add).await.map_err(backend)? == Outcome::Done {
+                return Ok(Created::Stored);
+            }
+            // An item is there; it only counts if it is a session live at the caller's clock.
+            let Some((old, cas)) = conn.get(&item).await.map_err(backend)? else { continue };
+            if decode(key, &old).is_some_and(|r| !r.meta.is_expired(now)) {
+                return Ok(Created::KeyTaken);
+            }
+            if conn.set(&item, &bytes, ttl, Mode::Cas(cas)).await.map_err(backend)? == Outcome::Done {
+                return Ok(Created::Stored);
+            }
+            back_off(attempt).await;
+        }
+        Err(contention())
+    }
+
+    async fn apply(&self, key: &StoreKey, change: &Change, now: Timestamp) -> Result<Applied, StoreError> {
+        let item = self.item_key(key);
+        let mut conn = self.pool.get().await?;
+        for attempt in 0..MAX_CAS_ATTEMPTS {
+            let Some((bytes, cas)) = conn.get(&item).await.map_err(backend)? else { return Ok(Applied::Gone) };
+            let Some(mut record) = decode(key, &bytes).filter(|r| !r.meta.is_expired(now)) else {
+                return Ok(Applied::Gone);
+            };
+            record.apply(change);
+            record.drop_expired_entries(now);
+            let ttl = exptime(record.meta.expires_at(), now);
+            match conn.set(&item, &encode(&record), ttl, Mode::Cas(cas)).await.map_err(backend)? {
+                Outcome::Done => return Ok(Applied::Done),
+                // Deleted since it was read: refuse, never recreate.
+                Outcome::NotFound => return Ok(Applied::Gone),
+                Outcome::Exists | Outcome::NotStored => back_off(attempt).await,
+            }
+        }
+        Err(contention())
+    }
+
+    async fn delete(&self, key: &StoreKey) -> Result<(), StoreError> {
+        let mut conn = self.pool.get().await?;
+        conn.delete(&self.item_key(key), None).await.map_err(backend)?;
+        Ok(())
+    }
+
+    /// Adds the record under `to`, then deletes `from` only if it is unchanged since it was
+    /// read (CAS); if it changed meanwhile, the copy is dropped and the move starts over, so
+    /// the concurrent change is carried along.
+    async fn rename(&self, from: &StoreKey, to: &StoreKey, now: Timestamp) -> Result<Applied, StoreError> {
+        let (old, new) = (self.item_key(from), self.item_key(to));
+        let mut conn = self.pool.get().await?;
+        for attempt in 0..MAX_CAS_ATTEMPTS {
+            let Some((bytes, cas)) = conn.get(&old).await.map_err(backend)? else { return Ok(Applied::Gone) };
+            let Some(record) = decode(from, &bytes).filter(|r| !r.meta.is_expired(now)) else {
+                return Ok(Applied::Gone);
+            };
+            let ttl = exptime(record.meta.expires_at(), now);
+            match conn.set(&new, &bytes, ttl, Mode::Add).await.map_err(backend)? {
+                Outcome::Done => {}
+                _ => return Err(StoreError::Config("rename target is taken by another session".into())),
+            }
+            let deleted = conn.delete(&old, Some(cas)).await;
+            let undo = match deleted {
+                Ok(Outcome::Done) => return Ok(Applied::Done),
+                Ok(Outcome::NotFound) => Ok(Applied::Gone),
+                Ok(_) => Ok(Applied::Done), // changed meanwhile: undo the copy and try again
+                Err(e) => Err(backend(e)),
+            };
+            // Drop the copy; the connection may be broken, so on a fresh one.
+            let mut fresh = self.pool.get().await?;
+            fresh.delete(&new, None).await.map_err(backend)?;
+            match undo {
+                Ok(Applied::Done) => back_off(attempt).await,
+                other => return other,
+            }
+        }
+        Err(contention())
+    }
+
+    /// Memcached evicts expired items by itself on its own clock; this removes, on the
+    /// caller's clock, every session under the prefix whose deadline is at or before `now`.
+    /// Memcached cannot list keys by prefix, so this walks all of its keys with
+    /// `lru_crawler metadump all` (cheap for a session cache of moderate size; needs the LRU
+    /// crawler, on by default), then deletes each expired one with a CAS check so a session
+    /// refreshed meanwhile stays.
+    async fn collect_expired(&self, now: Timestamp) -> Result<u64, StoreError> {
+        let keys = self.list_keys().await?;
+        let mut conn = self.pool.get().await?;
+        let mut removed = 0;
+        for item in keys {
+            for _ in 0..MAX_CAS_ATTEMPTS {
+                let Some((bytes, cas)) = conn.get(&item).await.map_err(backend)? else { break };
+                let expired = match bytes.split_first() {
+                    Some((&FORMAT, rest)) => Record::from_bytes(rest).is_some_and(|r| r.meta.is_expired(now)),
+                    _ => false,
+                };
+                if !expired {
+                    break;
+                }
+                match conn.delete(&item, Some(cas)).await.map_err(backend)? {
+                    Outcome::Done => {
+                        removed += 1;
+                        break;
+                    }
+                    Outcome::Exists => continue,
+                    _ => break,
+                }
+            }
+        }
+        Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expiry_is_relative_up_to_30_days_then_absolute_and_never_early() {
+        let now = Timestamp::from_millis(1_000_000);
+        assert_eq!(exptime(None, now), 0);
+        assert_eq!(exptime(Some(Timestamp::from_millis(1_000_001)), now), 2);
+        assert_eq!(exptime(Some(Timestamp::from_millis(1_010_000)), now), 11);
+        let month = now.after(Duration::from_secs(RELATIVE_EXPIRY_LIMIT + 10));
+        let abs = u64::from(exptime(Some(month), now));
+        let wall = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+        assert!(abs > wall + RELATIVE_EXPIRY_LIMIT && abs <= wall + RELATIVE_EXPIRY_LIMIT + 20, "{abs}");
+        assert_eq!(exptime(Some(Timestamp::from_millis(u64::MAX)), now), 0, "beyond 2038: no native expiry");
+    }
+
+    #[test]
+    fn metadump_keys_decode() {
+        assert_eq!(url_decode("session%3Aab").as_deref(), Some("session:ab"));
+        assert_eq!(url_decode("plain").as_deref(), Some("plain"));
+        assert_eq!(url_decode("bad%4"), None);
+    }
+}

@@ -1,0 +1,283 @@
+//! The PostgreSQL dialect and [`PostgresStore`].
+
+use std::fmt::Write as _;
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+
+use super::{
+    arguments, decode_rows, retrying, Batch, Col, Dialect, Kind, LiveAs, Rows, SqlStore, Statement, Tables, Value,
+};
+use crate::error::StoreError;
+use crate::id::StoreKey;
+use crate::record::{Change, Record};
+use crate::store::{Applied, Created, Store};
+use crate::time::Timestamp;
+
+const NAME: &str = "postgres";
+
+/// Serialises concurrent [`PostgresStore::migrate`] calls (several app servers starting at
+/// once): PostgreSQL's `CREATE TABLE IF NOT EXISTS` is not safe against itself.
+const MIGRATION_LOCK: i64 = 0x5e55_1011_4b17_0001;
+
+/// Sessions in PostgreSQL, through [`sqlx`]: the store for several app servers that share a
+/// PostgreSQL database.
+///
+/// The same SQL model as [`SqliteStore`](crate::store::SqliteStore): a row per session and a
+/// row per field, so concurrent requests changing different fields of one session both win;
+/// a change to a destroyed or expired session is refused and never brings it back; expired
+/// sessions are found through an index. Cheap to clone (clones share the pool).
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), session_core::StoreError> {
+/// // Connects and creates the tables if needed.
+/// let store = session_core::PostgresStore::open("postgres://app@127.0.0.1/app").await?;
+/// # Ok(()) }
+/// ```
+///
+/// Every operation is ONE statement, so one round trip: `load` a `SELECT`; `create`, `apply`,
+/// `rename` and `delete` a statement of data-modifying `WITH` clauses, atomic by itself, that
+/// first locks the session row (`FOR NO KEY UPDATE`), so concurrent changes to one session
+/// queue instead of deadlocking and a concurrent `delete` cannot slip between the check and
+/// the writes; an unchanged session costs one `SELECT`. `collect_expired` is one statement
+/// per thousand expired sessions (`FOR UPDATE SKIP LOCKED`: it never waits for requests).
+/// A write the database aborts to break a deadlock or a serialization conflict is retried
+/// a few times, then fails with a [`WriteConflict`](crate::store::WriteConflict) as source.
+///
+/// Tables (`session_kit_sessions`, `session_kit_entries` by default): times are `BIGINT`
+/// milliseconds since the epoch, field values `BYTEA`; entries reference their session
+/// `ON DELETE CASCADE ON UPDATE CASCADE`.
+#[derive(Clone)]
+pub struct PostgresStore {
+    inner: SqlStore<Postgres>,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore").field("tables", &self.inner.tables).finish_non_exhaustive()
+    }
+}
+
+impl PostgresStore {
+    /// Connects to the database at `url` (`postgres://user:password@host:port/database`; no
+    /// TLS) with a pool of sqlx's default size, and creates the tables if needed. For other
+    /// pool settings, build the pool yourself and use [`new`](Self::new).
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new().connect(url).await.map_err(|e| StoreError::backend(NAME, e))?;
+        let store = Self::new(pool);
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// A store on a pool you configured. Touches nothing: call [`migrate`](Self::migrate)
+    /// once to create the tables.
+    pub fn new(pool: PgPool) -> Self {
+        Self { inner: SqlStore { dialect: Postgres { pool }, tables: Tables::default() } }
+    }
+
+    /// Uses the tables `sessions` and `entries` instead of `session_kit_sessions` and
+    /// `session_kit_entries`. Names must be plain identifiers (`A-Z a-z 0-9 _`, up to 48).
+    pub fn with_table_names(mut self, sessions: &str, entries: &str) -> Result<Self, StoreError> {
+        self.inner.tables = Tables::new(sessions, entries)?;
+        Ok(self)
+    }
+
+    /// Creates the tables and indexes if they do not exist, in one transaction that holds an
+    /// advisory lock, so app servers starting together do not trip over each other.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        self.inner.migrate().await
+    }
+
+    /// The connection pool.
+    pub fn pool(&self) -> &PgPool {
+        &self.inner.dialect.pool
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn load(&self, key: &StoreKey, now: Timestamp) -> Result<Option<Record>, StoreError> {
+        self.inner.load(key, now).await
+    }
+    async fn create(&self, key: &StoreKey, record: &Record, now: Timestamp) -> Result<Created, StoreError> {
+        self.inner.create(key, record, now).await
+    }
+    async fn apply(&self, key: &StoreKey, change: &Change, now: Timestamp) -> Result<Applied, StoreError> {
+        self.inner.apply(key, change, now).await
+    }
+    async fn delete(&self, key: &StoreKey) -> Result<(), StoreError> {
+        self.inner.delete(key).await
+    }
+    async fn rename(&self, from: &StoreKey, to: &StoreKey, now: Timestamp) -> Result<Applied, StoreError> {
+        self.inner.rename(from, to, now).await
+    }
+    async fn collect_expired(&self, now: Timestamp) -> Result<u64, StoreError> {
+        self.inner.collect_expired(now).await
+    }
+}
+
+/// The PostgreSQL dialect: `$n` placeholders, every batch as one statement.
+#[derive(Debug, Clone)]
+pub(crate) struct Postgres {
+    pool: PgPool,
+}
+
+/// The guard's answer, as the statements of a guarded batch see it.
+const LIVE: LiveAs = LiveAs::Text("EXISTS (SELECT 1 FROM live)");
+
+/// `batch` as one statement: its statements become `WITH` clauses, the last one (or, with a
+/// guard, a `SELECT` of the guard's rows) the main query. PostgreSQL runs the main query
+/// first, so the guard's row lock is taken before any clause writes; every clause that
+/// refers to the guard reads its one, locked, result.
+fn one_statement(batch: &Batch) -> (String, Vec<Value>) {
+    let placeholder = |out: &mut String, n: usize| {
+        // Writing to a String cannot fail.
+        let _ = write!(out, "${n}");
+    };
+    let (mut sql, mut values) = (String::with_capacity(512), Vec::new());
+    let (clauses, main) = match (&batch.guard, batch.statements.split_last()) {
+        (Some(_), _) => (&batch.statements[..], None),
+        (None, Some((last, rest))) => (rest, Some(last)),
+        (None, None) => (&[][..], None),
+    };
+    let mut first = true;
+    let mut open = |sql: &mut String, name: &str| {
+        sql.push_str(if first { "WITH " } else { ", " });
+        first = false;
+        sql.push_str(name);
+        sql.push_str(" AS (");
+    };
+    if let Some(guard) = &batch.guard {
+        open(&mut sql, "live");
+        guard.render(&mut sql, &mut values, LIVE, &placeholder);
+        sql.push(')');
+    }
+    for (i, clause) in clauses.iter().enumerate() {
+        let name = clause.name.map_or_else(|| format!("w{i}"), str::to_owned);
+        open(&mut sql, &name);
+        clause.render(&mut sql, &mut values, LIVE, &placeholder);
+        sql.push(')');
+    }
+    if !sql.is_empty() {
+        sql.push(' ');
+    }
+    match main {
+        Some(main) => main.render(&mut sql, &mut values, LIVE, &placeholder),
+        None => sql.push_str("SELECT 1 FROM live"),
+    }
+    (sql, values)
+}
+
+impl Dialect for Postgres {
+    const NAME: &'static str = NAME;
+    // The lock an UPDATE of non-key columns takes: every change to one session takes it
+    // first, so they queue, and it leaves other sessions' foreign key checks alone.
+    const LOCK: &'static str = " FOR NO KEY UPDATE";
+
+    fn run(&self, batch: Batch) -> impl std::future::Future<Output = Result<Rows, StoreError>> + Send {
+        let pool = self.pool.clone();
+        async move {
+            if batch.kind == Kind::Schema {
+                // No bound values: the simple query protocol takes every statement in one call
+                // and runs them as one implicit transaction, which keeps the advisory lock.
+                let mut sql = format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK});\n");
+                for statement in &batch.statements {
+                    statement.render(&mut sql, &mut Vec::new(), LiveAs::Inline, &|_: &mut String, _| {});
+                    sql.push_str(";\n");
+                }
+                sqlx::raw_sql(&sql).execute(&pool).await.map_err(|e| StoreError::backend(NAME, e))?;
+                return Ok(Vec::new());
+            }
+            let (sql, values) = one_statement(&batch);
+            // One statement is atomic and retried whole; a read is never aborted by a conflict.
+            let rows = retrying(NAME, || {
+                let (sql, values, pool) = (&sql, values.clone(), &pool);
+                async move { sqlx::query_with(sql, arguments::<sqlx::Postgres>(values)?).fetch_all(pool).await }
+            })
+            .await?;
+            Ok(decode_rows(&rows, batch.columns()))
+        }
+    }
+
+    fn schema(&self, t: &Tables) -> Vec<Statement> {
+        let (s, e) = (&t.sessions, &t.entries);
+        [
+            format!(
+                "CREATE TABLE IF NOT EXISTS {s} (\
+                 store_key TEXT NOT NULL PRIMARY KEY, \
+                 created_at BIGINT NOT NULL, \
+                 idle_deadline BIGINT, \
+                 absolute_deadline BIGINT, \
+                 expires_at BIGINT, \
+                 remember_me BIGINT NOT NULL)"
+            ),
+            format!("CREATE INDEX IF NOT EXISTS {s}_expires_at ON {s} (expires_at) WHERE expires_at IS NOT NULL"),
+            format!(
+                "CREATE TABLE IF NOT EXISTS {e} (\
+                 store_key TEXT NOT NULL REFERENCES {s} (store_key) ON DELETE CASCADE ON UPDATE CASCADE, \
+                 field TEXT NOT NULL, \
+                 value BYTEA NOT NULL, \
+                 expires_at BIGINT, \
+                 PRIMARY KEY (store_key, field))"
+            ),
+            format!("CREATE INDEX IF NOT EXISTS {e}_expires_at ON {e} (expires_at) WHERE expires_at IS NOT NULL"),
+        ]
+        .into_iter()
+        .map(|sql| Statement::new().sql(sql).done())
+        .collect()
+    }
+
+    /// One statement: claim the key (insert the session, or overwrite an expired one in place:
+    /// deleting it would cascade, at the end of the statement, onto the new entries), then,
+    /// only if the claim succeeded, drop the old record's other fields and upsert the new ones.
+    fn create(&self, store: &SqlStore<Self>, key: &StoreKey, record: &Record, now: Timestamp) -> Option<Batch> {
+        let t = &store.tables;
+        let mut claim = store.insert_session(key, &record.meta);
+        claim
+            .sql(format!(
+                " ON CONFLICT (store_key) DO UPDATE SET created_at = excluded.created_at, \
+                 idle_deadline = excluded.idle_deadline, absolute_deadline = excluded.absolute_deadline, \
+                 expires_at = excluded.expires_at, remember_me = excluded.remember_me \
+                 WHERE {}.expires_at <= ",
+                t.sessions
+            ))
+            .time(now)
+            .sql(" RETURNING 1")
+            .named("claim");
+        let claimed = "EXISTS (SELECT 1 FROM claim)";
+        let mut old = Statement::new();
+        old.sql(format!("DELETE FROM {} WHERE store_key = ", t.entries)).key(key).sql(" AND ").sql(claimed);
+        // Fields of the new record are upserted: the two clauses never touch the same row.
+        for (i, (field, _)) in record.entries.iter().enumerate() {
+            old.sql(if i == 0 { " AND field NOT IN (" } else { ", " }).arg(Value::Text(Some(field.clone())));
+        }
+        if !record.entries.is_empty() {
+            old.sql(")");
+        }
+        let mut statements = vec![claim.done(), old.done()];
+        statements.extend(store.upsert_entries(key, &record.entries, |s| {
+            s.sql(claimed);
+        }));
+        statements.push(Statement::new().sql("SELECT count(*) FROM claim").returning(&[Col::Int]).done());
+        Some(Batch { kind: Kind::Write, guard: None, statements })
+    }
+
+    fn collect_chunk(&self, t: &Tables, now: Timestamp, limit: i64) -> Vec<Statement> {
+        let mut chosen = Statement::new();
+        // SKIP LOCKED: a session a request is changing right now is left for the next round.
+        chosen
+            .sql(format!("SELECT store_key FROM {} WHERE expires_at <= ", t.sessions))
+            .time(now)
+            .sql(" ORDER BY expires_at LIMIT ")
+            .arg(Value::Int(Some(limit)))
+            .sql(" FOR UPDATE SKIP LOCKED")
+            .named("chosen");
+        let mut gone = Statement::new();
+        // Their entries go by the cascade.
+        gone.sql(format!("DELETE FROM {} WHERE store_key IN (SELECT store_key FROM chosen) RETURNING 1", t.sessions))
+            .named("gone");
+        let mut count = Statement::new();
+        count.sql("SELECT count(*) FROM gone").returning(&[Col::Int]);
+        vec![chosen.done(), gone.done(), count.done()]
+    }
+}
