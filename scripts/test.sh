@@ -41,6 +41,7 @@ use redis-cluster SESSION_KIT_REDIS_CLUSTER_URLS session-kit/redis-cluster
 use memcached SESSION_KIT_MEMCACHED_URL session-kit/memcached
 use postgres SESSION_KIT_POSTGRES_URL session-kit/postgres
 use mysql SESSION_KIT_MYSQL_URL session-kit/mysql
+use chromium SESSION_KIT_CHROMEDRIVER session-kit/browser
 
 list=$(IFS=,; echo "${features[*]}")
 echo "==> cargo test with features: $list"

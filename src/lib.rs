@@ -153,10 +153,10 @@ pub use session_derive::Session;
 pub use session_core::FileStore;
 #[cfg(feature = "json")]
 pub use session_core::Json;
-#[cfg(feature = "memory")]
-pub use session_core::MemoryStore;
 #[cfg(feature = "memcached")]
 pub use session_core::MemcachedStore;
+#[cfg(feature = "memory")]
+pub use session_core::MemoryStore;
 #[cfg(feature = "mysql")]
 pub use session_core::MysqlStore;
 #[cfg(feature = "postgres")]
