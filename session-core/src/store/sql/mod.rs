@@ -37,6 +37,54 @@
 //! reference to the locked check (PostgreSQL), or as true (MySQL stops before the statements
 //! when the check finds nothing).
 
+/// Implements [`Store`](crate::store::Store) for a public SQL store by forwarding to its
+/// `inner` [`SqlStore`]: the contract is written once, in the SQL model, for every dialect.
+macro_rules! forward_store {
+    ($store:ty) => {
+        #[async_trait::async_trait]
+        impl crate::store::Store for $store {
+            async fn load(
+                &self,
+                key: &crate::id::StoreKey,
+                now: crate::time::Timestamp,
+            ) -> Result<Option<crate::record::Record>, crate::error::StoreError> {
+                self.inner.load(key, now).await
+            }
+            async fn create(
+                &self,
+                key: &crate::id::StoreKey,
+                record: &crate::record::Record,
+                now: crate::time::Timestamp,
+            ) -> Result<crate::store::Created, crate::error::StoreError> {
+                self.inner.create(key, record, now).await
+            }
+            async fn apply(
+                &self,
+                key: &crate::id::StoreKey,
+                change: &crate::record::Change,
+                now: crate::time::Timestamp,
+            ) -> Result<crate::store::Applied, crate::error::StoreError> {
+                self.inner.apply(key, change, now).await
+            }
+            async fn delete(&self, key: &crate::id::StoreKey) -> Result<(), crate::error::StoreError> {
+                self.inner.delete(key).await
+            }
+            async fn rename(
+                &self,
+                from: &crate::id::StoreKey,
+                to: &crate::id::StoreKey,
+                now: crate::time::Timestamp,
+            ) -> Result<crate::store::Applied, crate::error::StoreError> {
+                self.inner.rename(from, to, now).await
+            }
+            async fn collect_expired(&self, now: crate::time::Timestamp) -> Result<u64, crate::error::StoreError> {
+                self.inner.collect_expired(now).await
+            }
+        }
+    };
+}
+pub(crate) use forward_store;
+
 #[cfg(feature = "mysql")]
 pub(crate) mod mysql;
 #[cfg(feature = "postgres")]

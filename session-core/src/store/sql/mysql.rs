@@ -1,6 +1,5 @@
 //! The MySQL dialect and [`MysqlStore`].
 
-use async_trait::async_trait;
 use sqlx::mysql::{MySqlPool, MySqlPoolOptions};
 use sqlx::Executor as _;
 
@@ -8,9 +7,6 @@ use super::{
     arguments, decode_rows, retrying, Batch, Col, Dialect, Kind, LiveAs, Rows, SqlStore, Statement, Tables, Value,
 };
 use crate::error::StoreError;
-use crate::id::StoreKey;
-use crate::record::{Change, Record};
-use crate::store::{Applied, Created, Store};
 use crate::time::Timestamp;
 
 const NAME: &str = "mysql";
@@ -109,27 +105,7 @@ impl MysqlStore {
     }
 }
 
-#[async_trait]
-impl Store for MysqlStore {
-    async fn load(&self, key: &StoreKey, now: Timestamp) -> Result<Option<Record>, StoreError> {
-        self.inner.load(key, now).await
-    }
-    async fn create(&self, key: &StoreKey, record: &Record, now: Timestamp) -> Result<Created, StoreError> {
-        self.inner.create(key, record, now).await
-    }
-    async fn apply(&self, key: &StoreKey, change: &Change, now: Timestamp) -> Result<Applied, StoreError> {
-        self.inner.apply(key, change, now).await
-    }
-    async fn delete(&self, key: &StoreKey) -> Result<(), StoreError> {
-        self.inner.delete(key).await
-    }
-    async fn rename(&self, from: &StoreKey, to: &StoreKey, now: Timestamp) -> Result<Applied, StoreError> {
-        self.inner.rename(from, to, now).await
-    }
-    async fn collect_expired(&self, now: Timestamp) -> Result<u64, StoreError> {
-        self.inner.collect_expired(now).await
-    }
-}
+super::forward_store!(MysqlStore);
 
 /// The MySQL dialect: `?` placeholders, a write batch as a transaction, statement by statement.
 #[derive(Debug, Clone)]

@@ -2,7 +2,6 @@
 
 use std::fmt::Write as _;
 
-use async_trait::async_trait;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
 use super::{
@@ -10,8 +9,7 @@ use super::{
 };
 use crate::error::StoreError;
 use crate::id::StoreKey;
-use crate::record::{Change, Record};
-use crate::store::{Applied, Created, Store};
+use crate::record::Record;
 use crate::time::Timestamp;
 
 const NAME: &str = "postgres";
@@ -94,27 +92,7 @@ impl PostgresStore {
     }
 }
 
-#[async_trait]
-impl Store for PostgresStore {
-    async fn load(&self, key: &StoreKey, now: Timestamp) -> Result<Option<Record>, StoreError> {
-        self.inner.load(key, now).await
-    }
-    async fn create(&self, key: &StoreKey, record: &Record, now: Timestamp) -> Result<Created, StoreError> {
-        self.inner.create(key, record, now).await
-    }
-    async fn apply(&self, key: &StoreKey, change: &Change, now: Timestamp) -> Result<Applied, StoreError> {
-        self.inner.apply(key, change, now).await
-    }
-    async fn delete(&self, key: &StoreKey) -> Result<(), StoreError> {
-        self.inner.delete(key).await
-    }
-    async fn rename(&self, from: &StoreKey, to: &StoreKey, now: Timestamp) -> Result<Applied, StoreError> {
-        self.inner.rename(from, to, now).await
-    }
-    async fn collect_expired(&self, now: Timestamp) -> Result<u64, StoreError> {
-        self.inner.collect_expired(now).await
-    }
-}
+super::forward_store!(PostgresStore);
 
 /// The PostgreSQL dialect: `$n` placeholders, every batch as one statement.
 #[derive(Debug, Clone)]

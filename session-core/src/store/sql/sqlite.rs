@@ -4,15 +4,11 @@ use std::str::FromStr as _;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use tokio::sync::Semaphore;
 
 use super::{arguments, decode_rows, Batch, Col, Dialect, Kind, LiveAs, Rows, SqlStore, Statement, Tables, Value};
 use crate::error::StoreError;
-use crate::id::StoreKey;
-use crate::record::{Change, Record};
-use crate::store::{Applied, Created, Store};
 use crate::time::Timestamp;
 
 const NAME: &str = "sqlite";
@@ -121,27 +117,7 @@ impl SqliteStore {
     }
 }
 
-#[async_trait]
-impl Store for SqliteStore {
-    async fn load(&self, key: &StoreKey, now: Timestamp) -> Result<Option<Record>, StoreError> {
-        self.inner.load(key, now).await
-    }
-    async fn create(&self, key: &StoreKey, record: &Record, now: Timestamp) -> Result<Created, StoreError> {
-        self.inner.create(key, record, now).await
-    }
-    async fn apply(&self, key: &StoreKey, change: &Change, now: Timestamp) -> Result<Applied, StoreError> {
-        self.inner.apply(key, change, now).await
-    }
-    async fn delete(&self, key: &StoreKey) -> Result<(), StoreError> {
-        self.inner.delete(key).await
-    }
-    async fn rename(&self, from: &StoreKey, to: &StoreKey, now: Timestamp) -> Result<Applied, StoreError> {
-        self.inner.rename(from, to, now).await
-    }
-    async fn collect_expired(&self, now: Timestamp) -> Result<u64, StoreError> {
-        self.inner.collect_expired(now).await
-    }
-}
+super::forward_store!(SqliteStore);
 
 /// The SQLite dialect: `?` placeholders, every batch in one call.
 #[derive(Debug, Clone)]
@@ -276,7 +252,9 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
-    use crate::record::{Entry, Meta};
+    use crate::id::StoreKey;
+    use crate::record::{Change, Entry, Meta, Record};
+    use crate::store::{Applied, Created, Store};
 
     const NOW: Timestamp = Timestamp::from_millis(1_700_000_000_000);
 
