@@ -46,8 +46,8 @@ use chromium SESSION_KIT_CHROMEDRIVER session-kit/browser
 list=$(IFS=,; echo "${features[*]}")
 echo "==> cargo test with features: $list"
 status=0
-cargo test --workspace --exclude session-kit-bench --all-targets --features "$list" || status=1
-cargo test --workspace --exclude session-kit-bench --doc --features "$list" || status=1
+cargo test --workspace --exclude session-kit-bench --all-targets --no-fail-fast --features "$list" || status=1
+cargo test --workspace --exclude session-kit-bench --doc --no-fail-fast --features "$list" || status=1
 
 if [ "${#not_run[@]}" -gt 0 ]; then
     echo

@@ -16,7 +16,7 @@ mod expand;
 
 /// Implements `SessionData` for a struct with named fields, making it a typed session.
 ///
-/// ```ignore
+/// ```
 /// use serde::{Deserialize, Serialize};
 /// use session_kit::Session;
 ///
@@ -37,7 +37,7 @@ mod expand;
 /// # impl Theme { fn light() -> Self { Theme } }
 /// ```
 ///
-/// (The same example is compiled by the crate's trybuild suite, `trybuild/pass/design_example.rs`.)
+/// (The trybuild suite compiles it too, in `trybuild/pass/design_example.rs`, with asserts.)
 ///
 /// # Field attributes
 ///
