@@ -1,0 +1,143 @@
+//! Whole requests, in-process: an axum router per contender driven through
+//! `tower::ServiceExt::oneshot` with the session cookie fed back, one request at a time.
+//!
+//! Each session is created (`/seed`) before measuring, so the figures are steady-state
+//! requests against an existing session: `read` only reads the five fields, `write` also
+//! changes one. Set `BENCH_QUICK=1` for a short run.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
+use session_kit_bench::{
+    bare_router, jar_router, kit_memory_router, kit_sealed_router, kit_signed_router, runtime, ts_memory_router,
+    ts_sqlite_router, Client,
+};
+use tokio::runtime::Runtime;
+
+/// Criterion settings: short with `BENCH_QUICK=1`, longer otherwise.
+fn config() -> Criterion {
+    let quick = std::env::var_os("BENCH_QUICK").is_some_and(|v| v != "0");
+    let base = Criterion::default().configure_from_args();
+    if quick {
+        base.warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_millis(1200)).sample_size(20)
+    } else {
+        base.warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(4)).sample_size(50)
+    }
+}
+
+/// Measures `GET path` on a seeded client, then checks the contender still answers 200.
+fn measure(group: &mut BenchmarkGroup<'_, WallTime>, rt: &Runtime, id: &str, client: &mut Client, path: &'static str) {
+    group.bench_function(id, |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    black_box(client.get(path).await);
+                }
+                start.elapsed()
+            })
+        })
+    });
+    let (status, _) = rt.block_on(client.get(path));
+    assert_eq!(status, StatusCode::OK, "{id}: {path} stopped answering 200 during the run");
+}
+
+/// A seeded client of `router`.
+fn seeded(rt: &Runtime, router: axum::Router) -> Client {
+    let mut client = Client::new(router);
+    rt.block_on(client.seed());
+    client
+}
+
+/// Read and write on a fresh session of each router, in the same group; returns the client.
+fn pair(group: &mut BenchmarkGroup<'_, WallTime>, rt: &Runtime, name: &str, router: &axum::Router) -> Client {
+    let mut client = seeded(rt, router.clone());
+    measure(group, rt, &format!("{name}/read"), &mut client, "/read");
+    measure(group, rt, &format!("{name}/write"), &mut client, "/write");
+    client
+}
+
+fn memory(c: &mut Criterion) {
+    let rt = runtime();
+    let mut group = c.benchmark_group("memory");
+    let mut bare = seeded(&rt, bare_router());
+    measure(&mut group, &rt, "bare/read", &mut bare, "/read");
+    pair(&mut group, &rt, "session-kit", &kit_memory_router());
+    pair(&mut group, &rt, "tower-sessions", &ts_memory_router());
+    group.finish();
+}
+
+fn cookie(c: &mut Criterion) {
+    let rt = runtime();
+    let mut group = c.benchmark_group("cookie");
+    pair(&mut group, &rt, "session-kit-sealed", &kit_sealed_router());
+    pair(&mut group, &rt, "session-kit-signed", &kit_signed_router());
+    pair(&mut group, &rt, "private-jar-json", &jar_router());
+    group.finish();
+}
+
+fn sqlite(c: &mut Criterion) {
+    let rt = runtime();
+    let dir = match tempfile::tempdir() {
+        Ok(dir) => dir,
+        Err(error) => panic!("no temporary directory: {error}"),
+    };
+    let mut group = c.benchmark_group("sqlite");
+    #[cfg(feature = "sqlite")]
+    {
+        let router = match rt.block_on(session_kit_bench::kit_sqlite_router(&dir.path().join("kit.db"))) {
+            Ok(router) => router,
+            Err(error) => panic!("session-kit SQLite store: {error}"),
+        };
+        pair(&mut group, &rt, "session-kit", &router);
+    }
+    let router = match rt.block_on(ts_sqlite_router(&dir.path().join("tower.db"))) {
+        Ok(router) => router,
+        Err(error) => panic!("tower-sessions SQLite store: {error}"),
+    };
+    pair(&mut group, &rt, "tower-sessions", &router);
+    group.finish();
+}
+
+/// session-kit's `RedisStore` vs tower-sessions-redis-store, on the server at `$REDIS_URL`
+/// (default `redis://127.0.0.1:6379`); this run's keys are removed afterwards.
+#[cfg(feature = "redis")]
+fn redis(c: &mut Criterion) {
+    use session_kit_bench::{cookie_value, kit_redis_router, redis_cleanup, redis_prefix, ts_redis_router};
+    let rt = runtime();
+    let prefix = redis_prefix();
+    let mut group = c.benchmark_group("redis");
+    let router = match rt.block_on(kit_redis_router(&prefix)) {
+        Ok(router) => router,
+        Err(error) => panic!("session-kit Redis store: {error}"),
+    };
+    pair(&mut group, &rt, "session-kit", &router);
+    let router = match rt.block_on(ts_redis_router()) {
+        Ok(router) => router,
+        Err(error) => panic!("tower-sessions Redis store: {error}"),
+    };
+    let peer = pair(&mut group, &rt, "tower-sessions", &router);
+    group.finish();
+    if let Err(error) = redis_cleanup(&prefix, &cookie_value(&peer).into_iter().collect::<Vec<_>>()) {
+        eprintln!("could not remove this run's Redis keys (prefix {prefix}): {error}");
+    }
+}
+
+/// Without the `redis` feature there is no Redis group.
+#[cfg(not(feature = "redis"))]
+fn redis(_: &mut Criterion) {}
+
+#[allow(missing_docs)] // criterion_group! makes an undocumented pub fn
+mod harness {
+    use super::*;
+
+    criterion_group! {
+        name = requests;
+        config = config();
+        targets = memory, cookie, sqlite, redis
+    }
+}
+criterion_main!(harness::requests);

@@ -1,0 +1,173 @@
+//! Counts the Redis round trips of one request, read-only (`/read`) and read-write (`/write`),
+//! for session-kit's `RedisStore` and for tower-sessions-redis-store, and prints a Markdown table.
+//!
+//! `redis_trips [requests]` (default 200; feature `redis`, server at `$REDIS_URL`, default
+//! `redis://127.0.0.1:6379`).
+//!
+//! A connection of its own runs `MONITOR` while the in-process client makes the requests on a
+//! seeded session (after one warm-up request of each kind, so scripts are already loaded). Only
+//! commands naming this run's keys count: session-kit's keys carry a prefix unique to the run,
+//! the peer's key is its session id. A command the client sends is one round trip (neither store
+//! pipelines); commands a Lua script runs inside Redis show as `[db lua]` and are listed apart.
+//! Other clients of the same server do not disturb the count. The run's keys are removed after.
+
+use std::collections::BTreeMap;
+use std::sync::mpsc::{channel, Receiver};
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use session_kit_bench::{
+    cookie_value, kit_redis_router, redis_cleanup, redis_prefix, redis_url, runtime, ts_redis_router, Client,
+};
+use tokio::runtime::Runtime;
+
+/// Commands seen for one contender and one kind of request.
+struct Counts {
+    client: BTreeMap<String, u64>,
+    script: BTreeMap<String, u64>,
+}
+
+fn main() {
+    let requests: u64 = std::env::args().nth(1).and_then(|n| n.parse().ok()).unwrap_or(200);
+    let lines = match monitor() {
+        Ok(lines) => lines,
+        Err(error) => fail(&format!("cannot MONITOR {}: {error}", redis_url())),
+    };
+    let rt = runtime();
+    let prefix = redis_prefix();
+
+    let kit = match rt.block_on(kit_redis_router(&prefix)) {
+        Ok(router) => router,
+        Err(error) => fail(&format!("session-kit Redis store: {error}")),
+    };
+    let mut kit = Client::new(kit);
+    rt.block_on(kit.seed());
+
+    let peer = match rt.block_on(ts_redis_router()) {
+        Ok(router) => router,
+        Err(error) => fail(&format!("tower-sessions Redis store: {error}")),
+    };
+    let mut peer = Client::new(peer);
+    rt.block_on(peer.seed());
+    let peer_key = cookie_value(&peer).unwrap_or_else(|| fail("tower-sessions sent no session cookie"));
+
+    let mut rows = Vec::new();
+    for (name, client, marker) in
+        [("session-kit", &mut kit, prefix.as_str()), ("tower-sessions", &mut peer, peer_key.as_str())]
+    {
+        for path in ["/read", "/write"] {
+            let counts = phase(&rt, &lines, client, path, requests, marker);
+            rows.push((name, path, counts));
+        }
+    }
+
+    if let Err(error) = redis_cleanup(&prefix, &[peer_key]) {
+        eprintln!("could not remove this run's Redis keys (prefix {prefix}): {error}");
+    }
+
+    #[allow(clippy::print_stdout)]
+    {
+        println!("{requests} requests of each kind on one seeded session, counted with MONITOR:\n");
+        println!("| store | request | round trips per request | commands sent (total) | run inside Lua scripts, per request |");
+        println!("|---|---|---:|---|---|");
+        for (name, path, counts) in rows {
+            let total: u64 = counts.client.values().sum();
+            println!(
+                "| {name} | {} | {} | {} | {} |",
+                if path == "/read" { "read-only" } else { "read-write" },
+                per(total, requests),
+                list(&counts.client, None),
+                if counts.script.is_empty() { "none".to_owned() } else { list(&counts.script, Some(requests)) },
+            );
+        }
+    }
+}
+
+/// Warms up with one request, then counts the commands naming `marker` during `requests` more.
+fn phase(
+    rt: &Runtime,
+    lines: &Receiver<String>,
+    client: &mut Client,
+    path: &'static str,
+    requests: u64,
+    marker: &str,
+) -> Counts {
+    let get = |client: &mut Client| {
+        let (status, _) = rt.block_on(client.get(path));
+        if status != StatusCode::OK {
+            fail(&format!("{path} answered {status}"));
+        }
+    };
+    get(client);
+    settle(lines);
+    for _ in 0..requests {
+        get(client);
+    }
+    let mut counts = Counts { client: BTreeMap::new(), script: BTreeMap::new() };
+    for line in settle(lines) {
+        if !line.contains(marker) {
+            continue;
+        }
+        // `1700000000.123456 [0 127.0.0.1:4242] "HGETALL" "key"`, or `[0 lua]` inside a script.
+        let Some((source, rest)) = line.split_once("] ") else { continue };
+        let command = rest.split('"').nth(1).unwrap_or("?").to_ascii_uppercase();
+        let map = if source.ends_with(" lua") { &mut counts.script } else { &mut counts.client };
+        *map.entry(command).or_default() += 1;
+    }
+    counts
+}
+
+/// Waits until MONITOR has been quiet for a moment and returns what arrived meanwhile.
+fn settle(lines: &Receiver<String>) -> Vec<String> {
+    let mut seen = Vec::new();
+    while let Ok(line) = lines.recv_timeout(Duration::from_millis(300)) {
+        seen.push(line);
+    }
+    seen
+}
+
+/// Opens a `MONITOR` connection; its lines arrive on the returned channel.
+fn monitor() -> redis::RedisResult<Receiver<String>> {
+    let mut conn = redis::Client::open(redis_url())?.get_connection()?;
+    conn.send_packed_command(&redis::cmd("MONITOR").get_packed_command())?;
+    conn.recv_response()?; // +OK
+    let (tx, rx) = channel();
+    std::thread::spawn(move || {
+        while let Ok(value) = conn.recv_response() {
+            if let redis::Value::SimpleString(line) = value {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    Ok(rx)
+}
+
+fn per(n: u64, requests: u64) -> String {
+    if n % requests == 0 {
+        (n / requests).to_string()
+    } else {
+        format!("{:.2}", n as f64 / requests as f64)
+    }
+}
+
+/// `EVALSHA ×200, HGETALL ×200`, or per request with `Some(requests)`.
+fn list(counts: &BTreeMap<String, u64>, per_request: Option<u64>) -> String {
+    if counts.is_empty() {
+        return "none".to_owned();
+    }
+    let items: Vec<String> = counts
+        .iter()
+        .map(|(command, n)| match per_request {
+            Some(r) => format!("{command} {}", per(*n, r)),
+            None => format!("{command} ×{n}"),
+        })
+        .collect();
+    items.join(", ")
+}
+
+fn fail(message: &str) -> ! {
+    eprintln!("redis_trips: {message}");
+    std::process::exit(1);
+}

@@ -1,0 +1,565 @@
+//! Shared fixtures of the session-kit benchmarks: the 5-field session, one axum router per
+//! contender doing the same work, and an in-process client that feeds the session cookie back.
+//!
+//! Every contender serves the same three routes:
+//!
+//! | route | work |
+//! |---|---|
+//! | `/seed` | writes all five fields (run once, before measuring) |
+//! | `/read` | reads all five fields and renders them |
+//! | `/write` | reads all five fields, bumps `seen_at`, renders them |
+//!
+//! The contenders: session-kit with its memory store, sealed and signed cookies (and SQLite
+//! with the `sqlite` feature, Redis with the `redis` feature); tower-sessions 0.14 with its
+//! memory store, tower-sessions-sqlx-store's SQLite store (and tower-sessions-redis-store with
+//! the `redis` feature); axum-extra's `PrivateCookieJar` holding the session as JSON; and a
+//! bare handler without any session.
+
+use std::path::Path;
+
+use axum::body::Body;
+use axum::extract::{FromRef, Query};
+use axum::http::header::{COOKIE, SET_COOKIE};
+use axum::http::{HeaderValue, Request, StatusCode};
+use axum::routing::get;
+use axum::Router;
+use axum_extra::extract::cookie::{Cookie, PrivateCookieJar};
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use serde::{Deserialize, Serialize};
+use session_kit::cookie::{CookieStore, Key, KeyRing};
+use session_kit::store::{Entry, Meta, Record};
+use session_kit::{Codec, MemoryStore, Session, SessionData, SessionLayer, Timestamp};
+use tower::ServiceExt;
+
+/// The cookie name every cookie-carrying contender uses (tower-sessions too).
+pub const COOKIE_NAME: &str = "bench";
+
+/// The key tower-sessions stores the profile under.
+pub const PEER_KEY: &str = "profile";
+
+/// The benchmarked session, as session-kit users write it: five typed fields.
+#[derive(Session, Debug, Clone, PartialEq)]
+#[session(name = "bench")]
+pub struct Profile {
+    /// User id.
+    pub user_id: u64,
+    /// Display name.
+    pub name: String,
+    /// Role.
+    pub role: String,
+    /// A small list (two items in the fixtures).
+    pub tags: Vec<String>,
+    /// Last time seen, ms since the epoch; the field the write requests change.
+    pub seen_at: u64,
+}
+
+/// The same session as the peers keep it: one serde struct (tower-sessions stores it under
+/// [`PEER_KEY`]; the cookie-jar route serializes it to JSON).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PeerProfile {
+    /// User id.
+    pub user_id: u64,
+    /// Display name.
+    pub name: String,
+    /// Role.
+    pub role: String,
+    /// A small list.
+    pub tags: Vec<String>,
+    /// Last time seen, ms since the epoch.
+    pub seen_at: u64,
+}
+
+/// The fixture values, in the peers' struct.
+pub fn sample_peer() -> PeerProfile {
+    PeerProfile {
+        user_id: 4_242_424_242,
+        name: "Ada Lovelace".to_owned(),
+        role: "admin".to_owned(),
+        tags: vec!["beta".to_owned(), "staff".to_owned()],
+        seen_at: 1_767_225_600_000,
+    }
+}
+
+/// The fixture values, in session-kit's struct.
+pub fn sample_profile() -> Profile {
+    let PeerProfile { user_id, name, role, tags, seen_at } = sample_peer();
+    Profile { user_id, name, role, tags, seen_at }
+}
+
+/// The response body every contender renders from the five fields.
+pub fn render(user_id: u64, name: &str, role: &str, tags: &[String], seen_at: u64) -> String {
+    format!("{user_id} {name} {role} {} {seen_at}", tags.len())
+}
+
+/// The body `/read` returns right after `/seed`.
+pub fn expected_read_body() -> String {
+    let p = sample_peer();
+    render(p.user_id, &p.name, &p.role, &p.tags, p.seen_at)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bare handler.
+
+/// The baseline: the same routes and rendering, no session at all.
+pub fn bare_router() -> Router {
+    async fn read() -> String {
+        expected_read_body()
+    }
+    Router::new().route("/seed", get(read)).route("/read", get(read)).route("/write", get(read))
+}
+
+// ---------------------------------------------------------------------------------------------
+// session-kit.
+
+async fn kit_seed(mut session: Session<Profile>) -> &'static str {
+    *session = sample_profile();
+    "seeded"
+}
+
+async fn kit_read(session: Session<Profile>) -> String {
+    render(session.user_id, &session.name, &session.role, &session.tags, session.seen_at)
+}
+
+async fn kit_write(mut session: Session<Profile>) -> String {
+    session.seen_at += 1;
+    render(session.user_id, &session.name, &session.role, &session.tags, session.seen_at)
+}
+
+fn kit_routes() -> Router {
+    Router::new().route("/seed", get(kit_seed)).route("/read", get(kit_read)).route("/write", get(kit_write))
+}
+
+/// session-kit with its in-process [`MemoryStore`].
+pub fn kit_memory_router() -> Router {
+    kit_routes().layer(SessionLayer::<Profile>::new(MemoryStore::new()).secure(false))
+}
+
+/// session-kit with the whole session sealed (AES-SIV) into the cookie.
+pub fn kit_sealed_router() -> Router {
+    let store = CookieStore::sealed(KeyRing::new(Key::generate()));
+    kit_routes().layer(SessionLayer::<Profile>::new(store).secure(false))
+}
+
+/// session-kit with the whole session signed (HMAC-SHA256) into the cookie.
+pub fn kit_signed_router() -> Router {
+    let store = CookieStore::signed(KeyRing::new(Key::generate()));
+    kit_routes().layer(SessionLayer::<Profile>::new(store).secure(false))
+}
+
+// ---------------------------------------------------------------------------------------------
+// tower-sessions.
+
+async fn ts_seed(session: tower_sessions::Session) -> Result<&'static str, StatusCode> {
+    session.insert(PEER_KEY, sample_peer()).await.map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
+    Ok("seeded")
+}
+
+async fn ts_load(session: &tower_sessions::Session) -> Result<PeerProfile, StatusCode> {
+    session
+        .get::<PeerProfile>(PEER_KEY)
+        .await
+        .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?
+        .ok_or(StatusCode::UNAUTHORIZED)
+}
+
+async fn ts_read(session: tower_sessions::Session) -> Result<String, StatusCode> {
+    let p = ts_load(&session).await?;
+    Ok(render(p.user_id, &p.name, &p.role, &p.tags, p.seen_at))
+}
+
+async fn ts_write(session: tower_sessions::Session) -> Result<String, StatusCode> {
+    let mut p = ts_load(&session).await?;
+    p.seen_at += 1;
+    let body = render(p.user_id, &p.name, &p.role, &p.tags, p.seen_at);
+    session.insert(PEER_KEY, p).await.map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
+    Ok(body)
+}
+
+fn ts_router<S: tower_sessions::SessionStore + Clone>(store: S) -> Router {
+    let layer = tower_sessions::SessionManagerLayer::new(store).with_secure(false).with_name(COOKIE_NAME);
+    Router::new().route("/seed", get(ts_seed)).route("/read", get(ts_read)).route("/write", get(ts_write)).layer(layer)
+}
+
+/// tower-sessions with its `MemoryStore`.
+pub fn ts_memory_router() -> Router {
+    ts_router(tower_sessions::MemoryStore::default())
+}
+
+/// tower-sessions with tower-sessions-sqlx-store's `SqliteStore` in the database file `path`
+/// (created, schema migrated), with the pragmas session-kit's `SqliteStore::open` sets (WAL
+/// journal, `synchronous = NORMAL`) so both write to SQLite the same way.
+pub async fn ts_sqlite_router(path: &Path) -> Result<Router, sqlx::Error> {
+    Ok(ts_router(ts_sqlite_store(path).await?))
+}
+
+/// The store of [`ts_sqlite_router`], on its own.
+pub async fn ts_sqlite_store(path: &Path) -> Result<tower_sessions_sqlx_store::SqliteStore, sqlx::Error> {
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal);
+    let pool = sqlx::SqlitePool::connect_with(options).await?;
+    let store = tower_sessions_sqlx_store::SqliteStore::new(pool);
+    store.migrate().await?;
+    Ok(store)
+}
+
+/// session-kit with its own SQLite store, in the database file `path` (created, migrated).
+#[cfg(feature = "sqlite")]
+pub async fn kit_sqlite_router(path: &Path) -> Result<Router, session_kit::StoreError> {
+    let store = session_kit::store::SqliteStore::open(&path.to_string_lossy()).await?;
+    Ok(kit_routes().layer(SessionLayer::<Profile>::new(store).secure(false)))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Redis (feature `redis`): session-kit's `RedisStore` and tower-sessions-redis-store (fred).
+
+/// The Redis server of the Redis contenders: `$REDIS_URL`, else `redis://127.0.0.1:6379`.
+#[cfg(feature = "redis")]
+pub fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// A key prefix of its own for this run (`skbench:{pid}-{nanos}:`), so that runs never see each
+/// other's keys and [`redis_cleanup`] removes exactly this run's session-kit keys.
+#[cfg(feature = "redis")]
+pub fn redis_prefix() -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    format!("skbench:{}-{nanos}:", std::process::id())
+}
+
+/// session-kit's Redis store on [`redis_url`], filing sessions under `prefix`.
+#[cfg(feature = "redis")]
+pub async fn kit_redis_store(prefix: &str) -> Result<session_kit::RedisStore, session_kit::StoreError> {
+    Ok(session_kit::RedisStore::connect(&redis_url()).await?.with_prefix(prefix))
+}
+
+/// session-kit with its Redis store, sessions under `prefix`.
+#[cfg(feature = "redis")]
+pub async fn kit_redis_router(prefix: &str) -> Result<Router, session_kit::StoreError> {
+    let store = kit_redis_store(prefix).await?;
+    Ok(kit_routes().layer(SessionLayer::<Profile>::new(store).secure(false)))
+}
+
+/// The peer's Redis store: tower-sessions-redis-store on one fred client (one multiplexed
+/// connection, as session-kit's `ConnectionManager`). The peer has no key prefix: its keys are
+/// the bare session ids, removed by [`redis_cleanup`].
+#[cfg(feature = "redis")]
+pub async fn ts_redis_store(
+) -> Result<tower_sessions_redis_store::RedisStore<tower_sessions_redis_store::fred::prelude::Client>, String> {
+    use tower_sessions_redis_store::fred::prelude::{Builder, ClientLike, Config};
+    let config = Config::from_url(&redis_url()).map_err(|e| e.to_string())?;
+    let client = Builder::from_config(config).build().map_err(|e| e.to_string())?;
+    // The connection task runs on the current runtime for as long as the client lives.
+    drop(client.init().await.map_err(|e| e.to_string())?);
+    Ok(tower_sessions_redis_store::RedisStore::new(client))
+}
+
+/// tower-sessions with tower-sessions-redis-store.
+#[cfg(feature = "redis")]
+pub async fn ts_redis_router() -> Result<Router, String> {
+    Ok(ts_router(ts_redis_store().await?))
+}
+
+/// The session id a tower-sessions client holds (its cookie value), which is the peer's Redis key.
+pub fn cookie_value(client: &Client) -> Option<String> {
+    let pair = client.cookie()?.to_str().ok()?;
+    pair.split_once('=').map(|(_, value)| value.to_owned())
+}
+
+/// Removes a run's keys from Redis: every key under `prefix` (session-kit's) and the bare
+/// `keys` (the peer's session ids). Never touches anything else.
+#[cfg(feature = "redis")]
+pub fn redis_cleanup(prefix: &str, keys: &[String]) -> Result<u64, redis::RedisError> {
+    let mut conn = redis::Client::open(redis_url())?.get_connection()?;
+    let pattern = format!("{prefix}*");
+    let mut doomed: Vec<Vec<u8>> = keys.iter().map(|k| k.as_bytes().to_vec()).collect();
+    let mut cursor = 0u64;
+    loop {
+        let (next, found): (u64, Vec<Vec<u8>>) =
+            redis::cmd("SCAN").arg(cursor).arg("MATCH").arg(&pattern).arg("COUNT").arg(1000).query(&mut conn)?;
+        doomed.extend(found);
+        if next == 0 {
+            break;
+        }
+        cursor = next;
+    }
+    let mut removed = 0;
+    for chunk in doomed.chunks(500) {
+        removed += redis::cmd("DEL").arg(chunk).query::<u64>(&mut conn)?;
+    }
+    Ok(removed)
+}
+
+// ---------------------------------------------------------------------------------------------
+// axum-extra PrivateCookieJar + serde_json: the do-it-yourself cookie session.
+
+/// State of the cookie-jar router: the jar's key.
+#[derive(Clone)]
+struct JarState {
+    key: axum_extra::extract::cookie::Key,
+}
+
+impl FromRef<JarState> for axum_extra::extract::cookie::Key {
+    fn from_ref(state: &JarState) -> Self {
+        state.key.clone()
+    }
+}
+
+fn jar_cookie(p: &PeerProfile) -> Result<Cookie<'static>, StatusCode> {
+    let json = serde_json::to_string(p).map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
+    Ok(Cookie::build((COOKIE_NAME, json)).path("/").http_only(true).same_site(cookie_same_site()).build())
+}
+
+fn cookie_same_site() -> axum_extra::extract::cookie::SameSite {
+    axum_extra::extract::cookie::SameSite::Lax
+}
+
+fn jar_load(jar: &PrivateCookieJar) -> Result<PeerProfile, StatusCode> {
+    let cookie = jar.get(COOKIE_NAME).ok_or(StatusCode::UNAUTHORIZED)?;
+    serde_json::from_str(cookie.value()).map_err(|_| StatusCode::UNAUTHORIZED)
+}
+
+async fn jar_seed(jar: PrivateCookieJar) -> Result<(PrivateCookieJar, &'static str), StatusCode> {
+    Ok((jar.add(jar_cookie(&sample_peer())?), "seeded"))
+}
+
+async fn jar_read(jar: PrivateCookieJar) -> Result<String, StatusCode> {
+    let p = jar_load(&jar)?;
+    Ok(render(p.user_id, &p.name, &p.role, &p.tags, p.seen_at))
+}
+
+async fn jar_write(jar: PrivateCookieJar) -> Result<(PrivateCookieJar, String), StatusCode> {
+    let mut p = jar_load(&jar)?;
+    p.seen_at += 1;
+    let body = render(p.user_id, &p.name, &p.role, &p.tags, p.seen_at);
+    Ok((jar.add(jar_cookie(&p)?), body))
+}
+
+/// axum-extra's `PrivateCookieJar` (AES-256-GCM) holding the session as JSON.
+pub fn jar_router() -> Router {
+    let state = JarState { key: axum_extra::extract::cookie::Key::generate() };
+    Router::new()
+        .route("/seed", get(jar_seed))
+        .route("/read", get(jar_read))
+        .route("/write", get(jar_write))
+        .with_state(state)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The in-process client.
+
+/// Drives a router in-process through `tower::ServiceExt::oneshot` on a clone of it, like a
+/// browser: the last `Set-Cookie` it received goes back in the `Cookie` header.
+#[derive(Clone)]
+pub struct Client {
+    router: Router,
+    cookie: Option<HeaderValue>,
+}
+
+impl Client {
+    /// A client of `router`, holding no cookie yet.
+    ///
+    /// The router is finalized with `with_state(())`, as `axum::serve` does: otherwise axum
+    /// turns handlers into services, layers included, again on every request.
+    pub fn new(router: Router) -> Self {
+        Self { router: router.with_state(()), cookie: None }
+    }
+
+    /// The `name=value` the client sends, if any.
+    pub fn cookie(&self) -> Option<&HeaderValue> {
+        self.cookie.as_ref()
+    }
+
+    /// `GET path`, returning the status and the collected body.
+    pub async fn get(&mut self, path: &'static str) -> (StatusCode, Bytes) {
+        let mut request = Request::get(path);
+        if let Some(cookie) = &self.cookie {
+            request = request.header(COOKIE, cookie.clone());
+        }
+        let request = match request.body(Body::empty()) {
+            Ok(request) => request,
+            Err(error) => panic!("static request is valid: {error}"),
+        };
+        let response = match self.router.clone().oneshot(request).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        };
+        if let Some(set) = response.headers().get(SET_COOKIE) {
+            self.cookie = cookie_pair(set);
+        }
+        let status = response.status();
+        let body = match response.into_body().collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(error) => panic!("in-memory body fails: {error}"),
+        };
+        (status, body)
+    }
+
+    /// Creates the session (`/seed`) and checks that `/read` returns the seeded data, so that
+    /// measured requests run against an existing session.
+    ///
+    /// # Panics
+    ///
+    /// If the contender does not return the seeded data: its benchmark would measure nothing.
+    pub async fn seed(&mut self) {
+        let (status, _) = self.get("/seed").await;
+        assert_eq!(status, StatusCode::OK, "seed failed");
+        let (status, body) = self.get("/read").await;
+        assert_eq!(status, StatusCode::OK, "read after seed failed");
+        assert_eq!(body, expected_read_body().as_bytes(), "read after seed returned other data");
+    }
+}
+
+/// The `name=value` part of a `Set-Cookie` header value.
+pub fn cookie_pair(set_cookie: &HeaderValue) -> Option<HeaderValue> {
+    let bytes = set_cookie.as_bytes();
+    let end = bytes.iter().position(|b| *b == b';').unwrap_or(bytes.len());
+    HeaderValue::from_bytes(&bytes[..end]).ok()
+}
+
+/// The length of the cookie value (after `name=`) a client holds.
+pub fn cookie_value_len(pair: &HeaderValue) -> usize {
+    let bytes = pair.as_bytes();
+    bytes.iter().position(|b| *b == b'=').map_or(bytes.len(), |eq| bytes.len() - eq - 1)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Micro-benchmark fixtures.
+
+/// Appends the encoding of every stored field of `profile` to `out`, one after another,
+/// recording each field's end offset in `ends`.
+pub fn encode_all<C: Codec>(profile: &Profile, codec: &C, out: &mut Vec<u8>, ends: &mut Vec<usize>) {
+    for index in 0..Profile::FIELDS.len() {
+        if let Err(error) = profile.encode_field(index, codec, out) {
+            panic!("fixture field {index} does not encode: {error}");
+        }
+        ends.push(out.len());
+    }
+}
+
+/// Decodes every stored field from the buffers [`encode_all`] wrote into a fresh session.
+pub fn decode_all<C: Codec>(codec: &C, bytes: &[u8], ends: &[usize]) -> Profile {
+    let mut profile = Profile::fresh();
+    let mut start = 0;
+    for (index, end) in ends.iter().enumerate() {
+        if let Err(error) = profile.decode_field(index, codec, &bytes[start..*end]) {
+            panic!("fixture field {index} does not decode: {error}");
+        }
+        start = *end;
+    }
+    profile
+}
+
+/// Metadata of a session created at `now` with a 24-hour idle timeout.
+pub fn meta_at(now: Timestamp) -> Meta {
+    Meta {
+        created_at: now,
+        idle_deadline: Some(now.after(std::time::Duration::from_secs(24 * 3600))),
+        absolute_deadline: None,
+        remember_me: false,
+    }
+}
+
+/// The record a store or cookie holds for [`sample_profile`], field values encoded with `codec`.
+pub fn sample_record<C: Codec>(codec: &C, now: Timestamp) -> Record {
+    let profile = sample_profile();
+    let mut record = Record::new(meta_at(now));
+    for (index, spec) in Profile::FIELDS.iter().enumerate() {
+        let mut value = Vec::new();
+        if let Err(error) = profile.encode_field(index, codec, &mut value) {
+            panic!("fixture field {index} does not encode: {error}");
+        }
+        record.entries.push((spec.key.to_owned(), Entry { value, expires_at: None }));
+    }
+    record
+}
+
+/// The current time, as session-kit reads it.
+pub fn now() -> Timestamp {
+    session_kit::Clock::now(&session_kit::SystemClock)
+}
+
+/// A single-threaded tokio runtime for driving in-process requests.
+pub fn runtime() -> tokio::runtime::Runtime {
+    match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => panic!("cannot start a tokio runtime: {error}"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Load-test servers (`scripts/load.sh`).
+
+/// The session of the hello-style load-test servers: a name, set by `/set?name=X`.
+#[derive(Session, Debug)]
+#[session(name = "hello")]
+pub struct Hello {
+    /// The name `/set` stored.
+    pub name: Option<String>,
+}
+
+/// The query of `/set`.
+#[derive(Debug, Deserialize)]
+pub struct SetName {
+    /// The name to remember.
+    pub name: String,
+}
+
+fn greeting(name: Option<&str>) -> String {
+    match name {
+        Some(name) => format!("Name: {name}"),
+        None => "No name yet: visit /set?name=...".to_owned(),
+    }
+}
+
+/// session-kit's hello server on its memory store: `/set?name=X` remembers a name, `/` greets it.
+pub fn kit_hello_router() -> Router {
+    async fn greet(session: Session<Hello>) -> String {
+        greeting(session.name.as_deref())
+    }
+    async fn set(mut session: Session<Hello>, Query(q): Query<SetName>) -> String {
+        let body = format!("Name set to {}", q.name);
+        session.name = Some(q.name);
+        body
+    }
+    Router::new()
+        .route("/", get(greet))
+        .route("/set", get(set))
+        .layer(SessionLayer::<Hello>::new(MemoryStore::new()).secure(false))
+}
+
+/// The same server on tower-sessions and its `MemoryStore`.
+pub fn ts_hello_router() -> Router {
+    async fn greet(session: tower_sessions::Session) -> Result<String, StatusCode> {
+        let name: Option<String> = session.get("name").await.map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
+        Ok(greeting(name.as_deref()))
+    }
+    async fn set(session: tower_sessions::Session, Query(q): Query<SetName>) -> Result<String, StatusCode> {
+        let body = format!("Name set to {}", q.name);
+        session.insert("name", q.name).await.map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
+        Ok(body)
+    }
+    let layer = tower_sessions::SessionManagerLayer::new(tower_sessions::MemoryStore::default())
+        .with_secure(false)
+        .with_name("hello");
+    Router::new().route("/", get(greet)).route("/set", get(set)).layer(layer)
+}
+
+/// Serves `router` on `ADDR` (default `127.0.0.1:0`, a free loopback port) and prints
+/// `listening on http://ADDR` first, for the load script to read.
+pub async fn serve(router: Router) -> std::io::Result<()> {
+    let addr = std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:0".to_owned());
+    let listener = tokio::net::TcpListener::bind(&addr).await?;
+    let local = listener.local_addr()?;
+    #[allow(clippy::print_stdout)] // the one line the load script waits for
+    {
+        use std::io::Write as _;
+        println!("listening on http://{local}");
+        std::io::stdout().flush()?;
+    }
+    axum::serve(listener, router).await
+}
