@@ -242,7 +242,10 @@ impl<T: SessionData, C: Codec> Engine<T, C> {
                     meta.remember_me = remember;
                     meta_changed = true;
                 }
-                if meta_changed || !diff.is_empty() || self.policy.slide_due(&meta, now) {
+                // The idle deadline slides on its throttle only, not with every data change: a
+                // typical write then touches just its fields (no metadata row update in SQL, no
+                // TTL reset in Redis).
+                if meta_changed || self.policy.slide_due(&meta, now) {
                     meta.idle_deadline = Some(now.after(self.policy.idle_for(meta.remember_me)));
                     meta_changed = true;
                 }
@@ -277,7 +280,7 @@ impl<T: SessionData, C: Codec> Engine<T, C> {
                     #[cfg(feature = "cookie")]
                     (Storage::Cookie(cookies), Origin::Cookie { reseal }) => {
                         // The deadlines travel inside the cookie, so any change re-seals it.
-                        if !(meta_changed || reseal || cycle) {
+                        if !(meta_changed || reseal || cycle || !diff.is_empty()) {
                             return Ok(CookieOp::Keep);
                         }
                         let mut record = loaded.record;
