@@ -38,6 +38,9 @@ mod policy;
 mod record;
 mod state;
 pub mod store;
+// Shared by the unit tests of the stores that log corrupt data as warnings.
+#[cfg(all(test, any(feature = "file", feature = "sqlite")))]
+mod test_support;
 mod time;
 
 #[cfg(feature = "cookie")]

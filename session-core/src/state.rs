@@ -90,6 +90,8 @@ pub(crate) struct Diff {
 }
 
 impl Diff {
+    // Only client-side sessions ask: they re-seal on any change.
+    #[cfg_attr(not(feature = "cookie"), allow(dead_code))]
     pub(crate) fn is_empty(&self) -> bool {
         self.set.is_empty() && self.remove.is_empty()
     }

@@ -437,7 +437,7 @@ impl Store for FileStore {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::AtomicUsize;
+    use crate::test_support::count_warnings;
 
     use super::*;
     use crate::record::{Entry, Meta};
@@ -456,33 +456,6 @@ mod tests {
             remember_me: false,
         };
         Record { meta, entries: vec![("a".into(), Entry { value: vec![1], expires_at: None })] }
-    }
-
-    /// Counts warnings logged on this thread.
-    struct Warnings(Arc<AtomicUsize>);
-
-    impl tracing::Subscriber for Warnings {
-        fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
-            true
-        }
-        fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-            tracing::span::Id::from_u64(1)
-        }
-        fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-        fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-        fn event(&self, event: &tracing::Event<'_>) {
-            if *event.metadata().level() == tracing::Level::WARN {
-                self.0.fetch_add(1, Ordering::SeqCst);
-            }
-        }
-        fn enter(&self, _: &tracing::span::Id) {}
-        fn exit(&self, _: &tracing::span::Id) {}
-    }
-
-    fn count_warnings() -> (Arc<AtomicUsize>, tracing::dispatcher::DefaultGuard) {
-        let count = Arc::new(AtomicUsize::new(0));
-        let guard = tracing::dispatcher::set_default(&tracing::Dispatch::new(Warnings(count.clone())));
-        (count, guard)
     }
 
     #[tokio::test]

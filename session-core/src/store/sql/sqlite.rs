@@ -249,7 +249,9 @@ async fn run_batch(pool: SqlitePool, writes: Arc<Semaphore>, batch: Batch) -> Re
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::Ordering;
+
+    use crate::test_support::count_warnings;
 
     use super::*;
     use crate::id::StoreKey;
@@ -278,27 +280,6 @@ mod tests {
         }
     }
 
-    /// Counts warnings logged on this thread.
-    struct Warnings(Arc<AtomicUsize>);
-
-    impl tracing::Subscriber for Warnings {
-        fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
-            true
-        }
-        fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-            tracing::span::Id::from_u64(1)
-        }
-        fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-        fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-        fn event(&self, event: &tracing::Event<'_>) {
-            if *event.metadata().level() == tracing::Level::WARN {
-                self.0.fetch_add(1, Ordering::SeqCst);
-            }
-        }
-        fn enter(&self, _: &tracing::span::Id) {}
-        fn exit(&self, _: &tracing::span::Id) {}
-    }
-
     async fn memory_store() -> SqliteStore {
         SqliteStore::open("sqlite::memory:").await.expect("open")
     }
@@ -322,8 +303,7 @@ mod tests {
             assert_eq!(store.create(&k, &record(), NOW).await.expect("create"), Created::Stored);
             // SQLite columns take values of any storage class unless told otherwise.
             exec(&store, &format!("UPDATE session_kit_sessions SET {set} WHERE store_key = '{k}'")).await;
-            let warnings = Arc::new(AtomicUsize::new(0));
-            let _guard = tracing::dispatcher::set_default(&tracing::Dispatch::new(Warnings(warnings.clone())));
+            let (warnings, _guard) = count_warnings();
             assert_eq!(store.load(&k, NOW).await.expect("load"), None, "{set}");
             assert_eq!(warnings.load(Ordering::SeqCst), 1, "one warning for {set}");
         }
@@ -339,8 +319,7 @@ mod tests {
             &format!("UPDATE session_kit_entries SET expires_at = 'soon' WHERE store_key = '{k}' AND field = 'b'"),
         )
         .await;
-        let warnings = Arc::new(AtomicUsize::new(0));
-        let _guard = tracing::dispatcher::set_default(&tracing::Dispatch::new(Warnings(warnings.clone())));
+        let (warnings, _guard) = count_warnings();
         let loaded = store.load(&k, NOW).await.expect("load").expect("the session itself is fine");
         assert_eq!(loaded.entries, vec![("a".to_owned(), Entry { value: vec![1], expires_at: None })]);
         assert_eq!(warnings.load(Ordering::SeqCst), 1);
