@@ -31,7 +31,10 @@ use() {
         done <<<"$line"
         features+=("$feature")
     else
-        not_run+=("$suite: $(tail -n 1 "$log")")
+        # The scripts' last line says why, already naming the suite.
+        local reason
+        reason=$(tail -n 1 "$log")
+        not_run+=("${reason:-$suite: its service script failed (see $log)}")
     fi
 }
 
