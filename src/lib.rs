@@ -1,8 +1,9 @@
 //! Typed web sessions for axum.
 //!
-//! Write a plain struct, derive [`Session`], and extract [`Session<T>`](Session) in handlers:
-//! fields are checked by the compiler, only changed fields are saved, and the same struct
-//! works with a sealed cookie, memory, files or a database.
+//! Write a plain struct, derive [`Session`](derive@Session), and extract
+//! [`Session<T>`](struct@Session) in handlers: fields are checked by the compiler, only changed
+//! fields are saved, and the same struct works with a sealed cookie, memory, files or a
+//! database.
 //!
 //! ```
 //! use axum::{routing::get, Router};
