@@ -8,6 +8,11 @@
 //!
 //! Item: `[FORMAT] ++ Record::to_bytes()`, under `{prefix}{store key}`, with a Memcached
 //! expiry derived from the record's deadline as the caller's clock sees it.
+//!
+//! Why a small client of our own rather than a crate: the async clients on crates.io speak the
+//! classic protocol only; `memcache-async` (the maintained one) has no compare-and-swap delete,
+//! cannot list keys (expired-session collection needs `lru_crawler metadump`), and misreads the
+//! `NOT_FOUND` reply of `cas`. The meta protocol needed here is a few line-based commands.
 
 use std::io;
 use std::sync::Mutex;
