@@ -3,6 +3,17 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use crate::id::StoreKey;
+use crate::time::Timestamp;
+
+/// The fixed "now" of the stores' unit tests.
+pub(crate) const NOW: Timestamp = Timestamp::from_millis(1_700_000_000_000);
+
+/// A store key made from one byte, so tests can name their keys.
+pub(crate) fn key(n: u8) -> StoreKey {
+    StoreKey::parse(&format!("{n:02x}{}", "0".repeat(30))).expect("a valid key")
+}
+
 /// Counts the warnings logged on this thread while its guard lives: stores log corrupt data as
 /// a warning instead of failing, and the tests check that they did.
 struct Warnings(Arc<AtomicUsize>);

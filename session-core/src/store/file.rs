@@ -437,16 +437,10 @@ impl Store for FileStore {
 
 #[cfg(test)]
 mod tests {
-    use crate::test_support::count_warnings;
+    use crate::test_support::{count_warnings, key, NOW};
 
     use super::*;
     use crate::record::{Entry, Meta};
-
-    const NOW: Timestamp = Timestamp::from_millis(1_700_000_000_000);
-
-    fn key(n: u8) -> StoreKey {
-        StoreKey::parse(&format!("{n:02x}{}", "0".repeat(30))).expect("a valid key")
-    }
 
     fn record() -> Record {
         let meta = Meta {

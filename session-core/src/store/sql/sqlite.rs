@@ -251,18 +251,12 @@ async fn run_batch(pool: SqlitePool, writes: Arc<Semaphore>, batch: Batch) -> Re
 mod tests {
     use std::sync::atomic::Ordering;
 
-    use crate::test_support::count_warnings;
+    use crate::test_support::{count_warnings, key, NOW};
 
     use super::*;
     use crate::id::StoreKey;
     use crate::record::{Change, Entry, Meta, Record};
     use crate::store::{Applied, Created, Store};
-
-    const NOW: Timestamp = Timestamp::from_millis(1_700_000_000_000);
-
-    fn key(n: u8) -> StoreKey {
-        StoreKey::parse(&format!("{n:02x}{}", "0".repeat(30))).expect("a valid key")
-    }
 
     fn record() -> Record {
         let meta = Meta {
