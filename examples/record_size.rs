@@ -55,7 +55,7 @@ async fn stored_record<C: Codec>(codec: C) -> Result<Record, Box<dyn Error>> {
     let CookieOp::Set { value: token, .. } = engine.save(state).await? else {
         return Err("a changed session is stored and gets a cookie".into());
     };
-    let key = SessionId::new(token)?.store_key();
+    let key = SessionId::new(token)?.store_key("app");
     store.load(&key, Timestamp::from_millis(NOW)).await?.ok_or_else(|| "the record was stored".into())
 }
 

@@ -15,7 +15,7 @@ use axum::routing::get;
 use axum::Router;
 use http::{Request, StatusCode};
 use serde::Deserialize;
-use session_kit::store::{Applied, Change, Created, Record, StoreKey};
+use session_kit::store::{Applied, Change, Created, Record, Renamed, StoreKey};
 use session_kit::{ManualClock, SameSite, Session, SessionLayer, Storage, Store, StoreError, Timestamp};
 use support::{send, with_cookie, Client};
 
@@ -128,7 +128,7 @@ impl Store for Counting {
     async fn delete(&self, key: &StoreKey) -> Result<(), StoreError> {
         self.inner.delete(key).await
     }
-    async fn rename(&self, from: &StoreKey, to: &StoreKey, now: Timestamp) -> Result<Applied, StoreError> {
+    async fn rename(&self, from: &StoreKey, to: &StoreKey, now: Timestamp) -> Result<Renamed, StoreError> {
         self.inner.rename(from, to, now).await
     }
     async fn collect_expired(&self, now: Timestamp) -> Result<u64, StoreError> {
@@ -577,7 +577,7 @@ impl Store for Broken {
     async fn delete(&self, _: &StoreKey) -> Result<(), StoreError> {
         Err(StoreError::Config("down".into()))
     }
-    async fn rename(&self, _: &StoreKey, _: &StoreKey, _: Timestamp) -> Result<Applied, StoreError> {
+    async fn rename(&self, _: &StoreKey, _: &StoreKey, _: Timestamp) -> Result<Renamed, StoreError> {
         Err(StoreError::Config("down".into()))
     }
     async fn collect_expired(&self, _: Timestamp) -> Result<u64, StoreError> {

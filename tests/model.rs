@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use session_core::store::{Applied, Created, Store};
+use session_core::store::{Applied, Created, Renamed, Store};
 use session_core::{
     Change, Codec, CookieOp, Engine, Json, ManualClock, MemoryStore, Postcard, Record, SessionData, SessionId,
     SessionState, StoreError, StoreKey, Timestamp,
@@ -66,7 +66,7 @@ impl Recorder {
 
     /// The record a client holding `token` points at, as the store has it at `now`.
     async fn record(&self, token: &str, now: Timestamp) -> Option<Record> {
-        let key = SessionId::new(token.to_owned()).expect("a token the engine issued").store_key();
+        let key = SessionId::new(token.to_owned()).expect("a token the engine issued").store_key("app");
         self.inner.load(&key, now).await.expect("the memory store does not fail")
     }
 }
@@ -87,7 +87,7 @@ impl Store for Recorder {
     async fn delete(&self, key: &StoreKey) -> Result<(), StoreError> {
         self.inner.delete(key).await
     }
-    async fn rename(&self, from: &StoreKey, to: &StoreKey, now: Timestamp) -> Result<Applied, StoreError> {
+    async fn rename(&self, from: &StoreKey, to: &StoreKey, now: Timestamp) -> Result<Renamed, StoreError> {
         self.inner.rename(from, to, now).await
     }
     async fn collect_expired(&self, now: Timestamp) -> Result<u64, StoreError> {

@@ -136,7 +136,7 @@ fn cookie(c: &mut Criterion) {
 fn ids(c: &mut Criterion) {
     let mut group = c.benchmark_group("ids");
     group.bench_function("session-kit/generate", |b| b.iter(|| RandomIds.generate()));
-    group.bench_function("session-kit/generate+store_key", |b| b.iter(|| RandomIds.generate().store_key()));
+    group.bench_function("session-kit/generate+store_key", |b| b.iter(|| RandomIds.generate().store_key("bench")));
     group.bench_function("tower-sessions/generate", |b| b.iter(Id::default));
     group.finish();
 }
@@ -160,7 +160,7 @@ where
 /// stored sample record.
 fn kit_store(group: &mut BenchmarkGroup<'_, WallTime>, rt: &Runtime, name: &str, store: &dyn Store) {
     let now = now();
-    let key: StoreKey = RandomIds.generate().store_key();
+    let key: StoreKey = RandomIds.generate().store_key("bench");
     let record = sample_record(&Postcard, now);
     if let Err(error) = rt.block_on(store.create(&key, &record, now)) {
         panic!("{name}: create failed: {error}");

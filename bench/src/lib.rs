@@ -456,12 +456,7 @@ pub fn decode_all<C: Codec>(codec: &C, bytes: &[u8], ends: &[usize]) -> Profile 
 
 /// Metadata of a session created at `now` with a 24-hour idle timeout.
 pub fn meta_at(now: Timestamp) -> Meta {
-    Meta {
-        created_at: now,
-        idle_deadline: Some(now.after(std::time::Duration::from_secs(24 * 3600))),
-        absolute_deadline: None,
-        remember_me: false,
-    }
+    Meta { idle_deadline: Some(now.after(std::time::Duration::from_secs(24 * 3600))), ..Meta::new(now) }
 }
 
 /// The record a store or cookie holds for [`sample_profile`], field values encoded with `codec`.

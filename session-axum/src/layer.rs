@@ -9,7 +9,7 @@ use cookie::SameSite;
 use http::header::{CACHE_CONTROL, COOKIE, SET_COOKIE, VARY};
 use http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode};
 use session_core::{
-    Clock, Codec, CookieOp, Engine, Error, IdGenerator, IntoStorage, Postcard, SessionData, SessionState,
+    Clock, Codec, CookieOp, Engine, Error, IdGenerator, IntoStorage, Postcard, SaveError, SessionData, SessionState,
 };
 use tower_layer::Layer;
 use tower_service::Service;
@@ -280,17 +280,23 @@ impl<T: SessionData, C: Codec> Shared<T, C> {
     }
 
     async fn save(&self, state: SessionState<T>, response: &mut Response) {
-        if self.transport == Transport::Cookie {
-            add_vary_cookie(response.headers_mut());
-        }
         let op = match self.engine.save(state).await {
             Ok(op) => op,
-            Err(error) => {
+            Err(SaveError { error, token }) => {
                 tracing::error!(session = T::NAME, %error, "could not save the session");
                 *response = save_error_response(&error);
-                return;
+                // Still sent: after a `cycle_id` that went through, only the new id opens the
+                // session.
+                token
             }
         };
+        // The response depends on the token the request carried: shared caches must key on it.
+        match &self.transport {
+            Transport::Cookie => add_vary(response.headers_mut(), "cookie"),
+            Transport::Header(name) => add_vary(response.headers_mut(), name.as_str()),
+            // The token is part of the URL, which caches key on already.
+            Transport::Query(_) => {}
+        }
         let header_value = match (&op, &self.transport) {
             (CookieOp::Keep, _) => return,
             (CookieOp::Set { value, max_age }, Transport::Cookie) => self.cookie.set_cookie(value, *max_age),
@@ -334,13 +340,15 @@ fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|c| c.value().to_owned())
 }
 
-fn add_vary_cookie(headers: &mut HeaderMap) {
+/// Adds `name` (a lowercase header name) to `Vary`, unless it or `*` is there already.
+fn add_vary(headers: &mut HeaderMap, name: &str) {
     let already = headers.get_all(VARY).iter().any(|v| {
-        v.to_str()
-            .is_ok_and(|v| v.split(',').any(|part| part.trim().eq_ignore_ascii_case("cookie") || part.trim() == "*"))
+        v.to_str().is_ok_and(|v| v.split(',').any(|part| part.trim().eq_ignore_ascii_case(name) || part.trim() == "*"))
     });
     if !already {
-        headers.append(VARY, HeaderValue::from_static("cookie"));
+        if let Ok(value) = HeaderValue::from_str(name) {
+            headers.append(VARY, value);
+        }
     }
 }
 
@@ -350,6 +358,10 @@ fn save_error_response(error: &Error) -> Response {
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
     let message = match error {
+        // The write may have gone through: do not tell the client it did not.
+        Error::Store(e) if e.is_outcome_unknown() => {
+            "the session store did not confirm your changes; they may or may not have been saved".to_owned()
+        }
         Error::Store(_) => {
             "the session store is unavailable; your changes were not saved, try again shortly".to_owned()
         }

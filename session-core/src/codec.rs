@@ -16,6 +16,11 @@ impl CodecError {
     pub fn new(codec: &'static str, message: impl std::fmt::Display) -> Self {
         Self { codec, message: message.to_string() }
     }
+
+    /// The codec's name, e.g. `"postcard"`: what to log, as the message may quote the value.
+    pub fn codec(&self) -> &'static str {
+        self.codec
+    }
 }
 
 /// Encodes and decodes field values. Fields are encoded one by one, so a field whose type

@@ -121,7 +121,7 @@ mod tests {
     use crate::error::StoreError;
     use crate::id::StoreKey;
     use crate::record::{Change, Record};
-    use crate::store::{Applied, Created};
+    use crate::store::{Applied, Created, Renamed};
     use crate::time::{ManualClock, Timestamp};
 
     /// Reports every collection, with the `now` it was given; fails when told to.
@@ -144,8 +144,8 @@ mod tests {
         async fn delete(&self, _: &StoreKey) -> Result<(), StoreError> {
             Ok(())
         }
-        async fn rename(&self, _: &StoreKey, _: &StoreKey, _: Timestamp) -> Result<Applied, StoreError> {
-            Ok(Applied::Gone)
+        async fn rename(&self, _: &StoreKey, _: &StoreKey, _: Timestamp) -> Result<Renamed, StoreError> {
+            Ok(Renamed::Gone)
         }
         async fn collect_expired(&self, now: Timestamp) -> Result<u64, StoreError> {
             let _ = self.calls.send(now);
@@ -240,10 +240,8 @@ mod tests {
         let store = Arc::new(crate::store::MemoryStore::new());
         let clock = Arc::new(ManualClock::new(Timestamp::from_millis(1_000_000)));
         let meta = crate::record::Meta {
-            created_at: Timestamp::from_millis(0),
             idle_deadline: Some(Timestamp::from_millis(10)),
-            absolute_deadline: None,
-            remember_me: false,
+            ..crate::record::Meta::new(Timestamp::from_millis(0))
         };
         let key = StoreKey::parse(&"a".repeat(32)).expect("key");
         store.create(&key, &Record::new(meta), Timestamp::from_millis(0)).await.expect("create");

@@ -111,6 +111,7 @@ macro_rules! store_conformance {
                 collect_expired_removes_expired_and_keeps_live,
                 rename_moves_the_record,
                 rename_of_missing_or_expired_key_is_gone,
+                rename_onto_a_live_key_is_key_taken_and_keeps_both,
                 delete_then_load_is_none,
                 no_resurrection_after_delete,
                 concurrent_applies_to_different_fields_lose_nothing,
@@ -140,7 +141,7 @@ pub mod checks {
 
     use crate::id::StoreKey;
     use crate::record::{Change, Entry, Meta, Record};
-    use crate::store::{Applied, Created, Store};
+    use crate::store::{Applied, Created, Renamed, Store};
     use crate::time::Timestamp;
 
     /// The time most checks happen around (November 2023).
@@ -166,13 +167,15 @@ pub mod checks {
         Entry { value: value.to_vec(), expires_at: Some(expires_at) }
     }
 
-    /// A session created at `base` that lives for a day (idle) and a week (absolute).
+    /// A session created at `base` that lives for a day (idle) and a week (absolute), last
+    /// active a minute after it was created.
     fn meta(base: Timestamp) -> Meta {
         Meta {
             created_at: base,
             idle_deadline: Some(at(base, 86_400)),
             absolute_deadline: Some(at(base, 7 * 86_400)),
             remember_me: false,
+            last_active: at(base, 60),
         }
     }
 
@@ -233,7 +236,7 @@ pub mod checks {
 
         let bare_key = key();
         let bare =
-            Record::new(Meta { created_at: BASE, idle_deadline: None, absolute_deadline: None, remember_me: false });
+            Record::new(Meta::new(BASE));
         create(&*store, &bare_key, &bare, BASE).await;
         assert_record(load(&*store, &bare_key, at(BASE, 1)).await, &bare, "record without entries or deadlines");
         assert_record(
@@ -276,6 +279,7 @@ pub mod checks {
             idle_deadline: Some(at(BASE, 2 * 86_400)),
             absolute_deadline: Some(at(BASE, 30 * 86_400)),
             remember_me: true,
+            last_active: at(BASE, 86_400),
         };
         let change = Change {
             set: vec![
@@ -372,7 +376,7 @@ pub mod checks {
         assert_eq!(load(&*store, &k, end).await, None, "load at the absolute deadline");
         assert_eq!(apply(&*store, &k, &set(&[("b", entry(b"b"))]), end).await, Applied::Gone, "apply when expired");
         let to = key();
-        assert_eq!(store.rename(&k, &to, end).await.expect("rename failed"), Applied::Gone, "rename when expired");
+        assert_eq!(store.rename(&k, &to, end).await.expect("rename failed"), Renamed::Gone, "rename when expired");
         assert_eq!(load(&*store, &to, end).await, None, "a refused rename stored something");
         // The store may have reclaimed the expired record already; if it has not, the refused
         // apply must not have touched it.
@@ -399,7 +403,7 @@ pub mod checks {
         assert_eq!(load(&*store, &k, end).await, None, "load at the idle deadline");
         assert_eq!(apply(&*store, &k, &touch, end).await, Applied::Gone, "apply when idle-expired");
         let to = key();
-        assert_eq!(store.rename(&k, &to, end).await.expect("rename failed"), Applied::Gone, "rename when expired");
+        assert_eq!(store.rename(&k, &to, end).await.expect("rename failed"), Renamed::Gone, "rename when expired");
         assert_eq!(load(&*store, &to, end).await, None, "a refused rename stored something");
         let fresh = record(meta(end), &[("b", entry(b"b"))]);
         assert_eq!(store.create(&k, &fresh, end).await.expect("create failed"), Created::Stored, "create over it");
@@ -422,6 +426,7 @@ pub mod checks {
                 idle_deadline: deadlines.0.map(|s| at(GC_BASE, s)),
                 absolute_deadline: deadlines.1.map(|s| at(GC_BASE, s)),
                 remember_me: false,
+                last_active: GC_BASE,
             };
             let k = key();
             create(&*store, &k, &record(m, &[("i", entry(&[i as u8]))]), GC_BASE).await;
@@ -434,6 +439,7 @@ pub mod checks {
                 idle_deadline: deadlines.0.map(|s| at(GC_BASE, s)),
                 absolute_deadline: deadlines.1.map(|s| at(GC_BASE, s)),
                 remember_me: true,
+                last_active: GC_BASE,
             };
             let r = record(m, &[("live", entry(b"yes")), ("short", entry_until(b"s", at(GC_BASE, 1)))]);
             let k = key();
@@ -462,7 +468,7 @@ pub mod checks {
             &[("user_id", entry(&[1])), ("otp", entry_until(b"o", at(BASE, 600)))],
         );
         create(&*store, &from, &r, BASE).await;
-        assert_eq!(store.rename(&from, &to, at(BASE, 1)).await.expect("rename failed"), Applied::Done, "rename");
+        assert_eq!(store.rename(&from, &to, at(BASE, 1)).await.expect("rename failed"), Renamed::Done, "rename");
         assert_eq!(load(&*store, &from, at(BASE, 1)).await, None, "the old key after rename");
         assert_record(load(&*store, &to, at(BASE, 1)).await, &r, "the new key after rename");
         let change = set(&[("after", entry(b"a"))]);
@@ -485,7 +491,7 @@ pub mod checks {
         let (from, to) = (key(), key());
         assert_eq!(
             store.rename(&from, &to, BASE).await.expect("rename failed"),
-            Applied::Gone,
+            Renamed::Gone,
             "rename of a missing key"
         );
         assert_eq!(load(&*store, &to, BASE).await, None, "the target of a refused rename");
@@ -497,10 +503,39 @@ pub mod checks {
         let to2 = key();
         assert_eq!(
             store.rename(&deleted, &to2, at(BASE, 1)).await.expect("rename failed"),
-            Applied::Gone,
+            Renamed::Gone,
             "rename of a deleted key"
         );
         assert_eq!(load(&*store, &to2, at(BASE, 1)).await, None, "the target of a rename of a deleted key");
+    }
+
+    /// `rename` onto a key a live record has is `KeyTaken` and changes neither record (the
+    /// engine then tries another id); onto a key whose record has expired, it goes through.
+    pub async fn rename_onto_a_live_key_is_key_taken_and_keeps_both(store: Arc<dyn Store>) {
+        let (from, to) = (key(), key());
+        let mover = record(meta(BASE), &[("who", entry(b"mover"))]);
+        let owner = record(Meta { remember_me: true, ..meta(BASE) }, &[("who", entry(b"owner"))]);
+        create(&*store, &from, &mover, BASE).await;
+        create(&*store, &to, &owner, BASE).await;
+        assert_eq!(
+            store.rename(&from, &to, at(BASE, 1)).await.expect("rename failed"),
+            Renamed::KeyTaken,
+            "rename onto a live key"
+        );
+        assert_record(load(&*store, &to, at(BASE, 1)).await, &owner, "the live record a rename was refused onto");
+        assert_record(load(&*store, &from, at(BASE, 1)).await, &mover, "the source of a refused rename");
+
+        let (from2, expired) = (key(), key());
+        let short = Meta { idle_deadline: Some(at(BASE, 10)), ..meta(BASE) };
+        create(&*store, &expired, &record(short, &[("old", entry(b"o"))]), BASE).await;
+        create(&*store, &from2, &mover, BASE).await;
+        assert_eq!(
+            store.rename(&from2, &expired, at(BASE, 20)).await.expect("rename failed"),
+            Renamed::Done,
+            "rename onto an expired key"
+        );
+        assert_record(load(&*store, &expired, at(BASE, 21)).await, &mover, "the record renamed onto an expired key");
+        assert_eq!(load(&*store, &from2, at(BASE, 21)).await, None, "the old key after rename");
     }
 
     /// After `delete` the key loads as `None`; deleting a missing key is not an error.

@@ -11,7 +11,8 @@ use crate::id::{IdGenerator, RandomIds, SessionId};
 use crate::policy::ExpiryPolicy;
 use crate::record::{Change, Record};
 use crate::state::{Diff, FieldCodec, FieldEncoder, Loaded, Origin, SessionState};
-use crate::store::{Applied, Created, Store};
+use crate::id::StoreKey;
+use crate::store::{Applied, Created, Renamed, Store};
 use crate::time::{Clock, SystemClock, Timestamp};
 
 /// Where sessions live: a server-side [`Store`], or the client's cookie.
@@ -61,7 +62,7 @@ impl IntoStorage for crate::cookie::CookieStore {
 }
 
 /// What the response must do with the session cookie (or header) after a save.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum CookieOp {
     /// Nothing: the client's token is still right.
     Keep,
@@ -74,6 +75,41 @@ pub enum CookieOp {
     },
     /// Tell the client to drop its token.
     Remove,
+}
+
+impl std::fmt::Debug for CookieOp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Keep => f.write_str("Keep"),
+            // The value is a session id or a sealed record: a bearer secret either way.
+            Self::Set { max_age, .. } => {
+                f.debug_struct("Set").field("value", &"<redacted>").field("max_age", max_age).finish()
+            }
+            Self::Remove => f.write_str("Remove"),
+        }
+    }
+}
+
+/// A save that failed, and what the client's token must become all the same.
+///
+/// A request can fail after a step that already moved the session: when `cycle_id` moved it
+/// to a new id and the change after that failed, the old id is dead, so the client must get
+/// the new one (which holds the session as it was) with the error response, or it loses its
+/// session.
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+pub struct SaveError {
+    /// What failed.
+    #[source]
+    pub error: Error,
+    /// What the response must still do with the client's token.
+    pub token: CookieOp,
+}
+
+impl SaveError {
+    fn keep(error: impl Into<Error>) -> Self {
+        Self { error: error.into(), token: CookieOp::Keep }
+    }
 }
 
 /// How many fresh ids to try before giving up on a collision (each one is 2^-128 likely).
@@ -189,110 +225,158 @@ impl<T: SessionData, C: Codec> Engine<T, C> {
 
     /// Opens the session a request presented `token` for. A missing, malformed, unknown,
     /// expired, tampered or foreign token gives a fresh session; only store failures are errors.
+    ///
+    /// Deadlines are read under the current policy ([`ExpiryPolicy::effective`]), so a
+    /// shorter timeout reaches sessions stored before it.
     pub async fn open(&self, token: Option<&str>) -> Result<SessionState<T>, Error> {
         let Some(token) = token else {
             return Ok(SessionState::fresh(self.encoder(), false));
         };
         let now = self.clock.now();
-        let loaded = match &self.storage {
+        let found = match &self.storage {
             Storage::Server(store) => match self.ids.parse(token) {
                 // Malformed ids never reach the store.
                 None => None,
                 Some(id) => {
-                    let key = id.store_key();
-                    match store.load(&key, now).await? {
-                        Some(record) => {
-                            let origin = Origin::Server(id, key);
-                            SessionState::loaded(self.encoder(), &self.fields.codec, origin, record, now)
-                        }
-                        None => None,
-                    }
+                    let key = id.store_key(T::NAME);
+                    store.load(&key, now).await?.map(|record| (Origin::Server(id, key), record))
                 }
             },
             #[cfg(feature = "cookie")]
-            Storage::Cookie(cookies) => cookies.open(&self.cookie_name, token, now).and_then(|opened| {
-                let origin = Origin::Cookie { reseal: opened.stale_key };
-                SessionState::loaded(self.encoder(), &self.fields.codec, origin, opened.record, now)
-            }),
+            Storage::Cookie(cookies) => cookies
+                .open(&self.cookie_name, token, now)
+                .map(|opened| (Origin::Cookie { reseal: opened.stale_key }, opened.record)),
         };
+        let loaded = found.and_then(|(origin, mut record)| {
+            let effective = self.policy.effective(record.meta);
+            let tightened = effective != record.meta;
+            record.meta = effective;
+            SessionState::loaded(self.encoder(), &self.fields.codec, origin, record, tightened, now)
+        });
         Ok(loaded.unwrap_or_else(|| SessionState::fresh(self.encoder(), true)))
     }
 
     /// Saves what the request changed and says what to do with the client's token.
-    pub async fn save(&self, mut state: SessionState<T>) -> Result<CookieOp, Error> {
+    ///
+    /// On failure, [`SaveError::token`] still says what to do with the token: whatever step
+    /// fails, the client ends with a token that opens the session (the old one, or the new one
+    /// after a `cycle_id` that went through).
+    pub async fn save(&self, mut state: SessionState<T>) -> Result<CookieOp, SaveError> {
         let now = self.clock.now();
         if state.destroy {
             if let (Storage::Server(store), Some(Loaded { origin: Origin::Server(_, key), .. })) =
                 (&self.storage, &state.loaded)
             {
-                store.delete(key).await?;
+                store.delete(key).await.map_err(SaveError::keep)?;
             }
             return Ok(if state.presented { CookieOp::Remove } else { CookieOp::Keep });
         }
-        let diff = state.diff(now)?;
+        let diff = state.diff(now).map_err(SaveError::keep)?;
         let remember = state.remember_me;
         let cycle = state.cycle;
-        match state.loaded.take() {
-            None => self.save_new(diff, remember.unwrap_or(false), now).await,
-            Some(loaded) => {
-                let mut meta = loaded.record.meta;
-                let mut meta_changed = false;
-                let remember_changed = remember.is_some_and(|r| r != meta.remember_me);
-                if let Some(remember) = remember.filter(|_| remember_changed) {
-                    meta.remember_me = remember;
-                    meta_changed = true;
-                }
-                // The idle deadline slides on its throttle only, not with every data change: a
-                // typical write then touches just its fields (no metadata row update in SQL, no
-                // TTL reset in Redis).
-                if meta_changed || self.policy.slide_due(&meta, now) {
-                    meta.idle_deadline = Some(now.after(self.policy.idle_for(meta.remember_me)));
-                    meta_changed = true;
-                }
-                let persistent = self.policy.persistent || meta.remember_me;
-                let max_age = self.policy.cookie_max_age(&meta, now);
-                match (&self.storage, loaded.origin) {
-                    (Storage::Server(store), Origin::Server(mut id, mut key)) => {
-                        let change = Change { set: diff.set, remove: diff.remove, meta: meta_changed.then_some(meta) };
-                        let mut new_token = false;
-                        if cycle {
-                            let fresh = self.ids.generate();
-                            let fresh_key = fresh.store_key();
-                            if store.rename(&key, &fresh_key, now).await? == Applied::Gone {
-                                return Ok(self.gone());
-                            }
-                            (id, key) = (fresh, fresh_key);
-                            new_token = true;
-                        }
-                        if !change.is_empty() && store.apply(&key, &change, now).await? == Applied::Gone {
-                            return Ok(self.gone());
-                        }
-                        // A browser-session cookie carries only the id: it needs resending only
-                        // when the id changes; a persistent one also when its lifetime moves.
-                        // Switching remember-me off resends it too, without `Max-Age`, so the
-                        // browser turns it back into a browser-session cookie.
-                        if new_token || remember_changed || (persistent && meta_changed) {
-                            Ok(CookieOp::Set { value: id.as_str().to_owned(), max_age })
-                        } else {
-                            Ok(CookieOp::Keep)
-                        }
+        let Some(loaded) = state.loaded.take() else {
+            return self.save_new(diff, remember.unwrap_or(false), now).await.map_err(SaveError::keep);
+        };
+        let mut meta = loaded.record.meta;
+        // Deadlines tightened by the current policy are written back once, so the store's own
+        // expiry (native TTL, collection) follows them too.
+        let mut meta_changed = loaded.tightened;
+        let remember_changed = remember.is_some_and(|r| r != meta.remember_me);
+        if let Some(remember) = remember.filter(|_| remember_changed) {
+            meta.remember_me = remember;
+            meta_changed = true;
+        }
+        // The idle deadline slides on its throttle only, not with every data change: a
+        // typical write then touches just its fields (no metadata row update in SQL, no TTL
+        // reset in Redis).
+        if meta_changed || self.policy.slide_due(&meta, now) {
+            self.policy.slide(&mut meta, now);
+            meta_changed = true;
+        }
+        let persistent = self.policy.persistent || meta.remember_me;
+        let max_age = self.policy.cookie_max_age(&meta, now);
+        match (&self.storage, loaded.origin) {
+            (Storage::Server(store), Origin::Server(mut id, mut key)) => {
+                let change = Change { set: diff.set, remove: diff.remove, meta: meta_changed.then_some(meta) };
+                let mut new_token = false;
+                if cycle {
+                    match self.move_to_fresh_id(&**store, &key, now).await.map_err(SaveError::keep)? {
+                        Some(moved) => (id, key) = moved,
+                        None => return Ok(self.gone()),
                     }
-                    #[cfg(feature = "cookie")]
-                    (Storage::Cookie(cookies), Origin::Cookie { reseal }) => {
-                        // The deadlines travel inside the cookie, so any change re-seals it.
-                        if !(meta_changed || reseal || cycle || !diff.is_empty()) {
-                            return Ok(CookieOp::Keep);
-                        }
-                        let mut record = loaded.record;
-                        record.apply(&Change { set: diff.set, remove: diff.remove, meta: Some(meta) });
-                        let value = cookies.seal(&self.cookie_name, &record)?;
-                        Ok(CookieOp::Set { value, max_age })
-                    }
-                    #[cfg(feature = "cookie")]
-                    _ => unreachable!("a session is opened and saved by the same engine, so origin and storage agree"),
+                    new_token = true;
                 }
+                // A browser-session cookie carries only the id: it needs resending only when
+                // the id changes; a persistent one also when its lifetime moves. Switching
+                // remember-me off resends it too, without `Max-Age`, so the browser turns it
+                // back into a browser-session cookie.
+                let token = |send: bool| {
+                    if send {
+                        CookieOp::Set { value: id.as_str().to_owned(), max_age }
+                    } else {
+                        CookieOp::Keep
+                    }
+                };
+                if !change.is_empty() {
+                    match store.apply(&key, &change, now).await {
+                        Ok(Applied::Done) => {}
+                        Ok(Applied::Gone) => return Ok(self.gone()),
+                        // The session moved: the client needs its new id whatever happened to
+                        // the change, or it is logged out.
+                        Err(error) => return Err(SaveError { error: error.into(), token: token(new_token) }),
+                    }
+                }
+                Ok(token(new_token || remember_changed || (persistent && meta_changed)))
+            }
+            #[cfg(feature = "cookie")]
+            (Storage::Cookie(cookies), Origin::Cookie { reseal }) => {
+                // The deadlines travel inside the cookie, so any change re-seals it.
+                if !(meta_changed || reseal || cycle || !diff.is_empty()) {
+                    return Ok(CookieOp::Keep);
+                }
+                let mut record = loaded.record;
+                record.apply(&Change { set: diff.set, remove: diff.remove, meta: Some(meta) });
+                let value = cookies.seal(&self.cookie_name, &record).map_err(SaveError::keep)?;
+                Ok(CookieOp::Set { value, max_age })
+            }
+            #[cfg(feature = "cookie")]
+            _ => unreachable!("a session is opened and saved by the same engine, so origin and storage agree"),
+        }
+    }
+
+    /// Moves the record under `from` to a fresh id, retrying ids a live session already has;
+    /// `None` if the session is gone.
+    ///
+    /// A rename whose outcome is unknown is not taken as "nothing happened": the record is then
+    /// whole under one of the two keys (the store contract), so the new key is looked at, and
+    /// if it has the record the move counts as done (and the old key is deleted, in case the
+    /// store copied before it failed).
+    async fn move_to_fresh_id(
+        &self,
+        store: &dyn Store,
+        from: &StoreKey,
+        now: Timestamp,
+    ) -> Result<Option<(SessionId, StoreKey)>, Error> {
+        for _ in 0..CREATE_ATTEMPTS {
+            let id = self.ids.generate();
+            let key = id.store_key(T::NAME);
+            match store.rename(from, &key, now).await {
+                Ok(Renamed::Done) => return Ok(Some((id, key))),
+                Ok(Renamed::Gone) => return Ok(None),
+                Ok(Renamed::KeyTaken) => continue,
+                Err(error) if error.is_outcome_unknown() => {
+                    if let Ok(Some(_)) = store.load(&key, now).await {
+                        if let Err(delete) = store.delete(from).await {
+                            tracing::warn!(session = T::NAME, %delete, "could not delete the old key after a rename");
+                        }
+                        return Ok(Some((id, key)));
+                    }
+                    return Err(error.into());
+                }
+                Err(error) => return Err(error.into()),
             }
         }
+        Err(Error::IdCollision(CREATE_ATTEMPTS))
     }
 
     async fn save_new(&self, diff: Diff, remember: bool, now: Timestamp) -> Result<CookieOp, Error> {
@@ -307,7 +391,7 @@ impl<T: SessionData, C: Codec> Engine<T, C> {
             Storage::Server(store) => {
                 for _ in 0..CREATE_ATTEMPTS {
                     let id: SessionId = self.ids.generate();
-                    if store.create(&id.store_key(), &record, now).await? == Created::Stored {
+                    if store.create(&id.store_key(T::NAME), &record, now).await? == Created::Stored {
                         return Ok(CookieOp::Set { value: id.as_str().to_owned(), max_age });
                     }
                 }

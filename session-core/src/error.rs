@@ -27,6 +27,16 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+    /// A write was sent but its answer never came (the connection broke, the reply was lost,
+    /// the operation timed out): it may or may not have taken effect.
+    #[error("{store} store: the outcome of a write is unknown (it may have been applied): {source}")]
+    OutcomeUnknown {
+        /// Which store, e.g. `"redis"`.
+        store: &'static str,
+        /// What broke.
+        #[source]
+        source: BoxError,
+    },
     /// The store was set up wrongly (e.g. a directory that cannot be written).
     #[error("{0}")]
     Config(String),
@@ -36,6 +46,17 @@ impl StoreError {
     /// Wraps a backend error of the store named `store`.
     pub fn backend(store: &'static str, source: impl Into<BoxError>) -> Self {
         Self::Backend { store, source: source.into() }
+    }
+
+    /// A write of the store named `store` whose outcome is unknown: see
+    /// [`OutcomeUnknown`](Self::OutcomeUnknown).
+    pub fn outcome_unknown(store: &'static str, source: impl Into<BoxError>) -> Self {
+        Self::OutcomeUnknown { store, source: source.into() }
+    }
+
+    /// Whether the failed operation may still have taken effect.
+    pub fn is_outcome_unknown(&self) -> bool {
+        matches!(self, Self::OutcomeUnknown { .. })
     }
 
     /// Wraps an I/O error with what was being done.
@@ -74,4 +95,12 @@ pub enum Error {
     /// Every freshly generated id was already taken.
     #[error("no unused session id after {0} attempts; is the id generator random?")]
     IdCollision(u32),
+}
+
+impl Error {
+    /// Whether a store write may have taken effect although it failed
+    /// ([`StoreError::OutcomeUnknown`]).
+    pub fn is_outcome_unknown(&self) -> bool {
+        matches!(self, Self::Store(e) if e.is_outcome_unknown())
+    }
 }

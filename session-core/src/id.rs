@@ -32,10 +32,19 @@ impl SessionId {
         &self.0
     }
 
-    /// The key stores file this session under: SHA-256 of the id, so a leaked store does not
-    /// leak live ids.
-    pub fn store_key(&self) -> StoreKey {
-        let digest = Sha256::digest(self.0.as_bytes());
+    /// The key stores file this session under, for the session type named `namespace`
+    /// (its `#[session(name)]`): SHA-256 of the two together.
+    ///
+    /// Hashed, so a leaked store does not leak live ids; namespaced, so a token copied from
+    /// one session type's cookie into another's opens a fresh session there rather than the
+    /// other type's record, and two session types can share one store.
+    pub fn store_key(&self, namespace: &str) -> StoreKey {
+        let mut hasher = Sha256::new();
+        // Length-prefixed, so no (namespace, id) pair can hash like another.
+        hasher.update((namespace.len() as u64).to_be_bytes());
+        hasher.update(namespace.as_bytes());
+        hasher.update(self.0.as_bytes());
+        let digest = hasher.finalize();
         let mut hex = [0u8; 32];
         // 128 bits of the digest is ample against collisions among live sessions.
         for (i, byte) in digest[..16].iter().enumerate() {
@@ -152,10 +161,12 @@ mod tests {
     fn debug_redacts_and_store_key_is_hex_hash() {
         let id = SessionId::new("abcdefghijklmnopqrstuv".into()).unwrap();
         assert_eq!(format!("{id:?}"), "SessionId(<redacted>)");
-        let key = id.store_key();
+        let key = id.store_key("app");
         assert_eq!(key.as_str().len(), 32);
         assert!(!key.as_str().contains("abcdef"));
         assert_eq!(StoreKey::parse(key.as_str()), Some(key));
+        assert_ne!(key, id.store_key("cart"), "another session type files the same id elsewhere");
+        assert_ne!(id.store_key("ap"), SessionId::new("pabcdefghijklmnopqrstuv".into()).unwrap().store_key("a"));
         assert_eq!(StoreKey::parse("../x"), None);
     }
 }

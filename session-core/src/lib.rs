@@ -53,7 +53,7 @@ pub use collector::Collector;
 #[cfg(feature = "cookie")]
 pub use cookie::{CookieStore, Key, KeyError, KeyId, KeyRing};
 pub use data::{FieldKind, FieldSpec, SessionData};
-pub use engine::{CookieOp, Engine, IntoStorage, Storage};
+pub use engine::{CookieOp, Engine, IntoStorage, SaveError, Storage};
 pub use error::{BoxError, Error, StoreError};
 pub use id::{IdGenerator, MalformedId, RandomIds, SessionId, StoreKey};
 pub use policy::ExpiryPolicy;
@@ -71,7 +71,7 @@ pub use store::PostgresStore;
 pub use store::RedisStore;
 #[cfg(feature = "sqlite")]
 pub use store::SqliteStore;
-pub use store::{Applied, Created, Store};
+pub use store::{Applied, Created, Renamed, Store};
 #[cfg(feature = "memcached")]
 pub use store::{CasContention, MemcachedStore};
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};

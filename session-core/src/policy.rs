@@ -48,7 +48,36 @@ impl ExpiryPolicy {
             idle_deadline: Some(now.after(self.idle_for(remember_me))),
             absolute_deadline: self.absolute_timeout.map(|t| now.after(t)),
             remember_me,
+            last_active: now,
         }
+    }
+
+    /// `meta` under this policy: each deadline is the earlier of the stored one and the one
+    /// this policy gives (`created + absolute timeout`, `last activity + idle timeout`).
+    ///
+    /// Deadlines are written when a session is created or slides, so without this a shorter
+    /// timeout configured later (the usual answer to an incident) would spare every session
+    /// stored before it, and a session stored without an absolute deadline would live for as
+    /// long as it stays active.
+    pub fn effective(&self, meta: Meta) -> Meta {
+        let earlier = |stored: Option<Timestamp>, policy: Option<Timestamp>| match (stored, policy) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        Meta {
+            idle_deadline: earlier(
+                meta.idle_deadline,
+                Some(meta.last_active.after(self.idle_for(meta.remember_me))),
+            ),
+            absolute_deadline: earlier(meta.absolute_deadline, self.absolute_timeout.map(|t| meta.created_at.after(t))),
+            ..meta
+        }
+    }
+
+    /// Moves the idle deadline of `meta` to `now + idle timeout` and records the activity.
+    pub fn slide(&self, meta: &mut Meta, now: Timestamp) {
+        meta.idle_deadline = Some(now.after(self.idle_for(meta.remember_me)));
+        meta.last_active = now;
     }
 
     /// Whether the idle deadline in `meta` is worth moving at `now`.
@@ -82,6 +111,26 @@ mod tests {
         let meta = policy.new_meta(t0, false);
         assert!(!policy.slide_due(&meta, t0.after(Duration::from_secs(9))));
         assert!(policy.slide_due(&meta, t0.after(Duration::from_secs(10))));
+    }
+
+    #[test]
+    fn a_shorter_idle_or_new_absolute_timeout_reaches_stored_sessions() {
+        let t0 = Timestamp::from_millis(1_000_000);
+        let old = ExpiryPolicy { idle_timeout: Duration::from_secs(24 * 3600), ..Default::default() };
+        let stored = old.new_meta(t0, false);
+        let new = ExpiryPolicy {
+            idle_timeout: Duration::from_secs(30 * 60),
+            absolute_timeout: Some(Duration::from_secs(3600)),
+            ..old.clone()
+        };
+        let effective = new.effective(stored);
+        assert_eq!(effective.idle_deadline, Some(t0.after(Duration::from_secs(30 * 60))));
+        assert_eq!(effective.absolute_deadline, Some(t0.after(Duration::from_secs(3600))));
+        assert!(effective.is_expired(t0.after(Duration::from_secs(40 * 60))));
+        // A longer timeout never extends what was stored.
+        let longer = ExpiryPolicy { idle_timeout: Duration::from_secs(48 * 3600), ..old.clone() };
+        assert_eq!(longer.effective(stored), stored);
+        assert_eq!(old.effective(stored), stored);
     }
 
     #[test]

@@ -31,9 +31,18 @@ pub struct Meta {
     pub absolute_deadline: Option<Timestamp>,
     /// Whether the user asked to be remembered: the cookie outlives the browser session.
     pub remember_me: bool,
+    /// When a request last moved the idle deadline: the session's last activity, as precise as
+    /// the idle throttle (a tenth of the idle timeout). Lets a shorter idle timeout apply to
+    /// sessions stored before it was configured.
+    pub last_active: Timestamp,
 }
 
 impl Meta {
+    /// A session created (and last active) at `at`, with no deadlines and no remember-me.
+    pub const fn new(at: Timestamp) -> Self {
+        Self { created_at: at, idle_deadline: None, absolute_deadline: None, remember_me: false, last_active: at }
+    }
+
     /// When the session ends: the earlier of the two deadlines.
     pub fn expires_at(&self) -> Option<Timestamp> {
         match (self.idle_deadline, self.absolute_deadline) {
@@ -134,6 +143,7 @@ mod tests {
             idle_deadline: Some(Timestamp::from_millis(50)),
             absolute_deadline: Some(Timestamp::from_millis(40)),
             remember_me: false,
+            last_active: Timestamp::from_millis(1),
         }
     }
 

@@ -80,6 +80,8 @@ pub(crate) struct Loaded {
     present: Vec<bool>,
     /// Keys of entries whose ttl had run out: removed at save.
     expired_keys: Vec<String>,
+    /// Whether the current policy tightened the stored deadlines (written back at save).
+    pub(crate) tightened: bool,
 }
 
 /// The entries one request adds, replaces and removes.
@@ -148,6 +150,7 @@ impl<T: SessionData> SessionState<T> {
         codec: &C,
         origin: Origin,
         mut record: Record,
+        tightened: bool,
         now: Timestamp,
     ) -> Option<Self> {
         if record.meta.is_expired(now) {
@@ -165,14 +168,20 @@ impl<T: SessionData> SessionState<T> {
             present[index] = true;
             if let Err(error) = data.decode_field(index, codec, &entry.value) {
                 // The stored bytes stay untouched unless this request writes the field, so an
-                // older binary that still knows the old type keeps reading them.
-                tracing::warn!(session = T::NAME, field = spec.key, %error, "stored field does not decode as its current type; using its default");
+                // older binary that still knows the old type keeps reading them. The codec's
+                // message is left out: it may quote the stored value (a one-time code, say).
+                tracing::warn!(
+                    session = T::NAME,
+                    field = spec.key,
+                    codec = error.codec(),
+                    "stored field does not decode as its current type; using its default"
+                );
             }
         }
         record.drop_expired_entries(now);
         let mut state = Self::fresh(encoder, true);
         state.data = data;
-        state.loaded = Some(Loaded { origin, record, present, expired_keys });
+        state.loaded = Some(Loaded { origin, record, present, expired_keys, tightened });
         Some(state)
     }
 

@@ -34,7 +34,9 @@ mod the_suite_catches {
 
     use async_trait::async_trait;
     use session_core::conformance::{checks, run};
-    use session_core::{Applied, Change, Created, MemoryStore, Record, Store, StoreError, StoreKey, Timestamp};
+    use session_core::{
+        Applied, Change, Created, MemoryStore, Record, Renamed, Store, StoreError, StoreKey, Timestamp,
+    };
 
     #[derive(Clone, Copy, PartialEq, Eq, Debug)]
     enum Defect {
@@ -44,6 +46,7 @@ mod the_suite_catches {
         LosesConcurrentUpdates,
         OverwritesLiveKeys,
         RenameKeepsTheOldKey,
+        RenameOverwritesLiveKeys,
         CollectsNothing,
         KeepsEntriesNotNamedOut,
     }
@@ -72,12 +75,7 @@ mod the_suite_catches {
         async fn apply(&self, key: &StoreKey, change: &Change, now: Timestamp) -> Result<Applied, StoreError> {
             match self.1 {
                 Defect::Resurrects if self.0.load(key, now).await?.is_none() => {
-                    let mut record = Record::new(change.meta.unwrap_or(session_core::Meta {
-                        created_at: now,
-                        idle_deadline: None,
-                        absolute_deadline: None,
-                        remember_me: false,
-                    }));
+                    let mut record = Record::new(change.meta.unwrap_or(session_core::Meta::new(now)));
                     record.apply(change);
                     self.0.create(key, &record, now).await?;
                     Ok(Applied::Done)
@@ -101,11 +99,15 @@ mod the_suite_catches {
         async fn delete(&self, key: &StoreKey) -> Result<(), StoreError> {
             self.0.delete(key).await
         }
-        async fn rename(&self, from: &StoreKey, to: &StoreKey, now: Timestamp) -> Result<Applied, StoreError> {
+        async fn rename(&self, from: &StoreKey, to: &StoreKey, now: Timestamp) -> Result<Renamed, StoreError> {
             if self.1 == Defect::RenameKeepsTheOldKey {
-                let Some(record) = self.0.load(from, now).await? else { return Ok(Applied::Gone) };
+                let Some(record) = self.0.load(from, now).await? else { return Ok(Renamed::Gone) };
                 self.0.create(to, &record, now).await?;
-                return Ok(Applied::Done);
+                return Ok(Renamed::Done);
+            }
+            if self.1 == Defect::RenameOverwritesLiveKeys {
+                // What the memory store once did: move the record, whatever lives at `to`.
+                self.0.delete(to).await?;
             }
             self.0.rename(from, to, now).await
         }
@@ -158,6 +160,11 @@ mod the_suite_catches {
     #[test]
     fn rename_that_copies() {
         fails(Defect::RenameKeepsTheOldKey, checks::rename_moves_the_record);
+    }
+
+    #[test]
+    fn rename_that_overwrites_a_live_session() {
+        fails(Defect::RenameOverwritesLiveKeys, checks::rename_onto_a_live_key_is_key_taken_and_keeps_both);
     }
 
     #[test]

@@ -42,7 +42,7 @@ fn two_processes_changing_different_fields_lose_nothing() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let store = runtime.block_on(FileStore::open(dir.path())).expect("open the file store");
-    let meta = Meta { created_at: NOW, idle_deadline: None, absolute_deadline: None, remember_me: false };
+    let meta = Meta::new(NOW);
     let created = runtime.block_on(store.create(&key(), &Record::new(meta), NOW)).expect("create");
     assert_eq!(created, Created::Stored);
 

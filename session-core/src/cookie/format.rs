@@ -1,4 +1,4 @@
-//! The bytes of a cookie value, version 1 (the layout is documented in the module above).
+//! The bytes of a cookie value, version 2 (the layout is documented in the module above).
 
 use aes_siv::aead::generic_array::GenericArray;
 use aes_siv::AeadInPlace;
@@ -12,10 +12,10 @@ use crate::error::Error;
 use crate::record::Record;
 use crate::time::Timestamp;
 
-/// Format version 1, sealed: the high nibble is the version, the low one the mode.
-const TAG_SEALED_V1: u8 = 0x11;
-/// Format version 1, signed.
-const TAG_SIGNED_V1: u8 = 0x12;
+/// Format version 2, sealed: the high nibble is the version, the low one the mode.
+const TAG_SEALED_V2: u8 = 0x21;
+/// Format version 2, signed.
+const TAG_SIGNED_V2: u8 = 0x22;
 
 /// Format tag, key id, expiry.
 const HEADER_LEN: usize = 1 + 4 + 8;
@@ -29,8 +29,8 @@ const NEVER: u64 = u64::MAX;
 impl Mode {
     fn tag(self) -> u8 {
         match self {
-            Self::Sealed => TAG_SEALED_V1,
-            Self::Signed => TAG_SIGNED_V1,
+            Self::Sealed => TAG_SEALED_V2,
+            Self::Signed => TAG_SIGNED_V2,
         }
     }
 

@@ -44,16 +44,16 @@
 //! still open: a value opened with an older key comes back with [`Opened::stale_key`] set, and
 //! the engine re-seals it with the primary in the same response.
 //!
-//! # Format, version 1
+//! # Format, version 2
 //!
 //! A cookie value is the unpadded URL-safe base64 of these bytes (sizes in bytes):
 //!
 //! ```text
-//! sealed:  0x11 | key id (4) | expiry (8) | nonce (16) | SIV (16) | encrypted payload (n)
-//! signed:  0x12 | key id (4) | expiry (8) | payload (n) | HMAC-SHA256 tag (32)
+//! sealed:  0x21 | key id (4) | expiry (8) | nonce (16) | SIV (16) | encrypted payload (n)
+//! signed:  0x22 | key id (4) | expiry (8) | payload (n) | HMAC-SHA256 tag (32)
 //! ```
 //!
-//! - the first byte is the format version (high nibble, 1) and the mode (low nibble);
+//! - the first byte is the format version (high nibble, 2) and the mode (low nibble);
 //! - the key id names the [`Key`] that made the value;
 //! - the expiry is the record's [`Meta::expires_at`] in ms since the epoch, big-endian, all ones
 //!   for none (it must agree with the record's);
@@ -65,6 +65,9 @@
 //! the key, the expiry and the cookie name are all authenticated with the payload. Decoding is
 //! strict: padding, non-zero trailing bits and the standard alphabet are refused, so each value
 //! has one spelling. Each store opens its own mode only. A later version gets a new first byte.
+//!
+//! Version 1 (session-kit 0.1) had no time of last activity in the metadata; its values are
+//! refused like any foreign value, so their holders start fresh sessions.
 //!
 //! [`Meta::expires_at`]: crate::Meta::expires_at
 

@@ -53,6 +53,7 @@ fn typical_record() -> Record {
             idle_deadline: Some(Timestamp::from_millis(T0 + 30 * MINUTE)),
             absolute_deadline: Some(Timestamp::from_millis(created_at + 12 * 60 * MINUTE)),
             remember_me: false,
+            last_active: Timestamp::from_millis(created_at),
         },
         entries: vec![
             ("user_id".into(), entry(postcard(&42u64))),
@@ -66,7 +67,7 @@ fn typical_record() -> Record {
 
 /// A record that never expires, with an entry of `len` bytes.
 fn record_of_len(len: usize) -> Record {
-    let meta = Meta { created_at: now(), idle_deadline: None, absolute_deadline: None, remember_me: false };
+    let meta = Meta::new(now());
     Record { meta, entries: vec![("blob".into(), entry(vec![0x42; len]))] }
 }
 
@@ -116,14 +117,14 @@ fn typical_cookie_sizes() {
     // Pinned, so that a change in size is noticed (and the numbers in the docs stay right).
     let record = typical_record();
     let payload = record.to_bytes().len();
-    assert_eq!(payload, 103);
+    assert_eq!(payload, 109);
     let [sealed, signed] = stores(1);
     let sealed_value = sealed.seal(NAME, &record).expect("fits");
     let signed_value = signed.seal(NAME, &record).expect("fits");
     // 13 header bytes + 16 nonce + 16 SIV, and 13 + 32 tag, in base64.
     assert_eq!(sealed_value.len(), (4 * (payload + 45)).div_ceil(3));
-    assert_eq!(sealed_value.len(), 198);
-    assert_eq!(signed_value.len(), 198);
+    assert_eq!(sealed_value.len(), 206);
+    assert_eq!(signed_value.len(), 206);
 }
 
 #[test]
@@ -230,6 +231,8 @@ fn garbage_fails() {
         "A".repeat(100_000),
         "\0".repeat(100_000),
         long_valid_prefix,
+        encode(&[0x21; 200]),
+        encode(&[0x22; 200]),
         encode(&[0x11; 200]),
         encode(&[0x12; 200]),
     ];
@@ -281,10 +284,10 @@ fn each_store_opens_its_own_mode_only() {
     assert!(sealed.open(NAME, &m, now()).is_none());
     // Even with the format byte rewritten: the keys and constructions differ.
     let mut as_signed = decode(&s);
-    as_signed[0] = 0x12;
+    as_signed[0] = 0x22;
     assert!(signed.open(NAME, &encode(&as_signed), now()).is_none());
     let mut as_sealed = decode(&m);
-    as_sealed[0] = 0x11;
+    as_sealed[0] = 0x21;
     assert!(sealed.open(NAME, &encode(&as_sealed), now()).is_none());
 }
 
@@ -580,6 +583,7 @@ fn kat_record() -> Record {
             idle_deadline: Some(Timestamp::from_millis(T0 + 30 * MINUTE)),
             absolute_deadline: None,
             remember_me: false,
+            last_active: Timestamp::from_millis(T0),
         },
         entries: vec![("user_id".into(), entry(vec![42]))],
     }
@@ -592,14 +596,15 @@ fn kat_key() -> Key {
 
 #[test]
 fn known_answer_payload_and_key_id() {
-    // postcard: created_at varint, Some + idle varint, None, false, 1 entry: "user_id",
-    // [42], no expiry.
+    // postcard: created_at varint, Some + idle varint, None, false, last_active varint,
+    // 1 entry: "user_id", [42], no expiry.
     assert_eq!(
         hex(&kat_record().to_bytes()),
         "80d095ffbc31\
          01c0be8380bd31\
          00\
          00\
+         80d095ffbc31\
          01\
          07757365725f6964\
          012a\
@@ -618,10 +623,10 @@ fn known_answer_sealed() {
     // library, AES-SIV from OpenSSL through `cryptography`), and its clear part is checked below.
     assert_eq!(
         value,
-        "ETJpXLEAAAGL0ADfQPDx8vP09fb3-Pn6-_z9_v9dS80Nb5kQwSDdwswGB6KMwu9I0FiHrL5L7SfS5BBmkSa7lzygEPDep2Kq"
+        "ITJpXLEAAAGL0ADfQPDx8vP09fb3-Pn6-_z9_v9OJfIAo7ZQbuyFskpswdcY6BhqtSWYJixNckcKQUDovcEWAp3nQ4JzdbKoAju5q3c4"
     );
     let bytes = decode(&value);
-    assert_eq!(hex(&bytes[..29]), "11 32695cb1 0000018bd000df40 f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff".replace(' ', ""));
+    assert_eq!(hex(&bytes[..29]), "21 32695cb1 0000018bd000df40 f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff".replace(' ', ""));
     assert_eq!(bytes.len(), 29 + 16 + kat_record().to_bytes().len(), "header, nonce, SIV, ciphertext");
     assert_eq!(store.open(NAME, &value, now()).expect("opens").record, kat_record());
 }
@@ -633,10 +638,10 @@ fn known_answer_signed() {
     // Computed independently, like the sealed one.
     assert_eq!(
         value,
-        "EjJpXLEAAAGL0ADfQIDQlf-8MQHAvoOAvTEAAAEHdXNlcl9pZAEqAGUkoiReB7qP6fKyF1Ak_1bKjtYhKhc8KKAJGoVXAMCE"
+        "IjJpXLEAAAGL0ADfQIDQlf-8MQHAvoOAvTEAAIDQlf-8MQEHdXNlcl9pZAEqAEKcWiyE9mQy4zN6M9YZzRxVf3T_hr1NhzU9amnO6QDw"
     );
     let bytes = decode(&value);
-    assert_eq!(hex(&bytes[..13]), "12 32695cb1 0000018bd000df40".replace(' ', ""));
+    assert_eq!(hex(&bytes[..13]), "22 32695cb1 0000018bd000df40".replace(' ', ""));
     assert_eq!(bytes[13..bytes.len() - 32], kat_record().to_bytes(), "the payload, in clear");
     assert_eq!(store.open(NAME, &value, now()).expect("opens").record, kat_record());
     // Signing needs no nonce: the value is the same each time.
@@ -707,7 +712,7 @@ proptest! {
     #[test]
     fn arbitrary_bodies_behind_a_valid_header_never_open(body in proptest::collection::vec(any::<u8>(), 0..400)) {
         for store in stores(1) {
-            let mut bytes = vec![if store.mode() == Mode::Sealed { 0x11 } else { 0x12 }];
+            let mut bytes = vec![if store.mode() == Mode::Sealed { 0x21 } else { 0x22 }];
             bytes.extend_from_slice(&key(1).id().to_bytes());
             bytes.extend_from_slice(&u64::MAX.to_be_bytes());
             bytes.extend_from_slice(&body);

@@ -38,7 +38,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use tokio::sync::Mutex;
 
-use super::{Applied, Created, Store};
+use super::{Applied, Created, Renamed, Store};
 use crate::error::StoreError;
 use crate::id::StoreKey;
 use crate::record::{Change, Record};
@@ -411,9 +411,12 @@ impl Store for FileStore {
         self.locked(&[&key], move |inner| inner.remove(&inner.path(&key)).map(drop)).await
     }
 
-    async fn rename(&self, from: &StoreKey, to: &StoreKey, now: Timestamp) -> Result<Applied, StoreError> {
+    async fn rename(&self, from: &StoreKey, to: &StoreKey, now: Timestamp) -> Result<Renamed, StoreError> {
         let (from, to) = (*from, *to);
         self.locked(&[&from, &to], move |inner| match inner.read(&from)? {
+            Read::Found(_) if matches!(inner.read(&to)?, Read::Found(taken) if !taken.meta.is_expired(now)) => {
+                Ok(Renamed::KeyTaken)
+            }
             Read::Found(record) if !record.meta.is_expired(now) => {
                 let (old, new) = (inner.path(&from), inner.path(&to));
                 // One atomic rename: the old name is gone the moment the new one exists, and a
@@ -422,9 +425,9 @@ impl Store for FileStore {
                     StoreError::io(format!("file store: renaming {} to {}", old.display(), new.display()), e)
                 })?;
                 inner.sync_dir()?;
-                Ok(Applied::Done)
+                Ok(Renamed::Done)
             }
-            _ => Ok(Applied::Gone),
+            _ => Ok(Renamed::Gone),
         })
         .await
     }
@@ -448,6 +451,7 @@ mod tests {
             idle_deadline: Some(NOW.after(std::time::Duration::from_secs(60))),
             absolute_deadline: None,
             remember_me: false,
+            last_active: NOW,
         };
         Record { meta, entries: vec![("a".into(), Entry { value: vec![1], expires_at: None })] }
     }

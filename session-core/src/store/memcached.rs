@@ -22,7 +22,7 @@ use async_trait::async_trait;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-use super::{Applied, Created, Store};
+use super::{Applied, Created, Renamed, Store};
 use crate::error::StoreError;
 use crate::id::StoreKey;
 use crate::record::{Change, Record};
@@ -481,31 +481,31 @@ impl Store for MemcachedStore {
     /// Adds the record under `to`, then deletes `from` only if it is unchanged since it was
     /// read (CAS); if it changed meanwhile, the copy is dropped and the move starts over, so
     /// the concurrent change is carried along.
-    async fn rename(&self, from: &StoreKey, to: &StoreKey, now: Timestamp) -> Result<Applied, StoreError> {
+    async fn rename(&self, from: &StoreKey, to: &StoreKey, now: Timestamp) -> Result<Renamed, StoreError> {
         let (old, new) = (self.item_key(from), self.item_key(to));
         let mut conn = self.pool.get().await?;
         for attempt in 0..MAX_CAS_ATTEMPTS {
-            let Some((bytes, cas)) = conn.get(&old).await.map_err(backend)? else { return Ok(Applied::Gone) };
+            let Some((bytes, cas)) = conn.get(&old).await.map_err(backend)? else { return Ok(Renamed::Gone) };
             let Some(record) = decode(from, &bytes).filter(|r| !r.meta.is_expired(now)) else {
-                return Ok(Applied::Gone);
+                return Ok(Renamed::Gone);
             };
             let ttl = exptime(record.meta.expires_at(), now);
             match conn.set(&new, &bytes, ttl, Mode::Add).await.map_err(backend)? {
                 Outcome::Done => {}
-                _ => return Err(StoreError::Config("rename target is taken by another session".into())),
+                _ => return Ok(Renamed::KeyTaken),
             }
             let deleted = conn.delete(&old, Some(cas)).await;
             let undo = match deleted {
-                Ok(Outcome::Done) => return Ok(Applied::Done),
-                Ok(Outcome::NotFound) => Ok(Applied::Gone),
-                Ok(_) => Ok(Applied::Done), // changed meanwhile: undo the copy and try again
+                Ok(Outcome::Done) => return Ok(Renamed::Done),
+                Ok(Outcome::NotFound) => Ok(Renamed::Gone),
+                Ok(_) => Ok(Renamed::Done), // changed meanwhile: undo the copy and try again
                 Err(e) => Err(backend(e)),
             };
             // Drop the copy; the connection may be broken, so on a fresh one.
             let mut fresh = self.pool.get().await?;
             fresh.delete(&new, None).await.map_err(backend)?;
             match undo {
-                Ok(Applied::Done) => back_off(attempt).await,
+                Ok(Renamed::Done) => back_off(attempt).await,
                 other => return other,
             }
         }

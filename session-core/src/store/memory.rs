@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use dashmap::mapref::entry::Entry as MapEntry;
 use dashmap::DashMap;
 
-use super::{Applied, Created, Store};
+use super::{Applied, Created, Renamed, Store};
 use crate::error::StoreError;
 use crate::id::StoreKey;
 use crate::record::{Change, Record};
@@ -124,13 +124,30 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn rename(&self, from: &StoreKey, to: &StoreKey, now: Timestamp) -> Result<Applied, StoreError> {
-        match self.map.remove(from) {
-            Some((_, record)) if !record.meta.is_expired(now) => {
-                self.map.insert(*to, record);
-                Ok(Applied::Done)
+    async fn rename(&self, from: &StoreKey, to: &StoreKey, now: Timestamp) -> Result<Renamed, StoreError> {
+        if self.map.get(to).is_some_and(|r| !r.meta.is_expired(now)) {
+            return Ok(Renamed::KeyTaken);
+        }
+        let Some((_, record)) = self.map.remove_if(from, |_, r| !r.meta.is_expired(now)) else {
+            return Ok(Renamed::Gone);
+        };
+        // One shard lock at a time (dashmap's locks are not reentrant and both keys may share
+        // a shard): the check above is repeated under the new key's lock, and in the rare race
+        // where a live session took it meanwhile, the record goes back where it was.
+        match self.map.entry(*to) {
+            MapEntry::Occupied(o) if !o.get().meta.is_expired(now) => {
+                drop(o);
+                self.map.insert(*from, record);
+                Ok(Renamed::KeyTaken)
             }
-            _ => Ok(Applied::Gone),
+            MapEntry::Occupied(mut o) => {
+                o.insert(record);
+                Ok(Renamed::Done)
+            }
+            MapEntry::Vacant(v) => {
+                v.insert(record);
+                Ok(Renamed::Done)
+            }
         }
     }
 

@@ -76,6 +76,18 @@ pub enum Applied {
     Gone,
 }
 
+/// The outcome of [`Store::rename`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Renamed {
+    /// The record now lives under the new key only.
+    Done,
+    /// There is no live record under the old key; nothing was written.
+    Gone,
+    /// A live record already has the new key; nothing was written (the old record is intact).
+    /// Try another id.
+    KeyTaken,
+}
+
 /// A server-side session store: records filed under [`StoreKey`]s (hashes of session ids).
 ///
 /// Object-safe, so layers hold an `Arc<dyn Store>`. Every method takes the caller's `now` so
@@ -100,9 +112,13 @@ pub trait Store: Send + Sync + 'static {
     /// Removes the record under `key`, if any.
     async fn delete(&self, key: &StoreKey) -> Result<(), StoreError>;
 
-    /// Moves the live record from `from` to `to` (for `cycle_id`). When it returns `Done` the
-    /// old key is dead; on error the old record is intact. `to` is a fresh key.
-    async fn rename(&self, from: &StoreKey, to: &StoreKey, now: Timestamp) -> Result<Applied, StoreError>;
+    /// Moves the live record from `from` to `to` (for `cycle_id`), refusing with `KeyTaken`
+    /// when a live record already has `to`. When it returns `Done` the old key is dead.
+    ///
+    /// Whatever fails in between, a complete copy of the record stays under `from` or `to`: on
+    /// an error the old record is intact, except for [`StoreError::OutcomeUnknown`], after
+    /// which the record is whole under one of the two keys (the engine looks).
+    async fn rename(&self, from: &StoreKey, to: &StoreKey, now: Timestamp) -> Result<Renamed, StoreError>;
 
     /// Removes every record expired at `now`; returns how many went.
     async fn collect_expired(&self, now: Timestamp) -> Result<u64, StoreError>;
@@ -122,7 +138,7 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
     async fn delete(&self, key: &StoreKey) -> Result<(), StoreError> {
         (**self).delete(key).await
     }
-    async fn rename(&self, from: &StoreKey, to: &StoreKey, now: Timestamp) -> Result<Applied, StoreError> {
+    async fn rename(&self, from: &StoreKey, to: &StoreKey, now: Timestamp) -> Result<Renamed, StoreError> {
         (**self).rename(from, to, now).await
     }
     async fn collect_expired(&self, now: Timestamp) -> Result<u64, StoreError> {

@@ -20,7 +20,7 @@ use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::{Cmd, Pipeline, RedisFuture, RedisResult, Script, Value};
 use serde::Serialize;
 
-use super::{Applied, Created, Store};
+use super::{Applied, Created, Renamed, Store};
 use crate::error::StoreError;
 use crate::id::StoreKey;
 use crate::record::{Change, Entry, Meta, Record};
@@ -455,20 +455,20 @@ impl Store for RedisStore {
 
     /// Two scripts: one takes the old hash (atomically: it is dead from then on), one creates
     /// the new key from it. If the second fails, the old hash is put back.
-    async fn rename(&self, from: &StoreKey, to: &StoreKey, now: Timestamp) -> Result<Applied, StoreError> {
+    async fn rename(&self, from: &StoreKey, to: &StoreKey, now: Timestamp) -> Result<Renamed, StoreError> {
         let mut conn = self.conn.clone();
         let old_key = self.redis_key(from);
         let taken: Option<HashMap<Vec<u8>, Vec<u8>>> =
             SCRIPTS.take.key(&old_key).arg(now.as_millis()).invoke_async(&mut conn).await.map_err(backend)?;
-        let Some(fields) = taken else { return Ok(Applied::Gone) };
+        let Some(fields) = taken else { return Ok(Renamed::Gone) };
         let pairs: Vec<Vec<u8>> = fields.into_iter().flat_map(|(f, v)| [f, v]).collect();
         let put = |redis_key: String, mut conn: Conn| {
             let pairs = &pairs;
             async move { SCRIPTS.create.key(redis_key).arg(now.as_millis()).arg(pairs).invoke_async::<i64>(&mut conn).await }
         };
-        let outcome: Result<(), StoreError> = match put(self.redis_key(to), conn.clone()).await {
-            Ok(1) => return Ok(Applied::Done),
-            Ok(_) => Err(StoreError::Config("rename target is taken by a live session".into())),
+        let outcome: Result<Renamed, StoreError> = match put(self.redis_key(to), conn.clone()).await {
+            Ok(1) => return Ok(Renamed::Done),
+            Ok(_) => Ok(Renamed::KeyTaken),
             Err(e) => Err(backend(e)),
         };
         // Put the old record back, so a failed rename leaves it as it was.
@@ -476,7 +476,7 @@ impl Store for RedisStore {
         if restored.as_ref().map_or(true, |&n| n != 1) {
             tracing::error!(?from, ?restored, "rename failed and the old session could not be put back");
         }
-        outcome.map(|()| Applied::Gone)
+        outcome
     }
 
     /// Native expiry removes records on Redis's clock; this removes, on the caller's clock,

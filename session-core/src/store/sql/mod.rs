@@ -5,7 +5,7 @@
 //! ```sql
 //! sessions (store_key PRIMARY KEY, created_at, idle_deadline, absolute_deadline,
 //!           expires_at,            -- the earlier deadline, indexed for collection
-//!           remember_me)
+//!           remember_me, last_active)
 //! entries  (store_key REFERENCES sessions ON DELETE CASCADE ON UPDATE CASCADE,
 //!           field, value, expires_at, PRIMARY KEY (store_key, field))
 //! ```
@@ -74,7 +74,7 @@ macro_rules! forward_store {
                 from: &crate::id::StoreKey,
                 to: &crate::id::StoreKey,
                 now: crate::time::Timestamp,
-            ) -> Result<crate::store::Applied, crate::error::StoreError> {
+            ) -> Result<crate::store::Renamed, crate::error::StoreError> {
                 self.inner.rename(from, to, now).await
             }
             async fn collect_expired(&self, now: crate::time::Timestamp) -> Result<u64, crate::error::StoreError> {
@@ -98,7 +98,7 @@ use std::future::Future;
 use crate::error::StoreError;
 use crate::id::StoreKey;
 use crate::record::{Change, Entry, Meta, Record};
-use crate::store::{Applied, Created};
+use crate::store::{Applied, Created, Renamed};
 use crate::time::Timestamp;
 
 /// A value bound to a statement, or read from a result cell. `None` is SQL `NULL`.
@@ -438,14 +438,15 @@ impl<D: Dialect> SqlStore<D> {
         let t = &self.tables;
         let mut s = Statement::new();
         s.sql(format!(
-            "SELECT s.created_at, s.idle_deadline, s.absolute_deadline, s.remember_me, e.field, e.value, e.expires_at \
+            "SELECT s.created_at, s.idle_deadline, s.absolute_deadline, s.remember_me, e.field, e.value, e.expires_at, \
+             s.last_active \
              FROM {} s LEFT JOIN {} e ON e.store_key = s.store_key",
             t.sessions, t.entries
         ));
         Self::live(&mut s, "e.expires_at", now);
         s.sql(" WHERE s.store_key = ").key(key);
         Self::live(&mut s, "s.expires_at", now);
-        s.returning(&[Col::Int, Col::Int, Col::Int, Col::Int, Col::Text, Col::Blob, Col::Int]);
+        s.returning(&[Col::Int, Col::Int, Col::Int, Col::Int, Col::Text, Col::Blob, Col::Int, Col::Int]);
         let rows = self.dialect.run(Batch::new(Kind::Read, vec![s.done()])).await?;
         Ok(decode_record(key, rows))
     }
@@ -485,7 +486,8 @@ impl<D: Dialect> SqlStore<D> {
     pub(crate) fn insert_session(&self, key: &StoreKey, meta: &Meta) -> Statement {
         let mut s = Statement::new();
         s.sql(format!(
-            "INSERT INTO {} (store_key, created_at, idle_deadline, absolute_deadline, expires_at, remember_me) VALUES (",
+            "INSERT INTO {} (store_key, created_at, idle_deadline, absolute_deadline, expires_at, remember_me, last_active) \
+             VALUES (",
             self.tables.sessions
         ))
         .key(key)
@@ -499,6 +501,8 @@ impl<D: Dialect> SqlStore<D> {
         .deadline(meta.expires_at())
         .sql(", ")
         .arg(Value::Int(Some(i64::from(meta.remember_me))))
+        .sql(", ")
+        .time(meta.last_active)
         .sql(")");
         s.done()
     }
@@ -542,6 +546,8 @@ impl<D: Dialect> SqlStore<D> {
                 .deadline(meta.expires_at())
                 .sql(", remember_me = ")
                 .arg(Value::Int(Some(i64::from(meta.remember_me))))
+                .sql(", last_active = ")
+                .time(meta.last_active)
                 .sql(" WHERE store_key = ")
                 .key(key);
             Self::live(&mut s, "expires_at", now);
@@ -562,9 +568,9 @@ impl<D: Dialect> SqlStore<D> {
     }
 
     /// One guarded batch: move the session row (its entries follow by `ON UPDATE CASCADE`, or
-    /// by the last statement if foreign keys are off). `to` is fresh: a record under it, even
-    /// an expired one, fails the rename with an error and leaves `from` intact.
-    pub(crate) async fn rename(&self, from: &StoreKey, to: &StoreKey, now: Timestamp) -> Result<Applied, StoreError> {
+    /// by the last statement if foreign keys are off). A record under `to`, even an expired
+    /// one, fails the batch on the primary key (`KeyTaken`) and leaves `from` intact.
+    pub(crate) async fn rename(&self, from: &StoreKey, to: &StoreKey, now: Timestamp) -> Result<Renamed, StoreError> {
         let t = &self.tables;
         let mut statements = Vec::with_capacity(2);
         let mut s = Statement::new();
@@ -581,8 +587,12 @@ impl<D: Dialect> SqlStore<D> {
             .key(from)
             .sql(")");
         statements.push(s.done());
-        let rows = self.dialect.run(self.guarded(from, now, statements)).await?;
-        Ok(if rows.is_empty() { Applied::Gone } else { Applied::Done })
+        match self.dialect.run(self.guarded(from, now, statements)).await {
+            Ok(rows) if rows.is_empty() => Ok(Renamed::Gone),
+            Ok(_) => Ok(Renamed::Done),
+            Err(e) if is_unique_violation(&e) => Ok(Renamed::KeyTaken),
+            Err(e) => Err(e),
+        }
     }
 
     /// Expired entries of live sessions, then expired sessions in chunks, one transaction each.
@@ -668,7 +678,9 @@ fn decode_meta(row: &[Result<Value, String>]) -> Result<Meta, String> {
         Some(1) => true,
         other => return Err(format!("remember_me is {other:?}")),
     };
-    Ok(Meta { created_at, idle_deadline: time(1)?, absolute_deadline: time(2)?, remember_me })
+    // `NULL` in a row written before the column existed: its creation is the best guess.
+    let last_active = time(7)?.unwrap_or(created_at);
+    Ok(Meta { created_at, idle_deadline: time(1)?, absolute_deadline: time(2)?, remember_me, last_active })
 }
 
 fn decode_entry(row: &[Result<Value, String>]) -> Result<Option<(String, Entry)>, String> {

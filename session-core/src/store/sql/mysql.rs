@@ -206,6 +206,7 @@ impl Dialect for Mysql {
                  absolute_deadline BIGINT NULL, \
                  expires_at BIGINT NULL, \
                  remember_me BIGINT NOT NULL, \
+                 last_active BIGINT NULL, \
                  INDEX {s}_expires_at (expires_at)\
                  ) ENGINE = InnoDB"
             ),

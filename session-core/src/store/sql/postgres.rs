@@ -187,7 +187,8 @@ impl Dialect for Postgres {
                  idle_deadline BIGINT, \
                  absolute_deadline BIGINT, \
                  expires_at BIGINT, \
-                 remember_me BIGINT NOT NULL)"
+                 remember_me BIGINT NOT NULL, \
+                 last_active BIGINT)"
             ),
             format!("CREATE INDEX IF NOT EXISTS {s}_expires_at ON {s} (expires_at) WHERE expires_at IS NOT NULL"),
             format!(
@@ -215,7 +216,8 @@ impl Dialect for Postgres {
             .sql(format!(
                 " ON CONFLICT (store_key) DO UPDATE SET created_at = excluded.created_at, \
                  idle_deadline = excluded.idle_deadline, absolute_deadline = excluded.absolute_deadline, \
-                 expires_at = excluded.expires_at, remember_me = excluded.remember_me \
+                 expires_at = excluded.expires_at, remember_me = excluded.remember_me, \
+                 last_active = excluded.last_active \
                  WHERE {}.expires_at <= ",
                 t.sessions
             ))

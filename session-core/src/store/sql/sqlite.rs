@@ -158,7 +158,8 @@ impl Dialect for Sqlite {
                  idle_deadline INTEGER, \
                  absolute_deadline INTEGER, \
                  expires_at INTEGER, \
-                 remember_me INTEGER NOT NULL\
+                 remember_me INTEGER NOT NULL, \
+                 last_active INTEGER\
                  ) WITHOUT ROWID"
             ),
             format!(
@@ -264,6 +265,7 @@ mod tests {
             idle_deadline: Some(NOW.after(Duration::from_secs(60))),
             absolute_deadline: None,
             remember_me: true,
+            last_active: NOW,
         };
         Record {
             meta,
