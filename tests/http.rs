@@ -91,6 +91,14 @@ fn app_routes() -> Router {
             }),
         )
         .route(
+            "/login",
+            get(|mut s: Session<App>, Query(p): Query<Params>| async move {
+                s.cycle_id();
+                s.name = p.name;
+                "logged in"
+            }),
+        )
+        .route(
             "/flash",
             get(|mut s: Session<App>, Query(p): Query<Params>| async move {
                 s.notice = p.msg;
@@ -133,6 +141,102 @@ impl Store for Counting {
     }
     async fn collect_expired(&self, now: Timestamp) -> Result<u64, StoreError> {
         self.inner.collect_expired(now).await
+    }
+}
+
+/// Where [`Faulty`] fails.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Fault {
+    None,
+    /// `rename` fails and does nothing.
+    Rename,
+    /// `rename` does nothing, then reports an unknown outcome.
+    RenameLostBeforeDoing,
+    /// `rename` moves the record, then reports an unknown outcome (its reply was lost).
+    RenameLostAfterDoing,
+    /// `apply` fails and does nothing.
+    Apply,
+    /// `apply` writes the change, then reports an unknown outcome.
+    ApplyLostAfterDoing,
+}
+
+/// A store that fails one step of a request, as a real store fails when its server goes away.
+struct Faulty {
+    inner: Arc<dyn Store>,
+    fault: std::sync::Mutex<Fault>,
+}
+
+impl Faulty {
+    fn set(&self, fault: Fault) {
+        *self.fault.lock().unwrap() = fault;
+    }
+
+    fn fault(&self) -> Fault {
+        *self.fault.lock().unwrap()
+    }
+}
+
+fn down() -> StoreError {
+    StoreError::backend("faulty", "the server went away")
+}
+
+fn lost() -> StoreError {
+    StoreError::outcome_unknown("faulty", "the connection broke before the reply")
+}
+
+#[async_trait]
+impl Store for Faulty {
+    async fn load(&self, key: &StoreKey, now: Timestamp) -> Result<Option<Record>, StoreError> {
+        self.inner.load(key, now).await
+    }
+    async fn create(&self, key: &StoreKey, record: &Record, now: Timestamp) -> Result<Created, StoreError> {
+        self.inner.create(key, record, now).await
+    }
+    async fn apply(&self, key: &StoreKey, change: &Change, now: Timestamp) -> Result<Applied, StoreError> {
+        match self.fault() {
+            Fault::Apply => Err(down()),
+            Fault::ApplyLostAfterDoing => {
+                self.inner.apply(key, change, now).await?;
+                Err(lost())
+            }
+            _ => self.inner.apply(key, change, now).await,
+        }
+    }
+    async fn delete(&self, key: &StoreKey) -> Result<(), StoreError> {
+        self.inner.delete(key).await
+    }
+    async fn rename(&self, from: &StoreKey, to: &StoreKey, now: Timestamp) -> Result<Renamed, StoreError> {
+        match self.fault() {
+            Fault::Rename => Err(down()),
+            Fault::RenameLostBeforeDoing => Err(lost()),
+            Fault::RenameLostAfterDoing => {
+                self.inner.rename(from, to, now).await?;
+                Err(lost())
+            }
+            _ => self.inner.rename(from, to, now).await,
+        }
+    }
+    async fn collect_expired(&self, now: Timestamp) -> Result<u64, StoreError> {
+        self.inner.collect_expired(now).await
+    }
+}
+
+/// Hands out the ids it is given, then random ones: to make a new id collide with a live one.
+#[derive(Clone, Default)]
+struct ScriptedIds(Arc<std::sync::Mutex<std::collections::VecDeque<String>>>);
+
+impl ScriptedIds {
+    fn next_is(&self, id: &str) {
+        self.0.lock().unwrap().push_back(id.to_owned());
+    }
+}
+
+impl session_kit::IdGenerator for ScriptedIds {
+    fn generate(&self) -> session_kit::SessionId {
+        match self.0.lock().unwrap().pop_front() {
+            Some(id) => session_kit::SessionId::new(id).unwrap(),
+            None => session_kit::IdGenerator::generate(&session_kit::RandomIds),
+        }
     }
 }
 
@@ -227,6 +331,132 @@ mod suite {
         assert_eq!(client.get("/read").await.body, r#"name=Some("lin") count=0"#);
         let r = send(&client.app, with_cookie("/read", &format!("app={old}"))).await;
         assert_eq!(r.body, "name=None count=0", "the old id is dead at once");
+    }
+
+    pub(crate) async fn a_failure_at_any_step_of_a_login_leaves_a_usable_session(storage: Storage) {
+        let faulty = Arc::new(Faulty { inner: server_store(&storage), fault: std::sync::Mutex::new(Fault::None) });
+        let app = app_router(Storage::Server(faulty.clone()));
+        // (fault, status, whether a new id is sent, the name the client's token then opens)
+        let cases = [
+            (Fault::Rename, StatusCode::SERVICE_UNAVAILABLE, false, "before"),
+            (Fault::RenameLostBeforeDoing, StatusCode::SERVICE_UNAVAILABLE, false, "before"),
+            (Fault::RenameLostAfterDoing, StatusCode::OK, true, "after"),
+            (Fault::Apply, StatusCode::SERVICE_UNAVAILABLE, true, "before"),
+            (Fault::ApplyLostAfterDoing, StatusCode::SERVICE_UNAVAILABLE, true, "after"),
+        ];
+        for (fault, status, new_id, name) in cases {
+            faulty.set(Fault::None);
+            let mut client = Client::new(app.clone());
+            client.get("/set?name=before").await;
+            let old = client.jar["app"].clone();
+            faulty.set(fault);
+            let r = client.get("/login?name=after").await;
+            faulty.set(Fault::None);
+            assert_eq!(r.status, status, "{fault:?}: {}", r.body);
+            assert_eq!(r.cookie_value("app").is_some(), new_id, "{fault:?}: {:?}", r.set_cookies());
+            if fault == Fault::ApplyLostAfterDoing {
+                assert!(!r.body.contains("not saved"), "an unknown outcome is not reported as a failure: {}", r.body);
+            }
+            assert_eq!(
+                client.get("/read").await.body,
+                format!("name=Some({name:?}) count=0"),
+                "{fault:?}: the client's token still opens the session"
+            );
+            if new_id {
+                let r = send(&app, with_cookie("/read", &format!("app={old}"))).await;
+                assert_eq!(r.body, "name=None count=0", "{fault:?}: the old id is dead once the new one is sent");
+            }
+        }
+    }
+
+    pub(crate) async fn cycle_id_onto_a_live_id_takes_another(storage: Storage) {
+        let ids = ScriptedIds::default();
+        let app = app_routes().layer(SessionLayer::<App>::new(storage).secure(false).id_generator(ids.clone()));
+        let taken = "TakenTakenTakenTaken22";
+        ids.next_is(taken);
+        let mut alice = Client::new(app.clone());
+        alice.get("/set?name=alice").await;
+        assert_eq!(alice.jar["app"], taken);
+        let mut bob = Client::new(app);
+        bob.get("/set?name=bob").await;
+        ids.next_is(taken);
+        let r = bob.get("/cycle").await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        let cycled = r.cookie_value("app").expect("a new id");
+        assert_ne!(cycled, taken, "a live session's id is never handed to another client");
+        assert_eq!(bob.get("/read").await.body, r#"name=Some("bob") count=0"#);
+        assert_eq!(alice.get("/read").await.body, r#"name=Some("alice") count=0"#, "alice keeps her session");
+    }
+
+    pub(crate) async fn a_token_moved_to_another_session_type_opens_a_fresh_session(storage: Storage) {
+        let app = Router::new()
+            .route(
+                "/app",
+                get(|mut s: Session<App>| async move {
+                    s.name = Some("app's".into());
+                    s.count = 7;
+                    "ok"
+                }),
+            )
+            .route("/app/read", get(read))
+            .route(
+                "/cart",
+                get(|mut cart: Session<Cart>| async move {
+                    let seen = format!("new={} items={:?}", cart.is_new(), cart.items);
+                    cart.items.push("intruder".into());
+                    seen
+                }),
+            )
+            .layer(SessionLayer::<App>::new(storage.clone()).secure(false))
+            .layer(SessionLayer::<Cart>::new(storage).secure(false));
+        let mut client = Client::new(app.clone());
+        client.get("/app").await;
+        let app_id = client.jar["app"].clone();
+        let r = send(&app, with_cookie("/cart", &format!("cart={app_id}"))).await;
+        assert_eq!(r.body, "new=true items=[]", "App's id in the Cart cookie opens no record");
+        assert_ne!(r.cookie_value("cart").as_deref(), Some(app_id.as_str()), "the moved token is not adopted");
+        assert_eq!(client.get("/app/read").await.body, r#"name=Some("app's") count=7"#, "App's record is untouched");
+    }
+
+    pub(crate) async fn shorter_timeouts_reach_sessions_stored_before(storage: Storage) {
+        let clock = Arc::new(ManualClock::starting_now());
+        let layer = |idle: u64, absolute: Option<u64>| {
+            let layer = SessionLayer::<App>::new(storage.clone())
+                .secure(false)
+                .idle_timeout(Duration::from_secs(idle))
+                .clock(clock.clone());
+            match absolute {
+                Some(secs) => layer.absolute_timeout(Duration::from_secs(secs)),
+                None => layer,
+            }
+        };
+        let before = app_routes().layer(layer(24 * 3600, None));
+        // After the redeploy: 30 minutes idle, 1 hour absolute.
+        let after = app_routes().layer(layer(30 * 60, Some(3600)));
+
+        // Left alone for 40 minutes under a 24-hour idle timeout, then the timeout is 30 minutes.
+        let mut idle = Client::new(before.clone());
+        idle.get("/set?name=idle").await;
+        // And one left alone for 10 minutes is still fine.
+        let mut recent = Client::new(before.clone());
+        clock.advance(Duration::from_secs(30 * 60));
+        recent.get("/set?name=recent").await;
+        clock.advance(Duration::from_secs(10 * 60));
+        idle.app = after.clone();
+        recent.app = after.clone();
+        assert_eq!(idle.get("/read").await.body, "name=None count=0", "idle for 40 minutes under a 30-minute timeout");
+        assert_eq!(recent.get("/read").await.body, r#"name=Some("recent") count=0"#, "active 10 minutes ago");
+
+        // Created without an absolute timeout and kept busy for 70 minutes (under a 20-minute idle
+        // timeout, so every request is recent activity); now the limit is 1 hour.
+        let mut busy = Client::new(app_routes().layer(layer(20 * 60, None)));
+        busy.get("/set?name=busy").await;
+        for _ in 0..7 {
+            clock.advance(Duration::from_secs(10 * 60));
+            assert_eq!(busy.get("/read").await.body, r#"name=Some("busy") count=0"#);
+        }
+        busy.app = after;
+        assert_eq!(busy.get("/read").await.body, "name=None count=0", "past the new absolute timeout");
     }
 
     pub(crate) async fn remember_me_is_persistent_and_sticks(storage: Storage) {
@@ -423,6 +653,22 @@ macro_rules! http_suite {
                 suite::cycle_id_keeps_data_and_kills_the_old_id(storage().await).await
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn a_failure_at_any_step_of_a_login_leaves_a_usable_session() {
+                suite::a_failure_at_any_step_of_a_login_leaves_a_usable_session(storage().await).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn cycle_id_onto_a_live_id_takes_another() {
+                suite::cycle_id_onto_a_live_id_takes_another(storage().await).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn a_token_moved_to_another_session_type_opens_a_fresh_session() {
+                suite::a_token_moved_to_another_session_type_opens_a_fresh_session(storage().await).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn shorter_timeouts_reach_sessions_stored_before() {
+                suite::shorter_timeouts_reach_sessions_stored_before(storage().await).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn remember_me_is_persistent_and_sticks() {
                 suite::remember_me_is_persistent_and_sticks(storage().await).await
             }
@@ -603,4 +849,39 @@ http_suite!(redis, async {
     let prefix = format!("session-kit-test:{}:", session_kit::IdGenerator::generate(&session_kit::RandomIds).as_str());
     let store = session_kit::store::RedisStore::connect(&url).await.expect("connect to SESSION_KIT_REDIS_URL");
     session_kit::IntoStorage::into_storage(store.with_prefix(prefix))
+});
+
+#[cfg(feature = "redis-cluster")]
+http_suite!(redis_cluster, async {
+    let urls = std::env::var("SESSION_KIT_REDIS_CLUSTER_URLS").expect(
+        "SESSION_KIT_REDIS_CLUSTER_URLS is not set: point it at Redis Cluster nodes, or run `bash scripts/test.sh`",
+    );
+    let urls: Vec<&str> = urls.split(',').collect();
+    let prefix = format!("session-kit-test:{}:", session_kit::IdGenerator::generate(&session_kit::RandomIds).as_str());
+    let store = session_kit::store::RedisStore::cluster(&urls).await.expect("connect to SESSION_KIT_REDIS_CLUSTER_URLS");
+    session_kit::IntoStorage::into_storage(store.with_prefix(prefix))
+});
+
+#[cfg(feature = "memcached")]
+http_suite!(memcached, async {
+    let url = std::env::var("SESSION_KIT_MEMCACHED_URL")
+        .expect("SESSION_KIT_MEMCACHED_URL is not set: point it at a Memcached server, or run `bash scripts/test.sh`");
+    let store = session_kit::store::MemcachedStore::connect(&url).await.expect("connect to SESSION_KIT_MEMCACHED_URL");
+    session_kit::IntoStorage::into_storage(store)
+});
+
+#[cfg(feature = "postgres")]
+http_suite!(postgres, async {
+    let url = std::env::var("SESSION_KIT_POSTGRES_URL")
+        .expect("SESSION_KIT_POSTGRES_URL is not set: point it at a PostgreSQL database, or run `bash scripts/test.sh`");
+    let store = session_kit::store::PostgresStore::open(&url).await.expect("open SESSION_KIT_POSTGRES_URL");
+    session_kit::IntoStorage::into_storage(store)
+});
+
+#[cfg(feature = "mysql")]
+http_suite!(mysql, async {
+    let url = std::env::var("SESSION_KIT_MYSQL_URL")
+        .expect("SESSION_KIT_MYSQL_URL is not set: point it at a MySQL or MariaDB database, or run `bash scripts/test.sh`");
+    let store = session_kit::store::MysqlStore::open(&url).await.expect("open SESSION_KIT_MYSQL_URL");
+    session_kit::IntoStorage::into_storage(store)
 });
