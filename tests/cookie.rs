@@ -223,3 +223,20 @@ async fn cycle_id_reseals() {
     assert_ne!(r.cookie_value("app").unwrap(), before);
     assert_eq!(client.get("/read").await.body, r#"Some("ada") 0"#);
 }
+
+#[tokio::test]
+async fn a_shorter_idle_timeout_reaches_cookies_sealed_before_it() {
+    let clock = Arc::new(ManualClock::starting_now());
+    // Sealed under a one-hour idle timeout, then left alone for 40 minutes.
+    let mut client = Client::new(router(CookieStore::sealed(KeyRing::new(master(1))), Some(clock.clone())));
+    client.get("/set?name=ada").await;
+    clock.advance(Duration::from_secs(40 * 60));
+    let layer = SessionLayer::<App>::new(CookieStore::sealed(KeyRing::new(master(1))))
+        .secure(false)
+        .idle_timeout(Duration::from_secs(30 * 60))
+        .clock(clock.clone());
+    client.app = Router::new()
+        .route("/read", get(|s: Session<App>| async move { format!("{:?} {}", s.name, s.count) }))
+        .layer(layer);
+    assert_eq!(client.get("/read").await.body, "None 0", "idle for 40 minutes under a 30-minute timeout");
+}
