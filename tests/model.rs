@@ -548,3 +548,44 @@ async fn clear_removes_a_field_whose_type_changed() {
     // ...yet an older binary still finds the old value: the clear did not reach it.
     assert_eq!(b.read(|a: &v1::App| (a.user_id, a.visits)).await, (None, 0));
 }
+
+/// A log sink for one test: what the `fmt` subscriber writes, kept in memory.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("not poisoned").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_undecodable_field_is_logged_without_its_value() {
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let logs = Captured::default();
+    let sink = logs.clone();
+    let _guard = tracing_subscriber::fmt().with_ansi(false).with_writer(move || sink.clone()).finish().set_default();
+
+    let mut b = Browser::new();
+    // JSON's message for a value of the wrong type quotes the value: here a secret number.
+    let v1 = b.engine::<v1::App>().with_codec(Json);
+    b.request_with(&v1, |s| s.data_mut().visits = 271_828).await;
+    let retyped = b.engine::<v2::Retyped>().with_codec(Json);
+    assert!(!b.request_with(&retyped, |s| s.data().visits).await, "reads as its default");
+
+    let logs = String::from_utf8(logs.0.lock().expect("not poisoned").clone()).expect("UTF-8 logs");
+    assert!(logs.contains("does not decode") && logs.contains("visits"), "the warning names the field: {logs}");
+    assert!(!logs.contains("271828"), "the stored value never reaches the logs: {logs}");
+}
+
+#[test]
+fn cookie_op_debug_hides_the_token() {
+    let op = CookieOp::Set { value: "SecretSessionId0000000".into(), max_age: None };
+    let shown = format!("{op:?}");
+    assert!(!shown.contains("SecretSessionId"), "{shown}");
+    assert!(shown.contains("redacted"), "{shown}");
+}
