@@ -858,7 +858,8 @@ http_suite!(redis_cluster, async {
     );
     let urls: Vec<&str> = urls.split(',').collect();
     let prefix = format!("session-kit-test:{}:", session_kit::IdGenerator::generate(&session_kit::RandomIds).as_str());
-    let store = session_kit::store::RedisStore::cluster(&urls).await.expect("connect to SESSION_KIT_REDIS_CLUSTER_URLS");
+    let store =
+        session_kit::store::RedisStore::cluster(&urls).await.expect("connect to SESSION_KIT_REDIS_CLUSTER_URLS");
     session_kit::IntoStorage::into_storage(store.with_prefix(prefix))
 });
 
@@ -872,16 +873,18 @@ http_suite!(memcached, async {
 
 #[cfg(feature = "postgres")]
 http_suite!(postgres, async {
-    let url = std::env::var("SESSION_KIT_POSTGRES_URL")
-        .expect("SESSION_KIT_POSTGRES_URL is not set: point it at a PostgreSQL database, or run `bash scripts/test.sh`");
+    let url = std::env::var("SESSION_KIT_POSTGRES_URL").expect(
+        "SESSION_KIT_POSTGRES_URL is not set: point it at a PostgreSQL database, or run `bash scripts/test.sh`",
+    );
     let store = session_kit::store::PostgresStore::open(&url).await.expect("open SESSION_KIT_POSTGRES_URL");
     session_kit::IntoStorage::into_storage(store)
 });
 
 #[cfg(feature = "mysql")]
 http_suite!(mysql, async {
-    let url = std::env::var("SESSION_KIT_MYSQL_URL")
-        .expect("SESSION_KIT_MYSQL_URL is not set: point it at a MySQL or MariaDB database, or run `bash scripts/test.sh`");
+    let url = std::env::var("SESSION_KIT_MYSQL_URL").expect(
+        "SESSION_KIT_MYSQL_URL is not set: point it at a MySQL or MariaDB database, or run `bash scripts/test.sh`",
+    );
     let store = session_kit::store::MysqlStore::open(&url).await.expect("open SESSION_KIT_MYSQL_URL");
     session_kit::IntoStorage::into_storage(store)
 });

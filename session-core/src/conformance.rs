@@ -235,8 +235,7 @@ pub mod checks {
         assert_record(load(&*store, &k, at(BASE, 1)).await, &full, "round trip");
 
         let bare_key = key();
-        let bare =
-            Record::new(Meta::new(BASE));
+        let bare = Record::new(Meta::new(BASE));
         create(&*store, &bare_key, &bare, BASE).await;
         assert_record(load(&*store, &bare_key, at(BASE, 1)).await, &bare, "record without entries or deadlines");
         assert_record(

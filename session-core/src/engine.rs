@@ -7,11 +7,11 @@ use std::time::Duration;
 use crate::codec::{Codec, Postcard};
 use crate::data::SessionData;
 use crate::error::Error;
+use crate::id::StoreKey;
 use crate::id::{IdGenerator, RandomIds, SessionId};
 use crate::policy::ExpiryPolicy;
 use crate::record::{Change, Record};
 use crate::state::{Diff, FieldCodec, FieldEncoder, Loaded, Origin, SessionState};
-use crate::id::StoreKey;
 use crate::store::{Applied, Created, Renamed, Store};
 use crate::time::{Clock, SystemClock, Timestamp};
 

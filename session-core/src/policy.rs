@@ -65,10 +65,7 @@ impl ExpiryPolicy {
             (a, b) => a.or(b),
         };
         Meta {
-            idle_deadline: earlier(
-                meta.idle_deadline,
-                Some(meta.last_active.after(self.idle_for(meta.remember_me))),
-            ),
+            idle_deadline: earlier(meta.idle_deadline, Some(meta.last_active.after(self.idle_for(meta.remember_me)))),
             absolute_deadline: earlier(meta.absolute_deadline, self.absolute_timeout.map(|t| meta.created_at.after(t))),
             ..meta
         }

@@ -1,5 +1,7 @@
 //! The in-process store: a bounded concurrent map.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use async_trait::async_trait;
 use dashmap::mapref::entry::Entry as MapEntry;
 use dashmap::DashMap;
@@ -14,12 +16,29 @@ use crate::time::Timestamp;
 ///
 /// Built on [`dashmap`] (sharded locks, so requests for different sessions rarely contend).
 /// Bounded: when a new session would pass the capacity, expired records are reclaimed first,
-/// then the records closest to expiry are evicted, a sixteenth of the capacity at a time so
-/// the cost is paid rarely.
+/// then sessions are evicted, a sixteenth of the capacity at a time so the cost is paid
+/// rarely. Eviction is segmented: sessions no request has come back to yet (one-shot sessions:
+/// a crawler, a CSRF token for a form never sent) go first, the earliest to expire first, and
+/// sessions that came back are evicted only when one-shot ones do not make enough room. So a
+/// flood of anonymous requests that each create a session cannot log the regular users out.
 #[derive(Debug)]
 pub struct MemoryStore {
-    map: DashMap<StoreKey, Record>,
+    map: DashMap<StoreKey, Held>,
     capacity: usize,
+}
+
+/// A record, and whether a request came back to it after the one that created it.
+#[derive(Debug)]
+struct Held {
+    record: Record,
+    /// Set by the first `load`: an atomic, so marking needs only the shard's read lock.
+    returned: AtomicBool,
+}
+
+impl Held {
+    fn new(record: Record) -> Self {
+        Self { record, returned: AtomicBool::new(false) }
+    }
 }
 
 impl Default for MemoryStore {
@@ -56,24 +75,31 @@ impl MemoryStore {
         if self.map.len() < self.capacity {
             return;
         }
-        self.map.retain(|_, r| !r.meta.is_expired(now));
+        self.map.retain(|_, held| !held.record.meta.is_expired(now));
         let len = self.map.len();
         if len < self.capacity {
             return;
         }
         let excess = len + 1 - self.capacity;
         let batch = excess.max(self.capacity / 16).max(1);
-        let mut by_expiry: Vec<(u64, StoreKey)> =
-            self.map.iter().map(|r| (r.meta.expires_at().map_or(u64::MAX, Timestamp::as_millis), *r.key())).collect();
-        let batch = batch.min(by_expiry.len());
-        by_expiry.select_nth_unstable(batch.saturating_sub(1));
-        for (_, key) in &by_expiry[..batch] {
+        // One-shot sessions sort first (`false < true`), then by expiry.
+        let mut candidates: Vec<(bool, u64, StoreKey)> = self
+            .map
+            .iter()
+            .map(|held| {
+                let expiry = held.record.meta.expires_at().map_or(u64::MAX, Timestamp::as_millis);
+                (held.returned.load(Ordering::Relaxed), expiry, *held.key())
+            })
+            .collect();
+        let batch = batch.min(candidates.len());
+        candidates.select_nth_unstable(batch.saturating_sub(1));
+        for (_, _, key) in &candidates[..batch] {
             self.map.remove(key);
         }
         tracing::debug!(
             evicted = batch,
             capacity = self.capacity,
-            "memory store full: evicted sessions closest to expiry"
+            "memory store full: evicted one-shot sessions first"
         );
     }
 }
@@ -82,12 +108,16 @@ impl MemoryStore {
 impl Store for MemoryStore {
     async fn load(&self, key: &StoreKey, now: Timestamp) -> Result<Option<Record>, StoreError> {
         let Some(found) = self.map.get(key) else { return Ok(None) };
-        if found.meta.is_expired(now) {
+        if found.record.meta.is_expired(now) {
             drop(found);
-            self.map.remove_if(key, |_, r| r.meta.is_expired(now));
+            self.map.remove_if(key, |_, held| held.record.meta.is_expired(now));
             return Ok(None);
         }
-        let mut record = found.clone();
+        // A plain load first: most loads find it set, and a store would dirty the cache line.
+        if !found.returned.load(Ordering::Relaxed) {
+            found.returned.store(true, Ordering::Relaxed);
+        }
+        let mut record = found.record.clone();
         drop(found);
         record.drop_expired_entries(now);
         Ok(Some(record))
@@ -96,13 +126,13 @@ impl Store for MemoryStore {
     async fn create(&self, key: &StoreKey, record: &Record, now: Timestamp) -> Result<Created, StoreError> {
         self.make_room(now);
         match self.map.entry(*key) {
-            MapEntry::Occupied(o) if !o.get().meta.is_expired(now) => Ok(Created::KeyTaken),
+            MapEntry::Occupied(o) if !o.get().record.meta.is_expired(now) => Ok(Created::KeyTaken),
             MapEntry::Occupied(mut o) => {
-                o.insert(record.clone());
+                o.insert(Held::new(record.clone()));
                 Ok(Created::Stored)
             }
             MapEntry::Vacant(v) => {
-                v.insert(record.clone());
+                v.insert(Held::new(record.clone()));
                 Ok(Created::Stored)
             }
         }
@@ -110,9 +140,9 @@ impl Store for MemoryStore {
 
     async fn apply(&self, key: &StoreKey, change: &Change, now: Timestamp) -> Result<Applied, StoreError> {
         match self.map.get_mut(key) {
-            Some(mut record) if !record.meta.is_expired(now) => {
-                record.apply(change);
-                record.drop_expired_entries(now);
+            Some(mut held) if !held.record.meta.is_expired(now) => {
+                held.record.apply(change);
+                held.record.drop_expired_entries(now);
                 Ok(Applied::Done)
             }
             _ => Ok(Applied::Gone),
@@ -125,17 +155,18 @@ impl Store for MemoryStore {
     }
 
     async fn rename(&self, from: &StoreKey, to: &StoreKey, now: Timestamp) -> Result<Renamed, StoreError> {
-        if self.map.get(to).is_some_and(|r| !r.meta.is_expired(now)) {
+        if self.map.get(to).is_some_and(|held| !held.record.meta.is_expired(now)) {
             return Ok(Renamed::KeyTaken);
         }
-        let Some((_, record)) = self.map.remove_if(from, |_, r| !r.meta.is_expired(now)) else {
+        // The session keeps its standing: a login is not a one-shot session.
+        let Some((_, record)) = self.map.remove_if(from, |_, held| !held.record.meta.is_expired(now)) else {
             return Ok(Renamed::Gone);
         };
         // One shard lock at a time (dashmap's locks are not reentrant and both keys may share
         // a shard): the check above is repeated under the new key's lock, and in the rare race
         // where a live session took it meanwhile, the record goes back where it was.
         match self.map.entry(*to) {
-            MapEntry::Occupied(o) if !o.get().meta.is_expired(now) => {
+            MapEntry::Occupied(o) if !o.get().record.meta.is_expired(now) => {
                 drop(o);
                 self.map.insert(*from, record);
                 Ok(Renamed::KeyTaken)
@@ -153,7 +184,63 @@ impl Store for MemoryStore {
 
     async fn collect_expired(&self, now: Timestamp) -> Result<u64, StoreError> {
         let before = self.map.len();
-        self.map.retain(|_, r| !r.meta.is_expired(now));
+        self.map.retain(|_, held| !held.record.meta.is_expired(now));
         Ok(before.saturating_sub(self.map.len()) as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::Meta;
+
+    /// A session created at `at` with a day of idle time.
+    fn record(at: u64) -> Record {
+        let created = Timestamp::from_millis(at);
+        Record::new(Meta {
+            idle_deadline: Some(created.after(std::time::Duration::from_secs(86_400))),
+            ..Meta::new(created)
+        })
+    }
+
+    fn key(i: u64) -> StoreKey {
+        StoreKey::parse(&format!("{i:032x}")).expect("32 hex digits")
+    }
+
+    /// Sessions used on two requests survive a flood of twice the capacity in one-shot
+    /// sessions, which are younger and so would be the last to go by expiry alone.
+    #[tokio::test]
+    async fn returning_sessions_survive_a_flood_of_one_shot_sessions() {
+        const CAPACITY: u64 = 1_000;
+        let store = MemoryStore::with_capacity(CAPACITY as usize);
+        let regulars: Vec<StoreKey> = (0..CAPACITY / 2).map(key).collect();
+        for (i, k) in regulars.iter().enumerate() {
+            store.create(k, &record(i as u64), Timestamp::from_millis(i as u64)).await.expect("create");
+            assert!(store.load(k, Timestamp::from_millis(i as u64)).await.expect("load").is_some());
+        }
+        for i in 0..2 * CAPACITY {
+            let at = 1_000_000 + i;
+            store.create(&key(CAPACITY + i), &record(at), Timestamp::from_millis(at)).await.expect("create");
+        }
+        let now = Timestamp::from_millis(2_000_000);
+        let mut kept = 0;
+        for k in &regulars {
+            kept += usize::from(store.load(k, now).await.expect("load").is_some());
+        }
+        assert!(store.len() <= CAPACITY as usize, "bounded: {}", store.len());
+        assert!(kept * 100 >= regulars.len() * 95, "only {kept} of {} returning sessions kept", regulars.len());
+    }
+
+    /// When returning sessions alone pass the capacity, they are evicted too: the bound holds.
+    #[tokio::test]
+    async fn the_bound_holds_when_every_session_returns() {
+        let store = MemoryStore::with_capacity(64);
+        for i in 0..200 {
+            let now = Timestamp::from_millis(i);
+            store.create(&key(i), &record(i), now).await.expect("create");
+            store.load(&key(i), now).await.expect("load");
+        }
+        assert!(store.len() <= 64, "{}", store.len());
+        assert!(store.load(&key(199), Timestamp::from_millis(200)).await.expect("load").is_some(), "the newest stays");
     }
 }
