@@ -797,12 +797,14 @@ async fn header_and_query_transports() {
     let r =
         send(&app, Request::get("/read").header("x-session", &token).body(axum::body::Body::empty()).unwrap()).await;
     assert_eq!(r.body, r#"name=Some("api") count=0"#);
+    assert_eq!(r.header("vary"), Some("x-session"), "caches must key on the header carrying the token");
 
     let app = app_routes().layer(SessionLayer::<App>::new(session_kit::MemoryStore::new()).id_from_query("sid"));
     let r = send(&app, Request::get("/set?name=q").body(axum::body::Body::empty()).unwrap()).await;
     let token = r.header("sid").expect("token in the response header").to_owned();
     let r = send(&app, Request::get(format!("/read?sid={token}")).body(axum::body::Body::empty()).unwrap()).await;
     assert_eq!(r.body, r#"name=Some("q") count=0"#);
+    assert_eq!(r.header("vary"), None, "the token is in the URL, which caches key on already");
 }
 
 /// A store that always fails: requests get a clear 503, never a panic or a lost save reported

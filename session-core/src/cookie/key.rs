@@ -9,7 +9,6 @@ use base64::engine::DecodePaddingMode;
 use base64::Engine as _;
 use hkdf::Hkdf;
 use hmac::Hmac;
-use rand::RngCore;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
@@ -127,7 +126,7 @@ impl Key {
         Ok(Self::from_material(KeyId(id), material))
     }
 
-    /// A key from a fresh random master secret (64 bytes from the thread-local CSPRNG).
+    /// A key from a fresh random master secret (64 bytes from the operating system's generator).
     ///
     /// It is not printable: cookies sealed with it cannot be opened after a restart or by another
     /// instance. For a lasting key, use [`generate_base64`](Self::generate_base64) once and
@@ -186,7 +185,9 @@ impl Key {
 
 fn random_master() -> [u8; GENERATED_MASTER_LEN] {
     let mut master = [0u8; GENERATED_MASTER_LEN];
-    rand::rng().fill_bytes(&mut master);
+    // The OS generator: a long-lived secret should not come from a user-space generator that
+    // a fork could duplicate.
+    crate::id::os_random(&mut master);
     master
 }
 

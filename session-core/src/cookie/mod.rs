@@ -144,6 +144,8 @@ impl CookieStore {
         let mut nonce = [0; format::NONCE_LEN];
         if self.mode == Mode::Sealed {
             // The thread-local CSPRNG: a system call per cookie would cost more than the sealing.
+            // It is not reseeded on fork, so a forked child may repeat nonces; AES-SIV is built
+            // for that (a repeated nonce reveals only whether two sealed records are equal).
             rand::rng().fill_bytes(&mut nonce);
         }
         self.seal_with_nonce(cookie_name, record, &nonce)
