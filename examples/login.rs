@@ -76,6 +76,10 @@ async fn main() {
         .route("/", get(home))
         .route("/login", post(login))
         .route("/logout", post(logout))
-        .layer(SessionLayer::<Auth>::new(store));
+        // `__Host-login`: the browser then takes the cookie only from this exact host, over a
+        // secure connection, with `Path=/`, so a sibling subdomain (or a plain-HTTP page on
+        // the network path) cannot plant a cookie that shadows the login. Use it for every
+        // session that carries a login; `localhost` and 127.0.0.1 count as secure.
+        .layer(SessionLayer::<Auth>::new(store).host_prefix());
     common::serve(app).await;
 }

@@ -401,7 +401,7 @@ fn login_with_remember_me_survives_a_browser_restart_and_logout_removes_the_cook
         assert_eq!(texts(&client, "#status").await, ["Logged in as ann (remembered)"]);
         screenshot(&client, "login").await;
         let jar_before = jar(&client).await;
-        let before = session_cookie(&jar_before, "login");
+        let before = session_cookie(&jar_before, "__Host-login");
         let expires = expiry(before).unwrap_or_else(|| panic!("remember-me makes the cookie persistent: {before:?}"));
         // The layer's default remember-me lifetime is 30 days.
         let days = (expires - now()) as f64 / 86_400.0;
@@ -412,7 +412,7 @@ fn login_with_remember_me_survives_a_browser_restart_and_logout_removes_the_cook
         client.goto(&server.url("/")).await.unwrap();
         assert_eq!(texts(&client, "#status").await, ["Logged in as ann (remembered)"], "after a browser restart");
         let jar_after = jar(&client).await;
-        let after = session_cookie(&jar_after, "login");
+        let after = session_cookie(&jar_after, "__Host-login");
         assert_eq!(after.value(), before.value(), "the same session id came back from disk");
         screenshot(&client, "login-restarted").await;
 
@@ -420,7 +420,7 @@ fn login_with_remember_me_survives_a_browser_restart_and_logout_removes_the_cook
         wait_for_id(&client, "login").await;
         assert_eq!(texts(&client, "#status").await, ["Not logged in"]);
         let jar = jar(&client).await;
-        assert!(find(&jar, "login").is_none(), "logout removes the cookie in the browser: {jar:?}");
+        assert!(find(&jar, "__Host-login").is_none(), "logout removes the cookie in the browser: {jar:?}");
         screenshot(&client, "login-logged-out").await;
         quit(client, profile.path()).await;
     });
@@ -440,7 +440,7 @@ fn login_without_remember_me_ends_with_the_browser() {
         assert_eq!(texts(&client, "#status").await, ["Logged in as bob"]);
         screenshot(&client, "login-browser-session").await;
         let jar_before = jar(&client).await;
-        let before = session_cookie(&jar_before, "login");
+        let before = session_cookie(&jar_before, "__Host-login");
         assert_eq!(expiry(before), None, "without remember-me the cookie is a browser-session one: {before:?}");
 
         quit(client, profile.path()).await;
@@ -448,7 +448,7 @@ fn login_without_remember_me_ends_with_the_browser() {
         client.goto(&server.url("/")).await.unwrap();
         assert_eq!(texts(&client, "#status").await, ["Not logged in"], "after a browser restart");
         let jar = jar(&client).await;
-        assert!(find(&jar, "login").is_none(), "the browser-session cookie did not survive the restart: {jar:?}");
+        assert!(find(&jar, "__Host-login").is_none(), "the browser-session cookie did not survive the restart: {jar:?}");
         quit(client, profile.path()).await;
     });
 }

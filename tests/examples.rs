@@ -101,7 +101,7 @@ async fn login_cycles_the_id_remembers_and_survives_a_restart() {
 
     let r = http_request(server.addr, "POST", "/login", Some(&jar), Some("user=ann&password=secret&remember=on")).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
-    let cookie = r.set_cookie("login").expect("login sets a cookie");
+    let cookie = r.set_cookie("__Host-login").expect("login sets a cookie");
     assert!(cookie.contains("Max-Age="), "remember-me makes the cookie persistent: {cookie}");
     let logged_in = cookies(&r);
     assert_ne!(logged_in, jar, "the id is cycled on login");
@@ -114,13 +114,13 @@ async fn login_cycles_the_id_remembers_and_survives_a_restart() {
     assert!(r.body.contains("Logged in as ann (remembered)"), "after a restart: {}", r.body);
 
     let r = http_request(server.addr, "POST", "/logout", Some(&logged_in), None).await;
-    let removal = r.set_cookie("login").expect("logout removes the cookie");
+    let removal = r.set_cookie("__Host-login").expect("logout removes the cookie");
     assert!(removal.contains("Max-Age=0"), "{removal}");
     let r = http_get(server.addr, "/", Some(&logged_in)).await;
     assert!(r.body.contains("Not logged in"), "{}", r.body);
 
     let r = http_request(server.addr, "POST", "/login", None, Some("user=bob&password=secret")).await;
-    let cookie = r.set_cookie("login").unwrap();
+    let cookie = r.set_cookie("__Host-login").unwrap();
     assert!(!cookie.contains("Max-Age"), "without remember-me the cookie ends with the browser: {cookie}");
 }
 
