@@ -448,7 +448,10 @@ fn login_without_remember_me_ends_with_the_browser() {
         client.goto(&server.url("/")).await.unwrap();
         assert_eq!(texts(&client, "#status").await, ["Not logged in"], "after a browser restart");
         let jar = jar(&client).await;
-        assert!(find(&jar, "__Host-login").is_none(), "the browser-session cookie did not survive the restart: {jar:?}");
+        assert!(
+            find(&jar, "__Host-login").is_none(),
+            "the browser-session cookie did not survive the restart: {jar:?}"
+        );
         quit(client, profile.path()).await;
     });
 }
