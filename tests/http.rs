@@ -844,49 +844,51 @@ async fn store_failures_are_clear_errors() {
     let r = send(&app, with_cookie("/untouched", "app=AAAAAAAAAAAAAAAAAAAAAA")).await;
     assert_eq!(r.status, StatusCode::OK, "a handler that does not use the session is unaffected");
 }
+/// The server named by the variable `var`; a missing variable fails the test rather than
+/// skipping it.
+#[cfg(any(feature = "redis", feature = "memcached", feature = "postgres", feature = "mysql"))]
+fn server_url(var: &str, what: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| panic!("{var} is not set: point it at {what}, or run `bash scripts/test.sh`"))
+}
+
+/// A key prefix of its own for each test, on servers shared by every test.
+#[cfg(feature = "redis")]
+fn test_prefix() -> String {
+    format!("session-kit-test:{}:", session_kit::IdGenerator::generate(&session_kit::RandomIds).as_str())
+}
+
 #[cfg(feature = "redis")]
 http_suite!(redis, async {
-    let url = std::env::var("SESSION_KIT_REDIS_URL")
-        .expect("SESSION_KIT_REDIS_URL is not set: point it at a Redis server, or run `bash scripts/test.sh`");
-    let prefix = format!("session-kit-test:{}:", session_kit::IdGenerator::generate(&session_kit::RandomIds).as_str());
+    let url = server_url("SESSION_KIT_REDIS_URL", "a Redis server");
     let store = session_kit::store::RedisStore::connect(&url).await.expect("connect to SESSION_KIT_REDIS_URL");
-    session_kit::IntoStorage::into_storage(store.with_prefix(prefix))
+    session_kit::IntoStorage::into_storage(store.with_prefix(test_prefix()))
 });
 
 #[cfg(feature = "redis-cluster")]
 http_suite!(redis_cluster, async {
-    let urls = std::env::var("SESSION_KIT_REDIS_CLUSTER_URLS").expect(
-        "SESSION_KIT_REDIS_CLUSTER_URLS is not set: point it at Redis Cluster nodes, or run `bash scripts/test.sh`",
-    );
+    let urls = server_url("SESSION_KIT_REDIS_CLUSTER_URLS", "Redis Cluster nodes");
     let urls: Vec<&str> = urls.split(',').collect();
-    let prefix = format!("session-kit-test:{}:", session_kit::IdGenerator::generate(&session_kit::RandomIds).as_str());
-    let store =
-        session_kit::store::RedisStore::cluster(&urls).await.expect("connect to SESSION_KIT_REDIS_CLUSTER_URLS");
-    session_kit::IntoStorage::into_storage(store.with_prefix(prefix))
+    let store = session_kit::store::RedisStore::cluster(&urls).await.expect("connect to the Redis Cluster");
+    session_kit::IntoStorage::into_storage(store.with_prefix(test_prefix()))
 });
 
 #[cfg(feature = "memcached")]
 http_suite!(memcached, async {
-    let url = std::env::var("SESSION_KIT_MEMCACHED_URL")
-        .expect("SESSION_KIT_MEMCACHED_URL is not set: point it at a Memcached server, or run `bash scripts/test.sh`");
+    let url = server_url("SESSION_KIT_MEMCACHED_URL", "a Memcached server");
     let store = session_kit::store::MemcachedStore::connect(&url).await.expect("connect to SESSION_KIT_MEMCACHED_URL");
     session_kit::IntoStorage::into_storage(store)
 });
 
 #[cfg(feature = "postgres")]
 http_suite!(postgres, async {
-    let url = std::env::var("SESSION_KIT_POSTGRES_URL").expect(
-        "SESSION_KIT_POSTGRES_URL is not set: point it at a PostgreSQL database, or run `bash scripts/test.sh`",
-    );
+    let url = server_url("SESSION_KIT_POSTGRES_URL", "a PostgreSQL database");
     let store = session_kit::store::PostgresStore::open(&url).await.expect("open SESSION_KIT_POSTGRES_URL");
     session_kit::IntoStorage::into_storage(store)
 });
 
 #[cfg(feature = "mysql")]
 http_suite!(mysql, async {
-    let url = std::env::var("SESSION_KIT_MYSQL_URL").expect(
-        "SESSION_KIT_MYSQL_URL is not set: point it at a MySQL or MariaDB database, or run `bash scripts/test.sh`",
-    );
+    let url = server_url("SESSION_KIT_MYSQL_URL", "a MySQL or MariaDB database");
     let store = session_kit::store::MysqlStore::open(&url).await.expect("open SESSION_KIT_MYSQL_URL");
     session_kit::IntoStorage::into_storage(store)
 });
