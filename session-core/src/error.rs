@@ -40,6 +40,17 @@ pub enum StoreError {
     /// The store was set up wrongly (e.g. a directory that cannot be written).
     #[error("{0}")]
     Config(String),
+    /// The server's reply broke its protocol: garbage, a line or value over the store's limits,
+    /// bytes after a reply. The server is broken or hostile, or is not the kind of server the
+    /// store expects; the connection was dropped. (After a write, the store reports
+    /// [`OutcomeUnknown`](Self::OutcomeUnknown) with this as its source instead.)
+    #[error("{store} store: bad reply from the server: {reason}")]
+    BadReply {
+        /// Which store, e.g. `"memcached"`.
+        store: &'static str,
+        /// What was wrong with the reply.
+        reason: String,
+    },
 }
 
 impl StoreError {

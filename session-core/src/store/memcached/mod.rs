@@ -1,10 +1,14 @@
 //! The Memcached store: one item per session, changed by compare-and-swap.
 //!
-//! Speaks Memcached's meta text protocol (`mg`/`ms`/`md`, Memcached 1.6+) over a small pool
+//! Speaks Memcached's meta text protocol (`mg`/`ms`/`md`, Memcached 1.6+) over a bounded pool
 //! of tokio TCP connections. The meta commands give what the classic ones lack: a
 //! compare-and-swap delete (so `rename` refuses to drop a record changed under it) and one
 //! command per step. Each concurrent request takes its own pooled connection, so requests do
 //! not queue behind one socket.
+//!
+//! - `protocol`: one connection; commands, replies read with bounds, timeouts.
+//! - `pool`: at most `pool_size` connections, an acquire timeout, reuse only of clean ones.
+//! - here: items, expiry, the [`Store`] operations and their compare-and-swap loops.
 //!
 //! Item: `[FORMAT] ++ Record::to_bytes()`, under `{prefix}{store key}`, with a Memcached
 //! expiry derived from the record's deadline as the caller's clock sees it.
@@ -17,16 +21,12 @@
 mod pool;
 mod protocol;
 
-use std::io;
-use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use tokio::io::AsyncWriteExt;
 
 use self::pool::Pool;
-use self::protocol::{protocol, url_decode, Conn, Mode, Outcome};
-
+use self::protocol::{Failure, Limits, Mode, Outcome};
 use super::{Applied, Created, Renamed, Store};
 use crate::error::StoreError;
 use crate::id::StoreKey;
@@ -38,18 +38,16 @@ const STORE: &str = "memcached";
 /// First byte of every item, so the layout can change later without misreading old items.
 const FORMAT: u8 = 1;
 
-/// Bounded waits so a dead or hung server gives an error rather than a stuck request.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-const OP_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Connections kept open between operations.
-const MAX_IDLE: usize = 32;
-
 /// Compare-and-swap attempts before a change gives up with [`CasContention`].
 const MAX_CAS_ATTEMPTS: u32 = 100;
 
 /// Memcached reads an expiry above 30 days as an absolute Unix time.
 const RELATIVE_EXPIRY_LIMIT: u64 = 30 * 86_400;
+
+/// Keys one collection pass examines at most, so a huge (or hostile, endless) key listing
+/// cannot exhaust memory; the rest wait for the next pass. Memcached expires items on its
+/// own in any case.
+const MAX_KEYS_PER_COLLECTION: usize = 1_000_000;
 
 /// A change to one session lost the compare-and-swap race this many times in a row: other
 /// writers kept changing the same session. Returned inside [`StoreError::Backend`]; find it
@@ -59,10 +57,6 @@ const RELATIVE_EXPIRY_LIMIT: u64 = 30 * 86_400;
 pub struct CasContention {
     /// How many times the change was tried.
     pub attempts: u32,
-}
-
-fn backend(e: impl Into<crate::error::BoxError>) -> StoreError {
-    StoreError::backend(STORE, e)
 }
 
 /// Sessions in Memcached (feature `memcached`).
@@ -76,6 +70,29 @@ fn backend(e: impl Into<crate::error::BoxError>) -> StoreError {
 /// if nobody wrote in between (retrying otherwise), so concurrent requests that change
 /// different fields both survive. Items expire on their own at the record's deadline.
 /// Needs Memcached 1.6 or later (meta commands).
+///
+/// Every wait is bounded (see [`MemcachedStoreBuilder`] for the timeouts and their defaults),
+/// and the server's replies are treated as untrusted input: a reply that breaks the protocol,
+/// or announces a value over [`max_value_size`](MemcachedStoreBuilder::max_value_size), is a
+/// [`StoreError::BadReply`] (or, for a write, [`StoreError::OutcomeUnknown`]) and its
+/// connection is dropped. A write whose reply never came is
+/// [`StoreError::OutcomeUnknown`]: it may have been applied.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), session_core::StoreError> {
+/// use std::time::Duration;
+/// use session_core::MemcachedStore;
+///
+/// // The defaults:
+/// let store = MemcachedStore::connect("tcp://127.0.0.1:11211").await?;
+/// // Or set some:
+/// let store = MemcachedStore::builder("tcp://127.0.0.1:11211")
+///     .operation_timeout(Duration::from_secs(1))
+///     .pool_size(64)
+///     .connect()
+///     .await?;
+/// # Ok(()) }
+/// ```
 pub struct MemcachedStore {
     pool: Pool,
     prefix: String,
@@ -83,38 +100,174 @@ pub struct MemcachedStore {
 
 impl std::fmt::Debug for MemcachedStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MemcachedStore").field("addr", &self.pool.addr).field("prefix", &self.prefix).finish()
+        f.debug_struct("MemcachedStore")
+            .field("addr", &self.pool.addr)
+            .field("prefix", &self.prefix)
+            .field("connect_timeout", &self.pool.limits.connect_timeout)
+            .field("operation_timeout", &self.pool.limits.operation_timeout)
+            .field("acquire_timeout", &self.pool.acquire_timeout)
+            .field("max_value_size", &self.pool.limits.max_value_size)
+            .field("pool_size", &self.pool.size)
+            .finish()
     }
+}
+
+/// How a [`MemcachedStore`] connects and what it accepts; made by [`MemcachedStore::builder`],
+/// finished by [`connect`](Self::connect).
+///
+/// | setting | default |
+/// |---|---|
+/// | [`connect_timeout`](Self::connect_timeout) | 2 s ([`MemcachedStore::DEFAULT_CONNECT_TIMEOUT`]) |
+/// | [`operation_timeout`](Self::operation_timeout) | 5 s ([`MemcachedStore::DEFAULT_OPERATION_TIMEOUT`]) |
+/// | [`acquire_timeout`](Self::acquire_timeout) | 5 s ([`MemcachedStore::DEFAULT_ACQUIRE_TIMEOUT`]) |
+/// | [`max_value_size`](Self::max_value_size) | 1 MiB ([`MemcachedStore::DEFAULT_MAX_VALUE_SIZE`]) |
+/// | [`pool_size`](Self::pool_size) | 32 ([`MemcachedStore::DEFAULT_POOL_SIZE`]) |
+/// | [`prefix`](Self::prefix) | `"session:"` ([`MemcachedStore::DEFAULT_PREFIX`]) |
+#[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until `connect` is called"]
+pub struct MemcachedStoreBuilder {
+    addr: String,
+    prefix: String,
+    limits: Limits,
+    acquire_timeout: Duration,
+    pool_size: usize,
+}
+
+impl MemcachedStoreBuilder {
+    /// How long opening a connection may take (name resolution included) before it fails
+    /// with [`StoreError::Backend`]. Default 2 s.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.connect_timeout = timeout;
+        self
+    }
+
+    /// How long one command may take, from sending it to reading its whole reply. A read
+    /// that runs out of time fails with [`StoreError::Backend`]; a write, once sent, with
+    /// [`StoreError::OutcomeUnknown`]. A store operation is one to a few commands (more
+    /// under compare-and-swap conflicts). Default 5 s.
+    pub fn operation_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.operation_timeout = timeout;
+        self
+    }
+
+    /// How long an operation waits for a connection when all [`pool_size`](Self::pool_size)
+    /// are busy before it fails with [`StoreError::Backend`]. Default 5 s.
+    pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
+        self.acquire_timeout = timeout;
+        self
+    }
+
+    /// The largest item value, in bytes, sent or accepted. A session over it is refused
+    /// before anything is sent ([`StoreError::Backend`]); a reply announcing more is a
+    /// [`StoreError::BadReply`], read no further. Default 1 MiB, Memcached's own default item
+    /// limit; raise both together (`memcached -I`).
+    pub fn max_value_size(mut self, bytes: usize) -> Self {
+        self.limits.max_value_size = bytes;
+        self
+    }
+
+    /// The most connections open at once (each concurrent operation uses one). Default 32.
+    pub fn pool_size(mut self, connections: usize) -> Self {
+        self.pool_size = connections;
+        self
+    }
+
+    /// Files sessions under keys starting with `prefix` instead of `"session:"`, e.g. to
+    /// share one Memcached among apps: see [`MemcachedStore::with_prefix`].
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Checks the settings, connects and checks the server answers (and is new enough to
+    /// speak the meta protocol).
+    ///
+    /// Fails with [`StoreError::Config`] for a bad address or prefix or a zero timeout or
+    /// size, with [`StoreError::Backend`] when the server cannot be reached or is older than
+    /// Memcached 1.6, and with [`StoreError::BadReply`] when it answers nonsense.
+    pub async fn connect(self) -> Result<MemcachedStore, StoreError> {
+        let Self { addr, prefix, limits, acquire_timeout, pool_size } = self;
+        let bare = ["tcp://", "memcache://", "memcached://"]
+            .iter()
+            .find_map(|scheme| addr.strip_prefix(scheme))
+            .unwrap_or(&addr)
+            .trim_end_matches('/');
+        if bare.is_empty() || bare.contains('/') {
+            return Err(StoreError::Config(format!("not a memcached address (host:port): {addr:?}")));
+        }
+        let timeouts = [
+            ("connect_timeout", limits.connect_timeout),
+            ("operation_timeout", limits.operation_timeout),
+            ("acquire_timeout", acquire_timeout),
+        ];
+        if let Some((name, _)) = timeouts.iter().find(|(_, t)| t.is_zero()) {
+            return Err(StoreError::Config(format!("memcached store: {name} must be more than zero")));
+        }
+        if limits.max_value_size == 0 || pool_size == 0 {
+            return Err(StoreError::Config(
+                "memcached store: max_value_size and pool_size must be more than zero".into(),
+            ));
+        }
+        check_prefix(&prefix)?;
+        let store = MemcachedStore { pool: Pool::new(bare.to_owned(), limits, acquire_timeout, pool_size), prefix };
+        store.pool.get().await?.noop().await.map_err(|failure| match failure {
+            // What servers before 1.6 answer to a meta command.
+            Failure::Refused(line) => StoreError::backend(
+                STORE,
+                std::io::Error::other(format!("memcached 1.6 or later needed (meta commands); got {line:?}")),
+            ),
+            other => other.on_read(),
+        })?;
+        Ok(store)
+    }
+}
+
+fn check_prefix(prefix: &str) -> Result<(), StoreError> {
+    if prefix.len() > 200 || !prefix.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(StoreError::Config(format!(
+            "memcached key prefix must be at most 200 printable ASCII characters without spaces: {prefix:?}"
+        )));
+    }
+    Ok(())
 }
 
 impl MemcachedStore {
     /// The key prefix [`connect`](Self::connect) uses.
     pub const DEFAULT_PREFIX: &'static str = "session:";
+    /// The default [`connect_timeout`](MemcachedStoreBuilder::connect_timeout).
+    pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+    /// The default [`operation_timeout`](MemcachedStoreBuilder::operation_timeout).
+    pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(5);
+    /// The default [`acquire_timeout`](MemcachedStoreBuilder::acquire_timeout).
+    pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+    /// The default [`max_value_size`](MemcachedStoreBuilder::max_value_size): 1 MiB,
+    /// Memcached's own default item size limit.
+    pub const DEFAULT_MAX_VALUE_SIZE: usize = 1024 * 1024;
+    /// The default [`pool_size`](MemcachedStoreBuilder::pool_size).
+    pub const DEFAULT_POOL_SIZE: usize = 32;
 
-    /// Connects to the Memcached at `addr`: `host:port`, optionally written as
-    /// `tcp://host:port` or `memcache://host:port`. Checks the server answers (and is new
-    /// enough to speak the meta protocol) before returning.
-    pub async fn connect(addr: &str) -> Result<Self, StoreError> {
-        let bare = ["tcp://", "memcache://", "memcached://"]
-            .iter()
-            .find_map(|scheme| addr.strip_prefix(scheme))
-            .unwrap_or(addr)
-            .trim_end_matches('/');
-        if bare.is_empty() || bare.contains('/') {
-            return Err(StoreError::Config(format!("not a memcached address (host:port): {addr:?}")));
-        }
-        let store = Self {
-            pool: Pool { addr: bare.to_owned(), idle: Mutex::new(Vec::new()) },
+    /// Settings for a store on the Memcached at `addr` (`host:port`, optionally written as
+    /// `tcp://host:port` or `memcache://host:port`), all at their defaults until changed.
+    pub fn builder(addr: impl Into<String>) -> MemcachedStoreBuilder {
+        MemcachedStoreBuilder {
+            addr: addr.into(),
             prefix: Self::DEFAULT_PREFIX.into(),
-        };
-        let mut conn = store.pool.get().await?;
-        // `mn` (meta no-op) answers `MN` on 1.6+; older servers answer `ERROR`.
-        let (head, _) = conn.exchange(b"mn\r\n").await.map_err(backend)?;
-        if head != "MN" {
-            return Err(backend(protocol(format!("memcached 1.6 or later needed (meta commands); got {head:?}"))));
+            limits: Limits {
+                connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT,
+                operation_timeout: Self::DEFAULT_OPERATION_TIMEOUT,
+                max_value_size: Self::DEFAULT_MAX_VALUE_SIZE,
+            },
+            acquire_timeout: Self::DEFAULT_ACQUIRE_TIMEOUT,
+            pool_size: Self::DEFAULT_POOL_SIZE,
         }
-        drop(conn);
-        Ok(store)
+    }
+
+    /// Connects to the Memcached at `addr` with the default settings: `host:port`, optionally
+    /// written as `tcp://host:port` or `memcache://host:port`. Checks the server answers (and
+    /// is new enough to speak the meta protocol) before returning. Shorthand for
+    /// `MemcachedStore::builder(addr).connect()`.
+    pub async fn connect(addr: &str) -> Result<Self, StoreError> {
+        Self::builder(addr).connect().await
     }
 
     /// Files sessions under keys starting with `prefix` instead of `"session:"`, e.g. to
@@ -123,11 +276,7 @@ impl MemcachedStore {
     /// characters.
     pub fn with_prefix(mut self, prefix: impl Into<String>) -> Result<Self, StoreError> {
         let prefix = prefix.into();
-        if prefix.len() > 200 || !prefix.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(StoreError::Config(format!(
-                "memcached key prefix must be at most 200 printable ASCII characters without spaces: {prefix:?}"
-            )));
-        }
+        check_prefix(&prefix)?;
         self.prefix = prefix;
         Ok(self)
     }
@@ -139,40 +288,6 @@ impl MemcachedStore {
 
     fn item_key(&self, key: &StoreKey) -> String {
         format!("{}{}", self.prefix, key.as_str())
-    }
-
-    /// The keys under the prefix, from `lru_crawler metadump all`.
-    async fn list_keys(&self) -> Result<Vec<String>, StoreError> {
-        // A connection of its own: the dump is long and ends the connection's reuse.
-        let mut conn = Conn::open(&self.pool.addr).await.map_err(backend)?;
-        let deadline = tokio::time::Instant::now() + OP_TIMEOUT;
-        loop {
-            conn.io.get_mut().write_all(b"lru_crawler metadump all\r\n").await.map_err(backend)?;
-            let mut keys = Vec::new();
-            loop {
-                let line = tokio::time::timeout(OP_TIMEOUT, conn.line())
-                    .await
-                    .map_err(|_| backend(io::Error::new(io::ErrorKind::TimedOut, "metadump stalled")))?
-                    .map_err(backend)?;
-                if line == "END" {
-                    return Ok(keys);
-                }
-                if line.starts_with("BUSY") && tokio::time::Instant::now() < deadline {
-                    // Another crawl is running; ask again shortly.
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                    break;
-                }
-                if line.starts_with("ERROR") || line.starts_with("CLIENT_ERROR") || line.starts_with("BUSY") {
-                    return Err(backend(io::Error::other(format!(
-                        "memcached cannot list keys (`lru_crawler metadump all`: {line}); is the LRU crawler disabled?"
-                    ))));
-                }
-                let Some(encoded) = line.split(' ').next().and_then(|f| f.strip_prefix("key=")) else { continue };
-                if let Some(key) = url_decode(encoded).filter(|k| k.starts_with(&self.prefix)) {
-                    keys.push(key);
-                }
-            }
-        }
     }
 }
 
@@ -221,14 +336,14 @@ async fn back_off(attempt: u32) {
 }
 
 fn contention() -> StoreError {
-    backend(CasContention { attempts: MAX_CAS_ATTEMPTS })
+    StoreError::backend(STORE, CasContention { attempts: MAX_CAS_ATTEMPTS })
 }
 
 #[async_trait]
 impl Store for MemcachedStore {
     async fn load(&self, key: &StoreKey, now: Timestamp) -> Result<Option<Record>, StoreError> {
         let mut conn = self.pool.get().await?;
-        let Some((bytes, _)) = conn.get(&self.item_key(key)).await.map_err(backend)? else { return Ok(None) };
+        let Some((bytes, _)) = conn.get(&self.item_key(key)).await.map_err(Failure::on_read)? else { return Ok(None) };
         drop(conn);
         Ok(decode(key, &bytes).filter(|r| !r.meta.is_expired(now)).map(|mut r| {
             r.drop_expired_entries(now);
@@ -242,15 +357,15 @@ impl Store for MemcachedStore {
         let ttl = exptime(record.meta.expires_at(), now);
         let mut conn = self.pool.get().await?;
         for attempt in 0..MAX_CAS_ATTEMPTS {
-            if conn.set(&item, &bytes, ttl, Mode::Add).await.map_err(backend)? == Outcome::Done {
+            if conn.set(&item, &bytes, ttl, Mode::Add).await.map_err(Failure::on_write)? == Outcome::Done {
                 return Ok(Created::Stored);
             }
             // An item is there; it only counts if it is a session live at the caller's clock.
-            let Some((old, cas)) = conn.get(&item).await.map_err(backend)? else { continue };
+            let Some((old, cas)) = conn.get(&item).await.map_err(Failure::on_read)? else { continue };
             if decode(key, &old).is_some_and(|r| !r.meta.is_expired(now)) {
                 return Ok(Created::KeyTaken);
             }
-            if conn.set(&item, &bytes, ttl, Mode::Cas(cas)).await.map_err(backend)? == Outcome::Done {
+            if conn.set(&item, &bytes, ttl, Mode::Cas(cas)).await.map_err(Failure::on_write)? == Outcome::Done {
                 return Ok(Created::Stored);
             }
             back_off(attempt).await;
@@ -262,14 +377,16 @@ impl Store for MemcachedStore {
         let item = self.item_key(key);
         let mut conn = self.pool.get().await?;
         for attempt in 0..MAX_CAS_ATTEMPTS {
-            let Some((bytes, cas)) = conn.get(&item).await.map_err(backend)? else { return Ok(Applied::Gone) };
+            let Some((bytes, cas)) = conn.get(&item).await.map_err(Failure::on_read)? else {
+                return Ok(Applied::Gone);
+            };
             let Some(mut record) = decode(key, &bytes).filter(|r| !r.meta.is_expired(now)) else {
                 return Ok(Applied::Gone);
             };
             record.apply(change);
             record.drop_expired_entries(now);
             let ttl = exptime(record.meta.expires_at(), now);
-            match conn.set(&item, &encode(&record), ttl, Mode::Cas(cas)).await.map_err(backend)? {
+            match conn.set(&item, &encode(&record), ttl, Mode::Cas(cas)).await.map_err(Failure::on_write)? {
                 Outcome::Done => return Ok(Applied::Done),
                 // Deleted since it was read: refuse, never recreate.
                 Outcome::NotFound => return Ok(Applied::Gone),
@@ -281,7 +398,7 @@ impl Store for MemcachedStore {
 
     async fn delete(&self, key: &StoreKey) -> Result<(), StoreError> {
         let mut conn = self.pool.get().await?;
-        conn.delete(&self.item_key(key), None).await.map_err(backend)?;
+        conn.delete(&self.item_key(key), None).await.map_err(Failure::on_write)?;
         Ok(())
     }
 
@@ -290,27 +407,28 @@ impl Store for MemcachedStore {
     /// the concurrent change is carried along.
     async fn rename(&self, from: &StoreKey, to: &StoreKey, now: Timestamp) -> Result<Renamed, StoreError> {
         let (old, new) = (self.item_key(from), self.item_key(to));
-        let mut conn = self.pool.get().await?;
         for attempt in 0..MAX_CAS_ATTEMPTS {
-            let Some((bytes, cas)) = conn.get(&old).await.map_err(backend)? else { return Ok(Renamed::Gone) };
+            let mut conn = self.pool.get().await?;
+            let Some((bytes, cas)) = conn.get(&old).await.map_err(Failure::on_read)? else { return Ok(Renamed::Gone) };
             let Some(record) = decode(from, &bytes).filter(|r| !r.meta.is_expired(now)) else {
                 return Ok(Renamed::Gone);
             };
             let ttl = exptime(record.meta.expires_at(), now);
-            match conn.set(&new, &bytes, ttl, Mode::Add).await.map_err(backend)? {
+            match conn.set(&new, &bytes, ttl, Mode::Add).await.map_err(Failure::on_write)? {
                 Outcome::Done => {}
                 _ => return Ok(Renamed::KeyTaken),
             }
             let deleted = conn.delete(&old, Some(cas)).await;
+            drop(conn);
             let undo = match deleted {
                 Ok(Outcome::Done) => return Ok(Renamed::Done),
                 Ok(Outcome::NotFound) => Ok(Renamed::Gone),
                 Ok(_) => Ok(Renamed::Done), // changed meanwhile: undo the copy and try again
-                Err(e) => Err(backend(e)),
+                Err(e) => Err(e.on_write()),
             };
             // Drop the copy; the connection may be broken, so on a fresh one.
             let mut fresh = self.pool.get().await?;
-            fresh.delete(&new, None).await.map_err(backend)?;
+            fresh.delete(&new, None).await.map_err(Failure::on_write)?;
             match undo {
                 Ok(Renamed::Done) => back_off(attempt).await,
                 other => return other,
@@ -323,15 +441,16 @@ impl Store for MemcachedStore {
     /// caller's clock, every session under the prefix whose deadline is at or before `now`.
     /// Memcached cannot list keys by prefix, so this walks all of its keys with
     /// `lru_crawler metadump all` (cheap for a session cache of moderate size; needs the LRU
-    /// crawler, on by default), then deletes each expired one with a CAS check so a session
-    /// refreshed meanwhile stays.
+    /// crawler, on by default; at most a million sessions per pass), then deletes each
+    /// expired one with a CAS check so a session refreshed meanwhile stays.
     async fn collect_expired(&self, now: Timestamp) -> Result<u64, StoreError> {
-        let keys = self.list_keys().await?;
+        // A connection of its own: the dump is long and ends the connection's reuse.
+        let keys = self.pool.dedicated().await?.metadump(&self.prefix, MAX_KEYS_PER_COLLECTION).await?;
         let mut conn = self.pool.get().await?;
         let mut removed = 0;
         for item in keys {
             for _ in 0..MAX_CAS_ATTEMPTS {
-                let Some((bytes, cas)) = conn.get(&item).await.map_err(backend)? else { break };
+                let Some((bytes, cas)) = conn.get(&item).await.map_err(Failure::on_read)? else { break };
                 let expired = match bytes.split_first() {
                     Some((&FORMAT, rest)) => Record::from_bytes(rest).is_some_and(|r| r.meta.is_expired(now)),
                     _ => false,
@@ -339,7 +458,7 @@ impl Store for MemcachedStore {
                 if !expired {
                     break;
                 }
-                match conn.delete(&item, Some(cas)).await.map_err(backend)? {
+                match conn.delete(&item, Some(cas)).await.map_err(Failure::on_write)? {
                     Outcome::Done => {
                         removed += 1;
                         break;
@@ -368,12 +487,5 @@ mod tests {
         let wall = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
         assert!(abs > wall + RELATIVE_EXPIRY_LIMIT && abs <= wall + RELATIVE_EXPIRY_LIMIT + 20, "{abs}");
         assert_eq!(exptime(Some(Timestamp::from_millis(u64::MAX)), now), 0, "beyond 2038: no native expiry");
-    }
-
-    #[test]
-    fn metadump_keys_decode() {
-        assert_eq!(url_decode("session%3Aab").as_deref(), Some("session:ab"));
-        assert_eq!(url_decode("plain").as_deref(), Some("plain"));
-        assert_eq!(url_decode("bad%4"), None);
     }
 }
