@@ -1,5 +1,5 @@
 //! The Memcached store against a server that misbehaves: hostile or broken replies, replies
-//! that never come, a busy pool.
+//! that never come, a busy pool, and failures in the middle of a rename.
 //!
 //! The store talks to a fake server on loopback that relays every command to the real
 //! Memcached named by `SESSION_KIT_MEMCACHED_URL` (so the store otherwise works for real),
@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use session_core::store::MemcachedStore;
-use session_core::{Change, Created, Entry, Meta, Record, Store, StoreError, StoreKey, Timestamp};
+use session_core::{Change, Created, Entry, Meta, Record, Renamed, Store, StoreError, StoreKey, Timestamp};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
@@ -502,4 +502,68 @@ async fn a_busy_pool_fails_after_the_acquire_timeout() {
     assert!(holder.await.expect_err("aborted").is_cancelled());
     let before = fake.accepted();
     works_again(&fake, &store, &known, before, "after the stuck operation was cancelled").await;
+}
+
+/// Failures in the middle of a rename leave a complete copy of the record under the old key
+/// or the new one, and report an unknown outcome exactly when the old key may be gone.
+#[tokio::test]
+async fn a_rename_interrupted_anywhere_keeps_a_complete_copy() {
+    let fake = Fake::start().await;
+    let store = fake.store(Duration::from_millis(300)).await;
+    let mover = record(b"mover");
+
+    // The delete of the old key took effect but its reply was lost: the copy is all that is
+    // left, so it must stay, and the outcome is unknown.
+    let (from, to) = (key(), key());
+    store.create(&from, &mover, NOW).await.unwrap();
+    fake.on("md ", Act::ForwardThenSilence);
+    let renamed = no_hang("rename", store.rename(&from, &to, NOW)).await;
+    assert!(matches!(&renamed, Err(e) if e.is_outcome_unknown()), "lost reply to the delete: {renamed:?}");
+    assert_eq!(store.load(&to, NOW).await.unwrap(), Some(mover.clone()), "the copy after a lost delete reply");
+    assert_eq!(store.load(&from, NOW).await.unwrap(), None, "the old key after a lost delete reply");
+
+    // The delete never reached the server: both keys hold the record; still unknown.
+    let (from, to) = (key(), key());
+    store.create(&from, &mover, NOW).await.unwrap();
+    fake.on("md ", Act::Silence);
+    let renamed = no_hang("rename", store.rename(&from, &to, NOW)).await;
+    assert!(matches!(&renamed, Err(e) if e.is_outcome_unknown()), "no reply to the delete: {renamed:?}");
+    assert_eq!(store.load(&to, NOW).await.unwrap(), Some(mover.clone()), "the copy, kept");
+    assert_eq!(store.load(&from, NOW).await.unwrap(), Some(mover.clone()), "the old key, untouched");
+
+    // The server refused the delete: the old key is intact, so the copy goes and the error
+    // is a definite one.
+    let (from, to) = (key(), key());
+    store.create(&from, &mover, NOW).await.unwrap();
+    fake.on("md ", Act::Reply(b"SERVER_ERROR busy\r\n".to_vec()));
+    match no_hang("rename", store.rename(&from, &to, NOW)).await {
+        Err(StoreError::Backend { .. }) => {}
+        other => panic!("a refused delete: expected a Backend error, got {other:?}"),
+    }
+    assert_eq!(store.load(&from, NOW).await.unwrap(), Some(mover.clone()), "the old key after a refused delete");
+    assert_eq!(store.load(&to, NOW).await.unwrap(), None, "the copy after a refused delete");
+
+    // The copy's reply was lost: the old key is intact and the copy is there too.
+    let (from, to) = (key(), key());
+    store.create(&from, &mover, NOW).await.unwrap();
+    fake.on("ms ", Act::ForwardThenSilence);
+    let renamed = no_hang("rename", store.rename(&from, &to, NOW)).await;
+    assert!(matches!(&renamed, Err(e) if e.is_outcome_unknown()), "lost reply to the copy: {renamed:?}");
+    assert_eq!(store.load(&from, NOW).await.unwrap(), Some(mover.clone()), "the old key after a lost copy reply");
+    assert_eq!(store.load(&to, NOW).await.unwrap(), Some(mover.clone()), "the copy after a lost copy reply");
+
+    // The copy never happened (the connection broke before the reply): old key intact.
+    let (from, to) = (key(), key());
+    store.create(&from, &mover, NOW).await.unwrap();
+    fake.on("ms ", Act::ReplyAndClose(Vec::new()));
+    let renamed = no_hang("rename", store.rename(&from, &to, NOW)).await;
+    assert!(matches!(&renamed, Err(e) if e.is_outcome_unknown()), "a closed connection at the copy: {renamed:?}");
+    assert_eq!(store.load(&from, NOW).await.unwrap(), Some(mover.clone()), "the old key after a failed copy");
+
+    // And with nothing in the way, a rename still moves the record.
+    let (from, to) = (key(), key());
+    store.create(&from, &mover, NOW).await.unwrap();
+    assert_eq!(store.rename(&from, &to, NOW).await.unwrap(), Renamed::Done);
+    assert_eq!(store.load(&to, NOW).await.unwrap(), Some(mover.clone()));
+    assert_eq!(store.load(&from, NOW).await.unwrap(), None);
 }

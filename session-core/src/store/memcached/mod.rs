@@ -402,9 +402,18 @@ impl Store for MemcachedStore {
         Ok(())
     }
 
-    /// Adds the record under `to`, then deletes `from` only if it is unchanged since it was
-    /// read (CAS); if it changed meanwhile, the copy is dropped and the move starts over, so
-    /// the concurrent change is carried along.
+    /// Copies the record to `to` first, then deletes `from` only if it is unchanged since it
+    /// was read (CAS), so a complete copy exists under one key or both at every step:
+    ///
+    /// - `to` holds an item: a record live at `now` makes this `KeyTaken` with nothing
+    ///   written; an expired or unreadable one (Memcached's clock may not have dropped it yet)
+    ///   is replaced, by CAS.
+    /// - `from` changed after it was read: the copy is dropped and the move starts over, so
+    ///   the concurrent change is carried along. `from` deleted meanwhile: the copy is dropped
+    ///   and the answer is `Gone`.
+    /// - the outcome of the copy or of the delete of `from` is unknown (no reply):
+    ///   [`StoreError::OutcomeUnknown`], with the copy left in place, as `from` may already
+    ///   be gone; the caller looks at `to`. Any other error leaves `from` as it was.
     async fn rename(&self, from: &StoreKey, to: &StoreKey, now: Timestamp) -> Result<Renamed, StoreError> {
         let (old, new) = (self.item_key(from), self.item_key(to));
         for attempt in 0..MAX_CAS_ATTEMPTS {
@@ -414,25 +423,42 @@ impl Store for MemcachedStore {
                 return Ok(Renamed::Gone);
             };
             let ttl = exptime(record.meta.expires_at(), now);
-            match conn.set(&new, &bytes, ttl, Mode::Add).await.map_err(Failure::on_write)? {
-                Outcome::Done => {}
-                _ => return Ok(Renamed::KeyTaken),
+            if conn.set(&new, &bytes, ttl, Mode::Add).await.map_err(Failure::on_write)? != Outcome::Done {
+                // Something is under `to`: it only counts if it is a session live at `now`.
+                let Some((taken, taken_cas)) = conn.get(&new).await.map_err(Failure::on_read)? else { continue };
+                if decode(to, &taken).is_some_and(|r| !r.meta.is_expired(now)) {
+                    return Ok(Renamed::KeyTaken);
+                }
+                if conn.set(&new, &bytes, ttl, Mode::Cas(taken_cas)).await.map_err(Failure::on_write)? != Outcome::Done
+                {
+                    back_off(attempt).await;
+                    continue;
+                }
             }
+            // The copy is in place.
             let deleted = conn.delete(&old, Some(cas)).await;
+            // Back to the pool (if still clean) before `drop_copy` takes a connection: the pool
+            // may have only this one.
             drop(conn);
-            let undo = match deleted {
+            let retry = match deleted {
                 Ok(Outcome::Done) => return Ok(Renamed::Done),
-                Ok(Outcome::NotFound) => Ok(Renamed::Gone),
-                Ok(_) => Ok(Renamed::Done), // changed meanwhile: undo the copy and try again
-                Err(e) => Err(e.on_write()),
+                // Changed meanwhile: the copy is stale.
+                Ok(Outcome::Exists | Outcome::NotStored) => true,
+                // Destroyed meanwhile: the copy must not outlive it.
+                Ok(Outcome::NotFound) => false,
+                // `from` may be gone already, so the copy may be the only one left: keep it.
+                Err(failure @ (Failure::NoReply(_) | Failure::BadReply(_))) => return Err(failure.on_write()),
+                // A definite refusal: `from` is intact, and the copy goes.
+                Err(failure @ (Failure::NotSent(_) | Failure::Refused(_))) => {
+                    self.drop_copy(&new).await;
+                    return Err(failure.on_write());
+                }
             };
-            // Drop the copy; the connection may be broken, so on a fresh one.
-            let mut fresh = self.pool.get().await?;
-            fresh.delete(&new, None).await.map_err(Failure::on_write)?;
-            match undo {
-                Ok(Renamed::Done) => back_off(attempt).await,
-                other => return other,
+            self.drop_copy(&new).await;
+            if !retry {
+                return Ok(Renamed::Gone);
             }
+            back_off(attempt).await;
         }
         Err(contention())
     }
@@ -469,6 +495,21 @@ impl Store for MemcachedStore {
             }
         }
         Ok(removed)
+    }
+}
+
+impl MemcachedStore {
+    /// Deletes a copy `rename` made and no longer wants. Best effort: `from` is intact or
+    /// gone for good, so a copy left behind is only an orphan under a key no client knows,
+    /// which expires with the session's deadline.
+    async fn drop_copy(&self, new: &str) {
+        let deleted = match self.pool.get().await {
+            Ok(mut conn) => conn.delete(new, None).await.map_err(Failure::on_write),
+            Err(e) => Err(e),
+        };
+        if let Err(error) = deleted {
+            tracing::warn!(%error, "memcached store: could not delete the copy of an abandoned rename");
+        }
     }
 }
 
