@@ -51,6 +51,19 @@ pub enum StoreError {
         /// What was wrong with the reply.
         reason: String,
     },
+    /// The store's directory is not private to this process's user (writable by its group or
+    /// by others, or owned by another user): anyone who can write there could plant a session
+    /// record for an id of their choosing. Fix its owner and mode (`chmod 700`), or accept the
+    /// risk explicitly (the file store's `allow_shared_directory`).
+    #[error("{store} store: refusing directory {path}: {reason}; anyone who can write there can forge sessions")]
+    UnsafeDirectory {
+        /// Which store, e.g. `"file"`.
+        store: &'static str,
+        /// The directory.
+        path: std::path::PathBuf,
+        /// What is wrong with it, e.g. `"it is writable by others (mode 0777)"`.
+        reason: String,
+    },
 }
 
 impl StoreError {
