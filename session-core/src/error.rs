@@ -40,6 +40,30 @@ pub enum StoreError {
     /// The store was set up wrongly (e.g. a directory that cannot be written).
     #[error("{0}")]
     Config(String),
+    /// The server's reply broke its protocol: garbage, a line or value over the store's limits,
+    /// bytes after a reply. The server is broken or hostile, or is not the kind of server the
+    /// store expects; the connection was dropped. (After a write, the store reports
+    /// [`OutcomeUnknown`](Self::OutcomeUnknown) with this as its source instead.)
+    #[error("{store} store: bad reply from the server: {reason}")]
+    BadReply {
+        /// Which store, e.g. `"memcached"`.
+        store: &'static str,
+        /// What was wrong with the reply.
+        reason: String,
+    },
+    /// The store's directory is not private to this process's user (writable by its group or
+    /// by others, or owned by another user): anyone who can write there could plant a session
+    /// record for an id of their choosing. Fix its owner and mode (`chmod 700`), or accept the
+    /// risk explicitly (the file store's `allow_shared_directory`).
+    #[error("{store} store: refusing directory {path}: {reason}; anyone who can write there can forge sessions")]
+    UnsafeDirectory {
+        /// Which store, e.g. `"file"`.
+        store: &'static str,
+        /// The directory.
+        path: std::path::PathBuf,
+        /// What is wrong with it, e.g. `"it is writable by others (mode 0777)"`.
+        reason: String,
+    },
 }
 
 impl StoreError {

@@ -24,3 +24,15 @@ session_core::store_conformance!(memcached, async {
         .with_prefix(format!("session-kit-test:{:016x}:", rand::random::<u64>()))
         .expect("a valid prefix")
 });
+
+// With a single connection every operation waits its turn, and one that took a second
+// connection while holding the first would wait for itself until the acquire timeout.
+session_core::store_conformance!(memcached_one_connection, async {
+    let url = url();
+    session_core::store::MemcachedStore::builder(&url)
+        .pool_size(1)
+        .prefix(format!("session-kit-test:{:016x}:", rand::random::<u64>()))
+        .connect()
+        .await
+        .unwrap_or_else(|e| panic!("cannot reach Memcached at SESSION_KIT_MEMCACHED_URL={url}: {e}"))
+});

@@ -10,6 +10,17 @@
 //!
 //! File names come only from [`StoreKey`]s (hex digests), never from client input.
 //!
+//! # Who may write there
+//!
+//! Whoever can write to the directory can plant a valid record under the hash of an id of
+//! their choosing, and so open a session as anyone. On Unix the store therefore creates its
+//! directories `0700` and its files `0600`, and [`FileStore::open`] refuses
+//! ([`StoreError::UnsafeDirectory`]) a directory, or its `locks` directory, that is writable
+//! by its group or by others or owned by another user than the process's effective user.
+//! [`FileStoreBuilder::allow_shared_directory`] opens such a directory anyway, for setups that
+//! share it on purpose. The parent directories are not checked: keep them out of other users'
+//! hands too.
+//!
 //! # Consistency
 //!
 //! A record is replaced atomically: written whole to a temporary file in the same directory,
@@ -29,7 +40,7 @@
 //! would cost milliseconds. [`FileStore::sync_writes`] turns fsync of the file and of the
 //! directory on for deployments that want writes on disk before the response.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -54,7 +65,7 @@ const TEMP_SUFFIX: &str = ".tmp";
 const STORE: &str = "file";
 
 /// Sessions as files in a directory: they survive restarts and may be shared by several
-/// processes on one machine.
+/// processes of one user on one machine.
 ///
 /// Cheap to clone: clones share the directory handle and locks.
 ///
@@ -64,7 +75,8 @@ const STORE: &str = "file";
 /// # Ok(()) }
 /// ```
 ///
-/// See the [module docs](self) for the layout, locking and durability.
+/// See the [module docs](self) for the layout, who may write to the directory, locking and
+/// durability.
 #[derive(Debug, Clone)]
 pub struct FileStore {
     inner: Arc<Inner>,
@@ -89,15 +101,65 @@ enum Read {
     Foreign,
 }
 
-impl FileStore {
-    /// Opens (creating if needed) the store in `dir`.
+/// How to open a [`FileStore`]: made by [`FileStore::builder`], finished by
+/// [`open`](Self::open).
+#[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until `open` is called"]
+pub struct FileStoreBuilder {
+    dir: PathBuf,
+    sync: bool,
+    shared: bool,
+}
+
+impl FileStoreBuilder {
+    /// Whether to fsync every written record and the directory before a write returns
+    /// (default: off; see [Durability](self#durability)).
+    pub fn sync_writes(mut self, sync: bool) -> Self {
+        self.sync = sync;
+        self
+    }
+
+    /// Opens the directory even if it is writable by its group or by others, or owned by
+    /// another user (default: refused with [`StoreError::UnsafeDirectory`]; Unix only).
+    ///
+    /// Only for a directory shared on purpose, e.g. one that an administrator owns and lets
+    /// the application's user write to. The risk is yours: **anyone who can write to the
+    /// directory can forge a session for any id** (a record file under the hash of the id),
+    /// and replace or remove any session. Records are still written `0600`, readable only by
+    /// the user that wrote them, so every process sharing the directory must run as one user;
+    /// a directory this creates is still `0700`.
+    pub fn allow_shared_directory(mut self) -> Self {
+        self.shared = true;
+        self
+    }
+
+    /// Opens (creating if needed, `0700` on Unix) the store's directory.
     ///
     /// Fails with [`StoreError::Io`] if the directory or its lock files cannot be created, or
-    /// if a file cannot be written there: better at start-up than on the first login.
+    /// if a file cannot be written there, and with [`StoreError::UnsafeDirectory`] if other
+    /// users could write to it (see [`allow_shared_directory`](Self::allow_shared_directory)):
+    /// better at start-up than on the first login.
+    pub async fn open(self) -> Result<FileStore, StoreError> {
+        let inner = blocking(move || Inner::open(self)).await?;
+        Ok(FileStore { inner: Arc::new(inner) })
+    }
+}
+
+impl FileStore {
+    /// Opens (creating if needed, `0700` on Unix) the store in `dir`, with the default
+    /// settings: shorthand for `FileStore::builder(dir).open()`.
+    ///
+    /// Fails with [`StoreError::Io`] if the directory or its lock files cannot be created, or
+    /// if a file cannot be written there, and with [`StoreError::UnsafeDirectory`] if the
+    /// directory is writable by its group or by others or owned by another user (Unix): better
+    /// at start-up than on the first login.
     pub async fn open(dir: impl Into<PathBuf>) -> Result<Self, StoreError> {
-        let dir = dir.into();
-        let inner = blocking(move || Inner::open(dir)).await?;
-        Ok(Self { inner: Arc::new(inner) })
+        Self::builder(dir).open().await
+    }
+
+    /// Settings for a store in `dir`, at their defaults until changed.
+    pub fn builder(dir: impl Into<PathBuf>) -> FileStoreBuilder {
+        FileStoreBuilder { dir: dir.into(), sync: false, shared: false }
     }
 
     /// Whether to fsync every written record and the directory before a write returns
@@ -139,36 +201,34 @@ impl FileStore {
 }
 
 impl Inner {
-    fn open(dir: PathBuf) -> Result<Self, StoreError> {
-        fs::create_dir_all(&dir)
-            .map_err(|e| StoreError::io(format!("file store: cannot create directory {}", dir.display()), e))?;
+    fn open(settings: FileStoreBuilder) -> Result<Self, StoreError> {
+        let FileStoreBuilder { dir, sync, shared } = settings;
+        create_private_dir(&dir)?;
         // Absolute, so a later change of the working directory cannot move the store.
         let dir = fs::canonicalize(&dir)
             .map_err(|e| StoreError::io(format!("file store: cannot resolve directory {}", dir.display()), e))?;
-        let probe = dir.join(format!(".probe.{}.{}{TEMP_SUFFIX}", std::process::id(), unique()));
-        let probed =
-            OpenOptions::new().write(true).create_new(true).open(&probe).and_then(|mut f| f.write_all(b"probe"));
-        // Remove the probe even if writing to it failed after it was created.
-        let removed = fs::remove_file(&probe);
-        probed
-            .and(removed)
-            .map_err(|e| StoreError::io(format!("file store: directory {} is not writable", dir.display()), e))?;
+        let owner = probe(&dir)?;
+        if !shared {
+            check_private(&dir, owner)?;
+        }
         let locks = dir.join("locks");
-        fs::create_dir_all(&locks)
-            .map_err(|e| StoreError::io(format!("file store: cannot create directory {}", locks.display()), e))?;
+        create_private_dir(&locks)?;
+        if !shared {
+            check_private(&locks, owner)?;
+        }
         let mut stripes = Vec::with_capacity(STRIPES);
         for i in 0..STRIPES {
             let path = locks.join(format!("{i:02x}.lock"));
-            let file = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
+            let mut options = OpenOptions::new();
+            options.read(true).write(true).create(true).truncate(false);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let file = options
                 .open(&path)
                 .map_err(|e| StoreError::io(format!("file store: cannot open lock file {}", path.display()), e))?;
             stripes.push(Arc::new(Mutex::new(file)));
         }
-        Ok(Self { dir, stripes, sync: false })
+        Ok(Self { dir, stripes, sync })
     }
 
     fn path(&self, key: &StoreKey) -> PathBuf {
@@ -272,6 +332,87 @@ impl Inner {
         let _lock = FileLock::acquire(&stripe)?;
         self.remove(path)
     }
+}
+
+/// Creates `dir` (`0700` on Unix) and any missing parents (with the default mode: they may be
+/// shared directories like `/var/lib/myapp`), unless it exists.
+fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
+    let failed = |e| StoreError::io(format!("file store: cannot create directory {}", dir.display()), e);
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(parent).map_err(failed)?;
+    }
+    let mut builder = DirBuilder::new();
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    match builder.create(dir) {
+        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => Err(failed(e)),
+        _ => Ok(()),
+    }
+}
+
+/// Checks a file can be written in `dir`, and returns the user id files created there get:
+/// this process's effective user id (read from the file itself, as `std` cannot ask for it
+/// without `unsafe`). `None` off Unix.
+fn probe(dir: &Path) -> Result<Option<u32>, StoreError> {
+    let path = dir.join(format!(".probe.{}.{}{TEMP_SUFFIX}", std::process::id(), unique()));
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let probed = options.open(&path).and_then(|mut file| {
+        file.write_all(b"probe")?;
+        owner_of(&file)
+    });
+    // Remove the probe even if writing to it failed after it was created.
+    let removed = fs::remove_file(&path);
+    let owner = probed.and_then(|owner| removed.map(|()| owner));
+    owner.map_err(|e| StoreError::io(format!("file store: directory {} is not writable", dir.display()), e))
+}
+
+/// The owner of an open file: its handle's metadata, so nobody can swap the file under it.
+#[cfg(unix)]
+fn owner_of(file: &File) -> io::Result<Option<u32>> {
+    Ok(Some(std::os::unix::fs::MetadataExt::uid(&file.metadata()?)))
+}
+
+#[cfg(not(unix))]
+fn owner_of(_: &File) -> io::Result<Option<u32>> {
+    Ok(None)
+}
+
+/// Refuses a directory other users could write to: they could plant records.
+#[cfg(unix)]
+fn check_private(dir: &Path, owner: Option<u32>) -> Result<(), StoreError> {
+    use std::os::unix::fs::MetadataExt as _;
+
+    let unsafe_dir = |reason: String| StoreError::UnsafeDirectory { store: STORE, path: dir.to_owned(), reason };
+    // Not following a symbolic link: `dir` is canonical, and `locks` is ours to create.
+    let meta = fs::symlink_metadata(dir)
+        .map_err(|e| StoreError::io(format!("file store: cannot inspect directory {}", dir.display()), e))?;
+    if !meta.is_dir() {
+        return Err(unsafe_dir("it is not a directory".into()));
+    }
+    let mode = meta.mode() & 0o7777;
+    let mut problems = Vec::new();
+    if let Some(me) = owner.filter(|&me| me != meta.uid()) {
+        problems.push(format!("it is owned by user id {}, not by this process's user (id {me})", meta.uid()));
+    }
+    match (mode & 0o020 != 0, mode & 0o002 != 0) {
+        (true, true) => problems.push(format!("it is writable by its group and by others (mode {mode:04o})")),
+        (true, false) => problems.push(format!("it is writable by its group (mode {mode:04o})")),
+        (false, true) => problems.push(format!("it is writable by others (mode {mode:04o})")),
+        (false, false) => {}
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(unsafe_dir(problems.join(", and ")))
+    }
+}
+
+#[cfg(not(unix))]
+fn check_private(_: &Path, _: Option<u32>) -> Result<(), StoreError> {
+    Ok(())
 }
 
 /// `<key>.<pid>.<n>.tmp` → the key.
