@@ -34,7 +34,7 @@ pub use memory::MemoryStore;
 #[cfg(feature = "file")]
 pub mod file;
 #[cfg(feature = "file")]
-pub use file::FileStore;
+pub use file::{FileStore, FileStoreBuilder};
 
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 mod sql;
@@ -55,7 +55,7 @@ pub use self::redis::RedisStore;
 #[cfg(feature = "memcached")]
 mod memcached;
 #[cfg(feature = "memcached")]
-pub use memcached::{CasContention, MemcachedStore};
+pub use memcached::{CasContention, MemcachedStore, MemcachedStoreBuilder};
 
 /// The outcome of [`Store::create`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
