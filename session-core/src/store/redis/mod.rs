@@ -38,80 +38,23 @@ const ENTRY: &str = "e:";
 /// Shared by every script: liveness at the caller's clock and the native TTL that follows it.
 /// Deadlines more than ten years out are kept without a native TTL (the record still expires
 /// at its deadline for `load`; Redis refuses absurdly large expiry times).
-const LUA_COMMON: &str = r"
-local function live(now)
-  local f = redis.call('HMGET', KEYS[1], 'm', 'x')
-  if not f[1] then return false end
-  if f[2] and tonumber(f[2]) <= now then return false end
-  return true
-end
-local function expire(now)
-  local x = redis.call('HGET', KEYS[1], 'x')
-  if not x then
-    redis.call('PERSIST', KEYS[1])
-    return
-  end
-  local left = tonumber(x) - now
-  if left > 315360000000 then
-    redis.call('PERSIST', KEYS[1])
-  else
-    if left < 1 then left = 1 end
-    redis.call('PEXPIRE', KEYS[1], string.format('%d', left))
-  end
-end
--- HSET/HDEL in slices: Lua's unpack has a stack limit.
-local function each_slice(cmd, from, to)
-  local i = from
-  while i <= to do
-    local j = math.min(i + 199, to)
-    redis.call(cmd, KEYS[1], unpack(ARGV, i, j))
-    i = j + 1
-  end
-end
-";
+const LUA_COMMON: &str = include_str!("common.lua");
 
 /// `KEYS[1]` session; `ARGV[1]` now; `ARGV[2..]` field/value pairs of the whole hash.
 /// Returns 1 when stored, 0 when a live record holds the key.
-const LUA_CREATE: &str = r"
-local now = tonumber(ARGV[1])
-if live(now) then return 0 end
-redis.call('DEL', KEYS[1])
-each_slice('HSET', 2, #ARGV)
-expire(now)
-return 1
-";
+const LUA_CREATE: &str = include_str!("create.lua");
 
 /// `KEYS[1]` session; `ARGV[1]` now; `ARGV[2]` n; `ARGV[3..2+n]` fields to remove; then
 /// field/value pairs to set. Removals go first, so a field both removed and set ends set.
 /// Returns 1 when applied, 0 when there is no live record (nothing written).
-const LUA_APPLY: &str = r"
-local now = tonumber(ARGV[1])
-if not live(now) then return 0 end
-local n = tonumber(ARGV[2])
-if n > 0 then each_slice('HDEL', 3, 2 + n) end
-each_slice('HSET', 3 + n, #ARGV)
-expire(now)
-return 1
-";
+const LUA_APPLY: &str = include_str!("apply.lua");
 
 /// `KEYS[1]` session; `ARGV[1]` now. Removes a live record and returns its hash; nil when
 /// there is none.
-const LUA_TAKE: &str = r"
-if not live(tonumber(ARGV[1])) then return false end
-local all = redis.call('HGETALL', KEYS[1])
-redis.call('DEL', KEYS[1])
-return all
-";
+const LUA_TAKE: &str = include_str!("take.lua");
 
 /// `KEYS[1]` session; `ARGV[1]` now. Deletes the record if it has expired; returns 1 if so.
-const LUA_COLLECT: &str = r"
-local x = redis.call('HGET', KEYS[1], 'x')
-if x and tonumber(x) <= tonumber(ARGV[1]) then
-  redis.call('DEL', KEYS[1])
-  return 1
-end
-return 0
-";
+const LUA_COLLECT: &str = include_str!("collect.lua");
 
 struct Scripts {
     create: Script,
