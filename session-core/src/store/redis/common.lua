@@ -1,29 +1,55 @@
-local function live(now)
-  local f = redis.call('HMGET', KEYS[1], 'm', 'x')
+-- Shared by every script that reads or writes a session hash (prepended to each one).
+--
+-- Hash fields: `m` metadata, `x` deadline (Unix ms, absent without one), `w` id of the call
+-- that created the hash, `e:<key>` entries; a tombstone (a hash moved away by a cluster
+-- rename) has only `t`.
+
+-- Whether `key` holds a live session at the caller's clock `now` (a tombstone is not one).
+local function live(key, now)
+  local f = redis.call('HMGET', key, 'm', 'x')
   if not f[1] then return false end
   if f[2] and tonumber(f[2]) <= now then return false end
   return true
 end
-local function expire(now)
-  local x = redis.call('HGET', KEYS[1], 'x')
+
+-- Sets the native TTL from the deadline `x`, so Redis never expires a record before it.
+-- Deadlines more than ten years out are kept without a native TTL (the record still expires
+-- at its deadline for `load`; Redis refuses absurdly large expiry times).
+local function expire(key, now)
+  local x = redis.call('HGET', key, 'x')
   if not x then
-    redis.call('PERSIST', KEYS[1])
+    redis.call('PERSIST', key)
     return
   end
   local left = tonumber(x) - now
   if left > 315360000000 then
-    redis.call('PERSIST', KEYS[1])
+    redis.call('PERSIST', key)
   else
     if left < 1 then left = 1 end
-    redis.call('PEXPIRE', KEYS[1], string.format('%d', left))
+    redis.call('PEXPIRE', key, string.format('%d', left))
   end
 end
--- HSET/HDEL in slices: Lua's unpack has a stack limit.
-local function each_slice(cmd, from, to)
+
+-- Runs `cmd key ARGV[from..to]` in slices: Lua's unpack has a stack limit.
+local function each_slice(cmd, key, from, to)
   local i = from
   while i <= to do
     local j = math.min(i + 199, to)
-    redis.call(cmd, KEYS[1], unpack(ARGV, i, j))
+    redis.call(cmd, key, unpack(ARGV, i, j))
     i = j + 1
   end
+end
+
+-- A digest of a whole hash as HGETALL lists it: fields sorted (the listing order may change
+-- without the content changing), each field and value length-prefixed so no two hashes
+-- encode alike.
+local function digest(all)
+  local order = {}
+  for i = 1, #all, 2 do order[#order + 1] = i end
+  table.sort(order, function(a, b) return all[a] < all[b] end)
+  local parts = {}
+  for _, i in ipairs(order) do
+    parts[#parts + 1] = #all[i] .. ':' .. all[i] .. #all[i + 1] .. ':' .. all[i + 1]
+  end
+  return redis.sha1hex(table.concat(parts))
 end
