@@ -40,16 +40,15 @@ local function each_slice(cmd, key, from, to)
   end
 end
 
--- A digest of a whole hash as HGETALL lists it: fields sorted (the listing order may change
--- without the content changing), each field and value length-prefixed so no two hashes
--- encode alike.
+-- A digest of a whole hash as HGETALL lists it, whatever the listing order (a large hash may
+-- list its fields in another order without changing): each field/value pair is hashed on its
+-- own (the field length-prefixed, so no two pairs encode alike), and the pair digests, plain
+-- hex, are sorted and hashed together.
 local function digest(all)
-  local order = {}
-  for i = 1, #all, 2 do order[#order + 1] = i end
-  table.sort(order, function(a, b) return all[a] < all[b] end)
   local parts = {}
-  for _, i in ipairs(order) do
-    parts[#parts + 1] = #all[i] .. ':' .. all[i] .. #all[i + 1] .. ':' .. all[i + 1]
+  for i = 1, #all, 2 do
+    parts[#parts + 1] = redis.sha1hex(#all[i] .. ':' .. all[i] .. all[i + 1])
   end
+  table.sort(parts)
   return redis.sha1hex(table.concat(parts))
 end
