@@ -34,6 +34,7 @@ mod proxy {
 
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::{TcpListener, TcpStream};
+    use tokio::sync::Notify;
     use tokio::task::AbortHandle;
 
     /// What happens to the command a [`Fault`] hits.
@@ -49,6 +50,9 @@ mod proxy {
         /// The command is forwarded and runs; from then on nothing reaches the client, but the
         /// connection stays open (a hung server or a silent network).
         Stall,
+        /// The command waits in the proxy until [`Proxy::resume`], then goes on as usual
+        /// (other connections through the proxy are not held).
+        Hold,
     }
 
     /// One fault, armed with [`Proxy::arm`]; it hits once.
@@ -70,6 +74,8 @@ mod proxy {
         fault: Mutex<Option<Fault>>,
         fired: AtomicUsize,
         down_after_fault: AtomicBool,
+        held: Notify,
+        resume: Notify,
         /// The accept loop and every connection: aborting them closes every socket.
         tasks: Mutex<Vec<AbortHandle>>,
     }
@@ -89,6 +95,8 @@ mod proxy {
                 fault: Mutex::new(None),
                 fired: AtomicUsize::new(0),
                 down_after_fault: AtomicBool::new(false),
+                held: Notify::new(),
+                resume: Notify::new(),
                 tasks: Mutex::new(Vec::new()),
             });
             Inner::serve(&inner, listener);
@@ -112,6 +120,16 @@ mod proxy {
         /// How many faults have been hit so far.
         pub(crate) fn fired(&self) -> usize {
             self.inner.fired.load(Ordering::SeqCst)
+        }
+
+        /// Waits until a [`Action::Hold`] fault holds its command.
+        pub(crate) async fn held(&self) {
+            self.inner.held.notified().await;
+        }
+
+        /// Lets the held command go on.
+        pub(crate) fn resume(&self) {
+            self.inner.resume.notify_one();
         }
 
         /// Closes every connection and refuses new ones.
@@ -201,6 +219,10 @@ mod proxy {
                                 inner.after_fault();
                                 return;
                             }
+                            if action == Some(Action::Hold) {
+                                inner.held.notify_one();
+                                inner.resume.notified().await;
+                            }
                             if server_write.write_all(&command).await.is_err() { return; }
                             sent += 1;
                             match action {
@@ -214,7 +236,7 @@ mod proxy {
                                     silent = true;
                                     inner.after_fault();
                                 }
-                                Some(Action::CutBefore) | None => {}
+                                Some(Action::CutBefore | Action::Hold) | None => {}
                             }
                         }
                     }
@@ -874,6 +896,58 @@ mod cluster {
                     }
                     assert_rename_kept_the_session(&case, &outcome, &store, (&old, &new), &record, now, false).await;
                 }
+            }
+        }
+    }
+
+    /// A request that changes or destroys the session between the copy and the release (the
+    /// release is held in the proxy meanwhile): a change is not lost (the rename starts over
+    /// from the changed record), a destroyed session is not brought back (the copy goes).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_cluster_rename_loses_no_concurrent_change_and_resurrects_nothing() {
+        let cluster = Cluster::start().await;
+        let prefix = random_prefix();
+        let store = cluster.store(&prefix, Duration::from_secs(5)).await;
+        // Another app server: its own connections, so the held release does not block it.
+        let other = cluster.store(&prefix, Duration::from_secs(5)).await;
+        let (old, new) = (key_on(&prefix, 0), key_on(&prefix, 1));
+        store.create(&old, &session(SystemClock.now()), SystemClock.now()).await.unwrap();
+        assert_eq!(store.rename(&old, &new, SystemClock.now()).await.unwrap(), Renamed::Done, "warm-up");
+
+        let change = Change {
+            set: vec![("user".to_owned(), Entry { value: b"bob".to_vec(), expires_at: None })],
+            remove: vec!["otp".to_owned()],
+            meta: None,
+        };
+        for destroy in [false, true] {
+            let (old, new) = (key_on(&prefix, 0), key_on(&prefix, 1));
+            let now = SystemClock.now();
+            let record = session(now);
+            store.create(&old, &record, now).await.unwrap();
+            cluster.proxies[0].arm(Fault { command: "EVALSHA", skip: 1, action: Action::Hold, then_down: false });
+            let rename = tokio::spawn({
+                let (store, old, new) = (store.clone(), old, new);
+                async move { store.rename(&old, &new, now).await }
+            });
+            timeout(Duration::from_secs(10), cluster.proxies[0].held()).await.expect("the release was not held");
+            assert!(store.load(&new, now).await.unwrap().is_some(), "the copy is stored before the release");
+            if destroy {
+                other.delete(&old).await.unwrap();
+            } else {
+                assert_eq!(other.apply(&old, &change, now).await.unwrap(), session_core::Applied::Done);
+            }
+            cluster.proxies[0].resume();
+            let outcome = timeout(Duration::from_secs(30), rename).await.expect("rename hung").unwrap();
+            assert_eq!(store.load(&old, now).await.unwrap(), None, "the old key after the rename (destroy: {destroy})");
+            if destroy {
+                assert_eq!(outcome.unwrap(), Renamed::Gone, "a rename of a session destroyed meanwhile");
+                assert_eq!(store.load(&new, now).await.unwrap(), None, "the copy of a destroyed session");
+            } else {
+                assert_eq!(outcome.unwrap(), Renamed::Done, "a rename of a session changed meanwhile");
+                let mut expected = record.clone();
+                expected.apply(&change);
+                let moved = store.load(&new, now).await.unwrap().expect("the moved session");
+                assert_eq!(sorted(moved), sorted(expected), "the moved session has the change made meanwhile");
             }
         }
     }
