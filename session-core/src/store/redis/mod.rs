@@ -8,8 +8,9 @@
 //!   call the cluster client sends again after losing its reply knows its own record,
 //! - `e:{entry key}`: one [`Entry`] (postcard: value and own deadline) per field.
 //!
-//! A cluster `rename` leaves a tombstone at the old key for a minute or so: a hash with only
-//! `t` (the id of the rename call); every operation takes it for "no session".
+//! A cluster `rename` leaves a tombstone at the old key: a hash with only `t` (the id of the
+//! rename call) that expires natively after a minute (or twice the response timeout, if that
+//! is longer); every operation takes it for "no session".
 //!
 //! Round trips: `load` is one `HGETALL`; `create` and `apply` are one `EVALSHA` each (the
 //! script checks liveness against `x` at the caller's `now`, writes, and sets the native TTL
@@ -18,26 +19,32 @@
 //!
 //! `rename` (for `cycle_id`) must leave a complete copy of the session under the old or the
 //! new key whatever fails:
-//! - On one server it is one script over both keys (`rename.lua`): the old record must be
-//!   live and the new key free, then `RENAME` moves the hash. Redis runs a script whole or
-//!   not at all, so the record is under exactly one key, also when the reply is lost.
+//! - On one server it is one `EVALSHA` of one script over both keys (`rename.lua`): the old
+//!   record must be live and the new key free, then `RENAME` moves the hash. Redis runs a
+//!   script whole or not at all, so the record is under exactly one key, also when the reply
+//!   is lost.
 //! - In a cluster the two keys live in different hash slots, where no script may touch both,
 //!   so the move is three scripts, each on one key, writing the new key before releasing the
 //!   old one: `snapshot.lua` reads the old hash and a digest of it; `create.lua` stores the
 //!   copy under the new key (refused if a live record is there); `release.lua` replaces the
-//!   old hash by a tombstone only if its digest is unchanged, else the copy is dropped and
-//!   the move starts over (a request that changed the session meanwhile loses nothing). Up
-//!   to the release there is always the old record; after it, the copy. If the release's
-//!   reply is lost, both may exist and the error is [`StoreError::OutcomeUnknown`]: the
-//!   engine then finds the copy and deletes the old key.
+//!   old hash by a tombstone only if its digest is unchanged. If it changed meanwhile, the
+//!   copy is deleted and the move starts over (up to five times), so a concurrent change is
+//!   not lost; if the session was destroyed meanwhile, the copy is deleted and the answer is
+//!   `Gone`. Up to the release there is always the old record; after it, the copy. If the
+//!   release's reply is lost, both may exist and the error is
+//!   [`StoreError::OutcomeUnknown`]: the engine then finds the copy and deletes the old key.
+//!   A failure before the release deletes the copy again and is a plain error (the old
+//!   record is untouched); if even that fails, it is unknown.
 //!
 //! Errors of writes: when a command was sent and its reply never came (connection dropped,
 //! response timeout), the write may have happened and the error is
 //! [`StoreError::OutcomeUnknown`]; a write that surely did not run (a refused connection or an
 //! error reply on one server) is [`StoreError::Backend`]. The cluster client sends a command
 //! again when its connection broke (a bounded number of times), so in a cluster the last
-//! error says nothing about the earlier attempts: every failed write there is reported as
-//! unknown, and the scripts give the same result when run twice.
+//! error says nothing about the earlier attempts: a failed write there is reported as
+//! unknown (but for the rename case above), and every script answers a resend as it
+//! answered the first send (`apply` and `DEL` by nature, `create` through `w`, the release
+//! through its tombstone).
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -183,11 +190,16 @@ impl ConnectionLike for Conn {
 /// Connect with [`connect`](Self::connect) or [`cluster`](Self::cluster), or set timeouts
 /// first with [`builder`](Self::builder) or [`cluster_builder`](Self::cluster_builder).
 ///
+/// Timeouts (defaults): connecting 2 s per attempt, each operation's answer 5 s; in a
+/// cluster, 3 retries per request, tens of milliseconds apart. Change them with the builders.
+///
 /// The connection reconnects by itself: while Redis is down, operations fail with
 /// [`StoreError::Backend`] (requests get a 503), and work again once it is back. A write whose
-/// reply was lost fails with [`StoreError::OutcomeUnknown`] instead: it may have been done.
-/// `rename` (`cycle_id` at login) keeps a whole copy of the session under the old or the new
-/// key whatever fails; the module source describes how.
+/// reply was lost or timed out fails with [`StoreError::OutcomeUnknown`] instead: it may have
+/// been done. (In a cluster the client resends failed requests, so every failed write there
+/// is unknown.) `rename` (`cycle_id` at login) keeps a whole copy of the session under the
+/// old or the new key whatever fails: one script on one server; in a cluster, where the two
+/// keys live on different nodes, a copy written before the old record is released.
 ///
 /// Still start a [`Collector`](crate::Collector) if you want expired records gone at the
 /// app's clock rather than Redis's; native expiry alone keeps memory bounded.
@@ -305,10 +317,12 @@ impl RedisStoreBuilder {
     }
 
     /// How often the cluster client retries a request that failed (default 3), e.g. after a
-    /// `MOVED` redirection or a broken connection, waiting 10 to 100 ms between tries.
+    /// `MOVED` redirection or a broken connection, waiting a random 10 to 80 ms (growing with
+    /// each try) between tries.
     ///
-    /// Kept low so that with a node lost, requests for its slots fail within tens of
-    /// milliseconds rather than each waiting out the response timeout. Only used by
+    /// Kept low so that with a node lost, requests for its slots fail within a fraction of a
+    /// second rather than each waiting out the response timeout (the `redis` crate's own
+    /// default, 16 retries from 1.28 s apart, does that). Only used by
     /// [`RedisStore::cluster_builder`].
     #[cfg(feature = "redis-cluster")]
     pub fn cluster_retries(mut self, retries: u32) -> Self {
