@@ -695,14 +695,7 @@ mod cluster {
             },
             None => bytes,
         };
-        let mut crc: u16 = 0;
-        for &b in hashed {
-            crc ^= u16::from(b) << 8;
-            for _ in 0..8 {
-                crc = if crc & 0x8000 != 0 { (crc << 1) ^ 0x1021 } else { crc << 1 };
-            }
-        }
-        crc % 16384
+        crc16::State::<crc16::XMODEM>::calculate(hashed) % 16384
     }
 
     fn node_of(redis_key: &str) -> usize {
