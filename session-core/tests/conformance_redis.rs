@@ -37,9 +37,10 @@ impl Drop for Cleanup {
 session_core::store_conformance!(redis_single, async {
     let url = url();
     let prefix = format!("session-kit-test:{:016x}:", rand::random::<u64>());
-    let store = session_core::store::RedisStore::connect(&url)
+    let store = session_core::store::RedisStore::builder(url.clone())
+        .prefix(prefix.clone())
+        .connect()
         .await
-        .unwrap_or_else(|e| panic!("cannot reach Redis at SESSION_KIT_REDIS_URL={url}: {e}"))
-        .with_prefix(prefix.clone());
+        .unwrap_or_else(|e| panic!("cannot reach Redis at SESSION_KIT_REDIS_URL={url}: {e}"));
     (store, Cleanup { url, prefix })
 });

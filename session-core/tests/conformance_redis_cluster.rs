@@ -43,9 +43,8 @@ impl Drop for Cleanup {
 session_core::store_conformance!(redis_cluster, async {
     let urls = urls();
     let prefix = format!("session-kit-test:{:016x}:", rand::random::<u64>());
-    let store = session_core::store::RedisStore::cluster(&urls)
-        .await
-        .unwrap_or_else(|e| panic!("cannot reach the Redis Cluster at SESSION_KIT_REDIS_CLUSTER_URLS={urls:?}: {e}"))
-        .with_prefix(prefix.clone());
+    let connected = session_core::store::RedisStore::cluster_builder(&urls).prefix(prefix.clone()).connect().await;
+    let store = connected
+        .unwrap_or_else(|e| panic!("cannot reach the Redis Cluster at SESSION_KIT_REDIS_CLUSTER_URLS={urls:?}: {e}"));
     (store, Cleanup { urls, prefix })
 });

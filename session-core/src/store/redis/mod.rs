@@ -1,0 +1,772 @@
+//! The Redis store: one hash per session, changed by Lua scripts, expired natively.
+//!
+//! Layout: the session under key `{prefix}{store key}` is a hash with
+//! - `m`: the [`Meta`] (postcard),
+//! - `x`: the record's deadline in Unix milliseconds as decimal text, absent when it has none
+//!   (the scripts read it to tell live from expired at the caller's `now`),
+//! - `w`: a random id of the `create` (or cluster `rename`) call that wrote the hash, so a
+//!   call the cluster client sends again after losing its reply knows its own record,
+//! - `e:{entry key}`: one [`Entry`] (postcard: value and own deadline) per field.
+//!
+//! A cluster `rename` leaves a tombstone at the old key: a hash with only `t` (the id of the
+//! rename call) that expires natively after a minute (or twice the response timeout, if that
+//! is longer); every operation takes it for "no session".
+//!
+//! Round trips: `load` is one `HGETALL`; `create` and `apply` are one `EVALSHA` each (the
+//! script checks liveness against `x` at the caller's `now`, writes, and sets the native TTL
+//! to `x - now`); `delete` is one `DEL`. A script that Redis does not know yet costs one
+//! extra `SCRIPT LOAD` the first time. The scripts are the `.lua` files beside this one.
+//!
+//! `rename` (for `cycle_id`) must leave a complete copy of the session under the old or the
+//! new key whatever fails:
+//! - On one server it is one `EVALSHA` of one script over both keys (`rename.lua`): the old
+//!   record must be live and the new key free, then `RENAME` moves the hash. Redis runs a
+//!   script whole or not at all, so the record is under exactly one key, also when the reply
+//!   is lost.
+//! - In a cluster the two keys live in different hash slots, where no script may touch both,
+//!   so the move is three scripts, each on one key, writing the new key before releasing the
+//!   old one: `snapshot.lua` reads the old hash and a digest of it; `create.lua` stores the
+//!   copy under the new key (refused if a live record is there); `release.lua` replaces the
+//!   old hash by a tombstone only if its digest is unchanged. If it changed meanwhile, the
+//!   copy is deleted and the move starts over (up to five times), so a concurrent change is
+//!   not lost; if the session was destroyed meanwhile, the copy is deleted and the answer is
+//!   `Gone`. Up to the release there is always the old record; after it, the copy. If the
+//!   release's reply is lost, both may exist and the error is
+//!   [`StoreError::OutcomeUnknown`]: the engine then finds the copy and deletes the old key.
+//!   A failure before the release deletes the copy again and is a plain error (the old
+//!   record is untouched); if even that fails, it is unknown.
+//!
+//! Errors of writes: when a command was sent and its reply never came (connection dropped,
+//! response timeout), the write may have happened and the error is
+//! [`StoreError::OutcomeUnknown`]; a write that surely did not run (a refused connection or an
+//! error reply on one server) is [`StoreError::Backend`]. The cluster client sends a command
+//! again when its connection broke (a bounded number of times), so in a cluster the last
+//! error says nothing about the earlier attempts: a failed write there is reported as
+//! unknown (but for the rename case above), and every script answers a resend as it
+//! answered the first send (`apply` and `DEL` by nature, `create` through `w`, the release
+//! through its tombstone).
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::{Cmd, ErrorKind, Pipeline, RedisError, RedisFuture, Script, Value};
+use serde::Serialize;
+
+use super::{Applied, Created, Renamed, Store};
+use crate::error::StoreError;
+use crate::id::StoreKey;
+use crate::record::{Change, Entry, Meta, Record};
+use crate::time::Timestamp;
+
+const STORE: &str = "redis";
+
+/// Hash field of the metadata.
+const META: &str = "m";
+/// Hash field of the record's deadline, read by the scripts.
+const EXPIRES: &str = "x";
+/// Hash field of a tombstone (written by `release.lua`).
+const TOMBSTONE: &str = "t";
+/// Prefix of entry fields, so entry keys never clash with `m`, `x`, `w` and `t`.
+const ENTRY: &str = "e:";
+
+/// Liveness at the caller's clock, the native TTL that follows it, the digest of a hash.
+const LUA_COMMON: &str = include_str!("common.lua");
+
+struct Scripts {
+    create: Script,
+    apply: Script,
+    rename: Script,
+    #[cfg(feature = "redis-cluster")]
+    snapshot: Script,
+    #[cfg(feature = "redis-cluster")]
+    release: Script,
+    collect: Script,
+}
+
+static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| {
+    let with_common = |body: &str| Script::new(&format!("{LUA_COMMON}{body}"));
+    Scripts {
+        create: with_common(include_str!("create.lua")),
+        apply: with_common(include_str!("apply.lua")),
+        rename: with_common(include_str!("rename.lua")),
+        #[cfg(feature = "redis-cluster")]
+        snapshot: with_common(include_str!("snapshot.lua")),
+        #[cfg(feature = "redis-cluster")]
+        release: with_common(include_str!("release.lua")),
+        collect: Script::new(include_str!("collect.lua")),
+    }
+});
+
+/// How many collection scripts run at once during [`Store::collect_expired`].
+const COLLECT_CONCURRENCY: usize = 32;
+
+/// How often a cluster `rename` starts over because the session changed under it before
+/// giving up (the old record is then left as it is).
+#[cfg(feature = "redis-cluster")]
+const RENAME_ATTEMPTS: usize = 5;
+
+/// The shortest life of a rename's tombstone: it must outlive every resend of the release
+/// by the cluster client, which all happen within one response timeout.
+#[cfg(feature = "redis-cluster")]
+const TOMBSTONE_MIN_TTL: Duration = Duration::from_secs(60);
+
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
+#[cfg(feature = "redis-cluster")]
+const DEFAULT_CLUSTER_RETRIES: u32 = 3;
+
+/// A connection to one Redis server or to a cluster; cheap to clone (both multiplex).
+#[derive(Clone)]
+enum Conn {
+    Single(ConnectionManager),
+    #[cfg(feature = "redis-cluster")]
+    Cluster(redis::cluster_async::ClusterConnection),
+}
+
+impl Conn {
+    /// Whether a failed command surely did not run, so its error may say "not done".
+    fn surely_not_run(&self, e: &RedisError) -> bool {
+        // Refused by the client itself: nothing was sent.
+        if matches!(e.kind(), ErrorKind::Client | ErrorKind::InvalidClientConfig) {
+            return true;
+        }
+        match self {
+            // One attempt per command: no connection, or an error reply, means it did not run
+            // (the scripts fail, if ever, before they write).
+            Self::Single(_) => {
+                e.is_connection_refusal()
+                    || matches!(e.kind(), ErrorKind::Server(_) | ErrorKind::Extension | ErrorKind::AuthenticationFailed)
+            }
+            // The client resends a command whose connection broke; the error is the last
+            // attempt's, and an earlier one may have run.
+            #[cfg(feature = "redis-cluster")]
+            Self::Cluster(_) => false,
+        }
+    }
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Self::Single(c) => c.req_packed_command(cmd),
+            #[cfg(feature = "redis-cluster")]
+            Self::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Self::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            #[cfg(feature = "redis-cluster")]
+            Self::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::Single(c) => c.get_db(),
+            #[cfg(feature = "redis-cluster")]
+            Self::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+/// Sessions in Redis (feature `redis`), or in a Redis Cluster (feature `redis-cluster`).
+///
+/// Pick it when several app servers share sessions and you run Redis anyway: loads and
+/// changes cost one round trip each, concurrent changes to different fields merge inside
+/// Redis (a Lua script per change), and records vanish on their own through Redis's native
+/// expiry, set from the record's deadline as the app's clock sees it. For sessions that must
+/// survive a Redis restart, configure Redis persistence, or pick an SQL store.
+///
+/// Connect with [`connect`](Self::connect) or [`cluster`](Self::cluster), or set timeouts
+/// first with [`builder`](Self::builder) or [`cluster_builder`](Self::cluster_builder).
+///
+/// Timeouts (defaults): connecting 2 s per attempt, each operation's answer 5 s; in a
+/// cluster, 3 retries per request, tens of milliseconds apart. Change them with the builders.
+///
+/// The connection reconnects by itself: while Redis is down, operations fail with
+/// [`StoreError::Backend`] (requests get a 503), and work again once it is back. A write whose
+/// reply was lost or timed out fails with [`StoreError::OutcomeUnknown`] instead: it may have
+/// been done. (In a cluster the client resends failed requests, so every failed write there
+/// is unknown.) `rename` (`cycle_id` at login) keeps a whole copy of the session under the
+/// old or the new key whatever fails: one script on one server; in a cluster, where the two
+/// keys live on different nodes, a copy written before the old record is released.
+///
+/// Still start a [`Collector`](crate::Collector) if you want expired records gone at the
+/// app's clock rather than Redis's; native expiry alone keeps memory bounded.
+#[derive(Clone)]
+pub struct RedisStore {
+    conn: Conn,
+    prefix: String,
+    #[cfg(feature = "redis-cluster")]
+    tombstone_ttl: Duration,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self.conn {
+            Conn::Single(_) => "single",
+            #[cfg(feature = "redis-cluster")]
+            Conn::Cluster(_) => "cluster",
+        };
+        f.debug_struct("RedisStore").field("connection", &kind).field("prefix", &self.prefix).finish()
+    }
+}
+
+fn backend(e: impl Into<crate::error::BoxError>) -> StoreError {
+    StoreError::backend(STORE, e)
+}
+
+/// Where a [`RedisStoreBuilder`] connects.
+#[derive(Clone)]
+enum Target {
+    Single(String),
+    #[cfg(feature = "redis-cluster")]
+    Cluster(Vec<String>),
+}
+
+/// Settings of a [`RedisStore`] before it connects: from [`RedisStore::builder`] or
+/// [`RedisStore::cluster_builder`], finished by [`connect`](Self::connect).
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), session_core::StoreError> {
+/// use std::time::Duration;
+/// use session_core::RedisStore;
+///
+/// let store = RedisStore::builder("redis://127.0.0.1:6379")
+///     .connect_timeout(Duration::from_secs(1))
+///     .response_timeout(Duration::from_secs(2))
+///     .prefix("shop-session:")
+///     .connect()
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+#[must_use = "a builder does nothing until `connect` is called"]
+pub struct RedisStoreBuilder {
+    target: Target,
+    connect_timeout: Duration,
+    response_timeout: Duration,
+    prefix: String,
+    #[cfg(feature = "redis-cluster")]
+    cluster_retries: u32,
+}
+
+impl std::fmt::Debug for RedisStoreBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // URLs may carry a password: show only what kind of target it is.
+        let target = match &self.target {
+            Target::Single(_) => "single".to_owned(),
+            #[cfg(feature = "redis-cluster")]
+            Target::Cluster(nodes) => format!("cluster of {} listed nodes", nodes.len()),
+        };
+        let mut d = f.debug_struct("RedisStoreBuilder");
+        d.field("target", &target)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("response_timeout", &self.response_timeout)
+            .field("prefix", &self.prefix);
+        #[cfg(feature = "redis-cluster")]
+        d.field("cluster_retries", &self.cluster_retries);
+        d.finish()
+    }
+}
+
+impl RedisStoreBuilder {
+    fn new(target: Target) -> Self {
+        Self {
+            target,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            response_timeout: DEFAULT_RESPONSE_TIMEOUT,
+            prefix: RedisStore::DEFAULT_PREFIX.to_owned(),
+            #[cfg(feature = "redis-cluster")]
+            cluster_retries: DEFAULT_CLUSTER_RETRIES,
+        }
+    }
+
+    /// How long one attempt to open a connection may take (default 2 s). Must not be zero.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long one operation may wait for Redis's answer (default 5 s); in a cluster this
+    /// bounds the operation including the client's retries. Must not be zero.
+    ///
+    /// A write that times out fails with [`StoreError::OutcomeUnknown`]: Redis may still
+    /// have done it.
+    pub fn response_timeout(mut self, timeout: Duration) -> Self {
+        self.response_timeout = timeout;
+        self
+    }
+
+    /// Files sessions under keys starting with `prefix` (default `"session:"`), e.g. to share
+    /// one Redis among apps. [`collect_expired`](Store::collect_expired) only looks at keys
+    /// with this prefix.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// How often the cluster client retries a request that failed (default 3), e.g. after a
+    /// `MOVED` redirection or a broken connection, waiting a random 10 to 80 ms (growing with
+    /// each try) between tries.
+    ///
+    /// Kept low so that with a node lost, requests for its slots fail within a fraction of a
+    /// second rather than each waiting out the response timeout (the `redis` crate's own
+    /// default, 16 retries from 1.28 s apart, does that). Only used by
+    /// [`RedisStore::cluster_builder`].
+    #[cfg(feature = "redis-cluster")]
+    pub fn cluster_retries(mut self, retries: u32) -> Self {
+        self.cluster_retries = retries;
+        self
+    }
+
+    /// Connects. One server: the connection reconnects by itself later. A cluster: the slot
+    /// map is read from the listed nodes.
+    pub async fn connect(self) -> Result<RedisStore, StoreError> {
+        for (name, value) in [("connect_timeout", self.connect_timeout), ("response_timeout", self.response_timeout)] {
+            if value.is_zero() {
+                return Err(StoreError::Config(format!("redis store: {name} must be longer than zero")));
+            }
+        }
+        let conn = match &self.target {
+            Target::Single(url) => {
+                let client = redis::Client::open(url.as_str()).map_err(backend)?;
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(self.connect_timeout))
+                    .set_response_timeout(Some(self.response_timeout))
+                    // Each failed request starts a reconnection of its own; do not stall it
+                    // retrying.
+                    .set_number_of_retries(1);
+                Conn::Single(client.get_connection_manager_with_config(config).await.map_err(backend)?)
+            }
+            #[cfg(feature = "redis-cluster")]
+            Target::Cluster(nodes) => {
+                let client = redis::cluster::ClusterClient::builder(nodes.iter().map(String::as_str))
+                    .connection_timeout(self.connect_timeout)
+                    // Per attempt and, by default, for the whole request with its retries.
+                    .response_timeout(self.response_timeout)
+                    .retries(self.cluster_retries)
+                    // The crate's defaults (16 retries, waits from 1.28 s) make every request for
+                    // a lost node's slots wait out the response timeout.
+                    .min_retry_wait(10)
+                    .max_retry_wait(100)
+                    .build()
+                    .map_err(backend)?;
+                Conn::Cluster(client.get_async_connection().await.map_err(backend)?)
+            }
+        };
+        Ok(RedisStore {
+            conn,
+            prefix: self.prefix,
+            #[cfg(feature = "redis-cluster")]
+            tombstone_ttl: TOMBSTONE_MIN_TTL.max(self.response_timeout.saturating_mul(2)),
+        })
+    }
+}
+
+impl RedisStore {
+    /// The key prefix used unless `RedisStoreBuilder::prefix` says otherwise.
+    pub const DEFAULT_PREFIX: &'static str = "session:";
+
+    /// Connects to one Redis server, e.g. `redis://127.0.0.1:6379` (`rediss://` for TLS needs
+    /// a TLS feature of the `redis` crate), with the default timeouts (connect 2 s, response
+    /// 5 s). The connection reconnects by itself.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::builder(url).connect().await
+    }
+
+    /// Settings for a store on one Redis server at `url`: timeouts and key prefix, then
+    /// `connect`.
+    pub fn builder(url: impl Into<String>) -> RedisStoreBuilder {
+        RedisStoreBuilder::new(Target::Single(url.into()))
+    }
+
+    /// Connects to a Redis Cluster through any of its nodes, e.g.
+    /// `["redis://127.0.0.1:7000", "redis://127.0.0.1:7001"]` (feature `redis-cluster`), with
+    /// the default timeouts and retries (see [`cluster_builder`](Self::cluster_builder)).
+    ///
+    /// A session is one key, so all of it lives in one hash slot.
+    #[cfg(feature = "redis-cluster")]
+    pub async fn cluster<S: AsRef<str>>(nodes: &[S]) -> Result<Self, StoreError> {
+        Self::cluster_builder(nodes).connect().await
+    }
+
+    /// Settings for a store on the Redis Cluster that `nodes` belong to: timeouts, retries
+    /// and key prefix, then `connect` (feature `redis-cluster`).
+    #[cfg(feature = "redis-cluster")]
+    pub fn cluster_builder<S: AsRef<str>>(nodes: &[S]) -> RedisStoreBuilder {
+        RedisStoreBuilder::new(Target::Cluster(nodes.iter().map(|n| n.as_ref().to_owned()).collect()))
+    }
+
+    /// Files sessions under keys starting with `prefix` instead of `"session:"`, e.g. to
+    /// share one Redis among apps. [`collect_expired`](Store::collect_expired) only looks at
+    /// keys with this prefix.
+    #[must_use]
+    pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// The key prefix in use.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    fn redis_key(&self, key: &StoreKey) -> String {
+        format!("{}{}", self.prefix, key.as_str())
+    }
+
+    /// A failed write: unknown outcome unless it surely did not run.
+    fn write_error(&self, e: RedisError) -> StoreError {
+        if self.conn.surely_not_run(&e) {
+            backend(e)
+        } else {
+            StoreError::outcome_unknown(STORE, e)
+        }
+    }
+
+    /// `SCAN` pattern matching exactly the keys under the prefix.
+    fn pattern(&self) -> String {
+        let mut p = String::with_capacity(self.prefix.len() + 1);
+        for c in self.prefix.chars() {
+            if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+                p.push('\\');
+            }
+            p.push(c);
+        }
+        p.push('*');
+        p
+    }
+
+    /// The keys under the prefix, on every node that holds data.
+    async fn scan_keys(&self) -> Result<Vec<Vec<u8>>, StoreError> {
+        let pattern = self.pattern();
+        match &self.conn {
+            Conn::Single(c) => scan_node(&mut c.clone(), &pattern, |conn, cmd| Box::pin(cmd.query_async(conn))).await,
+            #[cfg(feature = "redis-cluster")]
+            Conn::Cluster(c) => {
+                use redis::cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo, SingleNodeRoutingInfo};
+                let mut conn = c.clone();
+                // Without a response policy, the answers of all primaries come back as a map
+                // keyed by each node's `host:port`: that is the list of primaries to scan.
+                let pings = conn
+                    .route_command(
+                        redis::cmd("PING"),
+                        RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllMasters, None)),
+                    )
+                    .await
+                    .map_err(backend)?;
+                let Value::Map(answers) = pings else {
+                    return Err(backend(format!("unexpected answer listing cluster primaries: {pings:?}")));
+                };
+                let mut keys = Vec::new();
+                for (address, _) in answers {
+                    let address: String = redis::from_redis_value(address).map_err(backend)?;
+                    let (host, port) = address
+                        .rsplit_once(':')
+                        .and_then(|(h, p)| Some((h.to_owned(), p.parse::<u16>().ok()?)))
+                        .ok_or_else(|| backend(format!("unexpected cluster node address {address:?}")))?;
+                    let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress { host, port });
+                    let found = scan_node(&mut conn, &pattern, |conn, cmd| {
+                        let route = route.clone();
+                        Box::pin(async move { conn.route_command(cmd.clone(), route).await })
+                    })
+                    .await?;
+                    keys.extend(found);
+                }
+                Ok(keys)
+            }
+        }
+    }
+}
+
+/// A full `SCAN ... MATCH pattern` on one node, through `send`.
+async fn scan_node<C>(
+    conn: &mut C,
+    pattern: &str,
+    send: impl for<'a> Fn(&'a mut C, &'a Cmd) -> RedisFuture<'a, Value>,
+) -> Result<Vec<Vec<u8>>, StoreError> {
+    let mut keys = Vec::new();
+    let mut cursor = String::from("0");
+    loop {
+        let mut cmd = redis::cmd("SCAN");
+        cmd.arg(&cursor).arg("MATCH").arg(pattern).arg("COUNT").arg(1000);
+        let answer = send(conn, &cmd).await.map_err(backend)?;
+        let (next, batch): (String, Vec<Vec<u8>>) = redis::from_redis_value(answer).map_err(backend)?;
+        keys.extend(batch);
+        if next == "0" {
+            return Ok(keys);
+        }
+        cursor = next;
+    }
+}
+
+fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
+    postcard::to_allocvec(value).map_err(backend)
+}
+
+fn decode_exact<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8]) -> Option<T> {
+    match postcard::take_from_bytes::<T>(bytes) {
+        Ok((value, [])) => Some(value),
+        _ => None,
+    }
+}
+
+/// The fields `m` and `x` for `meta`.
+fn meta_fields(meta: &Meta, pairs: &mut Vec<Vec<u8>>, removals: &mut Vec<Vec<u8>>) -> Result<(), StoreError> {
+    pairs.push(META.into());
+    pairs.push(encode(meta)?);
+    match meta.expires_at() {
+        Some(at) => {
+            pairs.push(EXPIRES.into());
+            pairs.push(at.as_millis().to_string().into_bytes());
+        }
+        None => removals.push(EXPIRES.into()),
+    }
+    Ok(())
+}
+
+fn entry_field(key: &str) -> Vec<u8> {
+    let mut field = Vec::with_capacity(ENTRY.len() + key.len());
+    field.extend_from_slice(ENTRY.as_bytes());
+    field.extend_from_slice(key.as_bytes());
+    field
+}
+
+/// Reads a session hash; `Err` names what is wrong with a corrupt one.
+fn decode_hash(fields: HashMap<Vec<u8>, Vec<u8>>) -> Result<Option<Record>, &'static str> {
+    // A tombstone (the session moved away by a cluster rename) holds no session.
+    if fields.is_empty() || (fields.len() == 1 && fields.contains_key(TOMBSTONE.as_bytes())) {
+        return Ok(None);
+    }
+    let meta = fields.get(META.as_bytes()).ok_or("no metadata field")?;
+    let meta: Meta = decode_exact(meta).ok_or("undecodable metadata")?;
+    let mut record = Record::new(meta);
+    for (field, value) in fields {
+        let Some(key) = field.strip_prefix(ENTRY.as_bytes()) else { continue };
+        let key = String::from_utf8(key.to_vec()).map_err(|_| "entry key is not UTF-8")?;
+        let entry: Entry = decode_exact(&value).ok_or("undecodable entry")?;
+        record.entries.push((key, entry));
+    }
+    Ok(Some(record))
+}
+
+/// A fresh id for one `create` or `rename` call, so a resent script knows its own writes.
+fn call_id() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
+
+impl RedisStore {
+    /// One server: one script moves the hash, so it is under exactly one key whatever fails.
+    async fn rename_atomic(&self, old: &str, new: &str, now: Timestamp) -> Result<Renamed, StoreError> {
+        let moved: i64 = SCRIPTS
+            .rename
+            .key(old)
+            .key(new)
+            .arg(now.as_millis())
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(|e| self.write_error(e))?;
+        Ok(match moved {
+            1 => Renamed::Done,
+            2 => Renamed::KeyTaken,
+            _ => Renamed::Gone,
+        })
+    }
+
+    /// A cluster: copy to the new key, then release the old one if it is unchanged since it
+    /// was read (else drop the copy and start over). See the module docs.
+    #[cfg(feature = "redis-cluster")]
+    async fn rename_by_copy(&self, old: &str, new: &str, now: Timestamp) -> Result<Renamed, StoreError> {
+        let mut conn = self.conn.clone();
+        let call = call_id();
+        for _ in 0..RENAME_ATTEMPTS {
+            let snapshot: Option<(String, Vec<Vec<u8>>)> =
+                SCRIPTS.snapshot.key(old).arg(now.as_millis()).invoke_async(&mut conn).await.map_err(backend)?;
+            let Some((digest, fields)) = snapshot else { return Ok(Renamed::Gone) };
+            // The copy's own `w` (this call's id) replaces the one in `fields`.
+            let copied = SCRIPTS
+                .create
+                .key(new)
+                .arg(now.as_millis())
+                .arg(&call)
+                .arg(&fields)
+                .invoke_async::<i64>(&mut conn)
+                .await;
+            match copied {
+                Ok(1) => {}
+                Ok(_) => return Ok(Renamed::KeyTaken),
+                Err(e) if self.conn.surely_not_run(&e) => return Err(backend(e)),
+                // The copy may be there: drop it, and the old record is the only one again.
+                Err(e) => {
+                    return Err(match self.drop_copy(new).await {
+                        Ok(()) => backend(e),
+                        Err(_) => StoreError::outcome_unknown(STORE, e),
+                    });
+                }
+            }
+            let released = SCRIPTS
+                .release
+                .key(old)
+                .arg(now.as_millis())
+                .arg(&digest)
+                .arg(&call)
+                .arg(u64::try_from(self.tombstone_ttl.as_millis()).unwrap_or(u64::MAX))
+                .invoke_async::<i64>(&mut conn)
+                .await;
+            match released {
+                Ok(1) => return Ok(Renamed::Done),
+                // Changed since the snapshot: a copy of the old state must not win.
+                Ok(2) => {
+                    if let Err(e) = self.drop_copy(new).await {
+                        return Err(backend(format!(
+                            "the session changed during a rename, and its outdated copy could not be removed: {e}"
+                        )));
+                    }
+                }
+                // Destroyed or expired meanwhile: the copy must not bring it back.
+                Ok(_) => {
+                    if let Err(e) = self.drop_copy(new).await {
+                        tracing::warn!(
+                            %e,
+                            "a session destroyed during a rename left a copy under a key no client knows; \
+                             it expires with the session's deadline"
+                        );
+                    }
+                    return Ok(Renamed::Gone);
+                }
+                Err(e) if self.conn.surely_not_run(&e) => {
+                    return Err(match self.drop_copy(new).await {
+                        Ok(()) => backend(e),
+                        Err(_) => StoreError::outcome_unknown(STORE, e),
+                    });
+                }
+                // The old record, the copy, or both, are there.
+                Err(e) => return Err(StoreError::outcome_unknown(STORE, e)),
+            }
+        }
+        Err(backend(format!("the session changed during each of {RENAME_ATTEMPTS} attempts to rename it")))
+    }
+
+    /// Deletes the copy a cluster rename wrote under `new`; no client knows that key yet.
+    #[cfg(feature = "redis-cluster")]
+    async fn drop_copy(&self, new: &str) -> Result<(), RedisError> {
+        redis::cmd("DEL").arg(new).query_async::<()>(&mut self.conn.clone()).await
+    }
+}
+
+#[async_trait]
+impl Store for RedisStore {
+    async fn load(&self, key: &StoreKey, now: Timestamp) -> Result<Option<Record>, StoreError> {
+        let fields: HashMap<Vec<u8>, Vec<u8>> = redis::cmd("HGETALL")
+            .arg(self.redis_key(key))
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(backend)?;
+        match decode_hash(fields) {
+            Ok(Some(mut record)) if !record.meta.is_expired(now) => {
+                record.drop_expired_entries(now);
+                Ok(Some(record))
+            }
+            Ok(_) => Ok(None),
+            Err(reason) => {
+                tracing::warn!(?key, reason, "unreadable session in redis; treating it as absent");
+                Ok(None)
+            }
+        }
+    }
+
+    async fn create(&self, key: &StoreKey, record: &Record, now: Timestamp) -> Result<Created, StoreError> {
+        let mut pairs = Vec::with_capacity(4 + 2 * record.entries.len());
+        // A new record has no `x` to remove: the script deletes the old hash first.
+        meta_fields(&record.meta, &mut pairs, &mut Vec::new())?;
+        for (k, entry) in &record.entries {
+            pairs.push(entry_field(k));
+            pairs.push(encode(entry)?);
+        }
+        let stored: i64 = SCRIPTS
+            .create
+            .key(self.redis_key(key))
+            .arg(now.as_millis())
+            .arg(call_id())
+            .arg(pairs)
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(|e| self.write_error(e))?;
+        Ok(if stored == 1 { Created::Stored } else { Created::KeyTaken })
+    }
+
+    async fn apply(&self, key: &StoreKey, change: &Change, now: Timestamp) -> Result<Applied, StoreError> {
+        let mut removals: Vec<Vec<u8>> = change.remove.iter().map(|k| entry_field(k)).collect();
+        let mut pairs = Vec::with_capacity(4 + 2 * change.set.len());
+        if let Some(meta) = &change.meta {
+            meta_fields(meta, &mut pairs, &mut removals)?;
+        }
+        for (k, entry) in &change.set {
+            pairs.push(entry_field(k));
+            pairs.push(encode(entry)?);
+        }
+        let applied: i64 = SCRIPTS
+            .apply
+            .key(self.redis_key(key))
+            .arg(now.as_millis())
+            .arg(removals.len())
+            .arg(removals)
+            .arg(pairs)
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(|e| self.write_error(e))?;
+        Ok(if applied == 1 { Applied::Done } else { Applied::Gone })
+    }
+
+    async fn delete(&self, key: &StoreKey) -> Result<(), StoreError> {
+        redis::cmd("DEL")
+            .arg(self.redis_key(key))
+            .query_async::<()>(&mut self.conn.clone())
+            .await
+            .map_err(|e| self.write_error(e))
+    }
+
+    /// One script on one server; copy, then release, in a cluster (see the module docs).
+    async fn rename(&self, from: &StoreKey, to: &StoreKey, now: Timestamp) -> Result<Renamed, StoreError> {
+        let (old, new) = (self.redis_key(from), self.redis_key(to));
+        match &self.conn {
+            Conn::Single(_) => self.rename_atomic(&old, &new, now).await,
+            #[cfg(feature = "redis-cluster")]
+            Conn::Cluster(_) => self.rename_by_copy(&old, &new, now).await,
+        }
+    }
+
+    /// Native expiry removes records on Redis's clock; this removes, on the caller's clock,
+    /// every record under the prefix whose deadline is at or before `now`: a `SCAN` of the
+    /// prefix on the server (on every primary of a cluster), then one small script per key,
+    /// 32 at a time, that deletes it only if it is still expired.
+    async fn collect_expired(&self, now: Timestamp) -> Result<u64, StoreError> {
+        let keys = self.scan_keys().await?;
+        let mut removed = 0;
+        let mut tasks = tokio::task::JoinSet::new();
+        let mut keys = keys.into_iter();
+        loop {
+            while tasks.len() < COLLECT_CONCURRENCY {
+                let Some(k) = keys.next() else { break };
+                let mut conn = self.conn.clone();
+                tasks.spawn(
+                    async move { SCRIPTS.collect.key(k).arg(now.as_millis()).invoke_async::<i64>(&mut conn).await },
+                );
+            }
+            let Some(done) = tasks.join_next().await else { break };
+            removed += done.map_err(backend)?.map_err(|e| self.write_error(e))?.unsigned_abs();
+        }
+        Ok(removed)
+    }
+}
