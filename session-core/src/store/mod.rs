@@ -50,7 +50,7 @@ pub use sql::WriteConflict;
 #[cfg(feature = "redis")]
 mod redis;
 #[cfg(feature = "redis")]
-pub use self::redis::RedisStore;
+pub use self::redis::{RedisStore, RedisStoreBuilder};
 
 #[cfg(feature = "memcached")]
 mod memcached;
