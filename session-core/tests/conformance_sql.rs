@@ -16,8 +16,20 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::LazyLock;
 
-/// The conformance checks per store module: the last one to finish drops the tables.
-const CHECKS: usize = 17;
+/// The conformance checks per store module, counted in the list `store_conformance!` runs:
+/// the last one to finish drops the tables, so a miscount would drop them under a check
+/// still running.
+static CHECKS: LazyLock<usize> = LazyLock::new(|| {
+    let suite = include_str!("../src/conformance.rs");
+    let list = suite
+        .split_once("$crate::__store_conformance_tests!(")
+        .and_then(|(_, rest)| rest.split_once(");"))
+        .map(|(list, _)| list)
+        .expect("the check list of store_conformance! in src/conformance.rs");
+    let count = list.lines().filter(|line| line.trim().ends_with(',') && !line.contains('$')).count();
+    assert!(count > 0, "no checks found in the list of store_conformance!");
+    count
+});
 
 /// The URL in `var`; a missing variable fails the test rather than skipping it.
 fn url(var: &str, example: &str) -> String {
@@ -40,7 +52,7 @@ struct Finished {
 
 impl Drop for Finished {
     fn drop(&mut self) {
-        if self.done.fetch_add(1, Ordering::SeqCst) + 1 == CHECKS {
+        if self.done.fetch_add(1, Ordering::SeqCst) + 1 == *CHECKS {
             let drop_tables = std::mem::replace(&mut self.drop_tables, Box::new(|| {}));
             drop_tables();
         }
@@ -69,7 +81,7 @@ mod postgres {
     const VAR: &str = "SESSION_KIT_POSTGRES_URL";
     static DONE: AtomicUsize = AtomicUsize::new(0);
     /// Migrations of one table pair run one at a time (they are also safe in parallel, but
-    /// there is no need to make 17 checks wait on the advisory lock).
+    /// there is no need to make every check wait on the advisory lock).
     static MIGRATED: tokio::sync::Mutex<bool> = tokio::sync::Mutex::const_new(false);
 
     pub(super) async fn store() -> (session_core::PostgresStore, Finished) {

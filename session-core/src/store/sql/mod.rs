@@ -354,6 +354,11 @@ pub(crate) trait Dialect: Send + Sync + 'static {
         None
     }
 
+    /// Makes `then`, a statement ending in a `WHERE` condition, change no row before `first`
+    /// has run to its end, for a dialect that runs a batch's statements all at once; the
+    /// others run them in order and leave both alone.
+    fn in_order(&self, _first: &mut Statement, _then: &mut Statement) {}
+
     /// Statements removing up to `limit` sessions expired at `now` (their entries first) and
     /// returning one row holding the number of sessions removed.
     fn collect_chunk(&self, t: &Tables, now: Timestamp, limit: i64) -> Vec<Statement>;
@@ -567,16 +572,34 @@ impl<D: Dialect> SqlStore<D> {
         self.dialect.run(Batch::new(Kind::Write, statements)).await.map(drop)
     }
 
-    /// One guarded batch: move the session row (its entries follow by `ON UPDATE CASCADE`, or
-    /// by the last statement if foreign keys are off). A record under `to`, even an expired
-    /// one, fails the batch on the primary key (`KeyTaken`) and leaves `from` intact.
+    /// One guarded batch: clear an expired record under `to`, then move the session row (its
+    /// entries follow by `ON UPDATE CASCADE`, or by the last statement if foreign keys are
+    /// off). A live record under `to` fails the move on the primary key (`KeyTaken`) and the
+    /// whole batch, which leaves both records as they were.
     pub(crate) async fn rename(&self, from: &StoreKey, to: &StoreKey, now: Timestamp) -> Result<Renamed, StoreError> {
         let t = &self.tables;
-        let mut statements = Vec::with_capacity(2);
+        let live = self.exists_live(from, now);
         let mut s = Statement::new();
+        // Its entries go by the cascade. Only for a live `from`: a refused rename writes nothing.
+        s.sql(format!("DELETE FROM {} WHERE store_key = ", t.sessions))
+            .key(to)
+            .sql(" AND expires_at <= ")
+            .time(now)
+            .sql(" AND ")
+            .live(&live);
+        let mut clear = s.done();
+        // Entries under `to` with no session row, which foreign keys would not have left.
+        s.sql(format!("DELETE FROM {} WHERE store_key = ", t.entries))
+            .key(to)
+            .sql(format!(" AND NOT EXISTS (SELECT 1 FROM {} WHERE store_key = ", t.sessions))
+            .key(to)
+            .sql(") AND ")
+            .live(&live);
+        let orphans = s.done();
         s.sql(format!("UPDATE {} SET store_key = ", t.sessions)).key(to).sql(" WHERE store_key = ").key(from);
         Self::live(&mut s, "expires_at", now);
-        statements.push(s.done());
+        let mut rename = s.done();
+        self.dialect.in_order(&mut clear, &mut rename);
         s.sql(format!("UPDATE {} SET store_key = ", t.entries))
             .key(to)
             .sql(" WHERE store_key = ")
@@ -586,7 +609,7 @@ impl<D: Dialect> SqlStore<D> {
             .sql(format!(") AND NOT EXISTS (SELECT 1 FROM {} WHERE store_key = ", t.sessions))
             .key(from)
             .sql(")");
-        statements.push(s.done());
+        let statements = vec![clear, orphans, rename, s.done()];
         match self.dialect.run(self.guarded(from, now, statements)).await {
             Ok(rows) if rows.is_empty() => Ok(Renamed::Gone),
             Ok(_) => Ok(Renamed::Done),
@@ -624,14 +647,21 @@ fn millis(t: Timestamp) -> i64 {
     i64::try_from(t.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// Whether the database refused a write because a key was taken.
 fn is_unique_violation(e: &StoreError) -> bool {
-    match e {
-        StoreError::Backend { source, .. } => source
-            .downcast_ref::<sqlx::Error>()
-            .and_then(sqlx::Error::as_database_error)
-            .is_some_and(|db| db.is_unique_violation()),
-        _ => false,
+    let StoreError::Backend { source, .. } = e else { return false };
+    let Some(db) = source.downcast_ref::<sqlx::Error>().and_then(sqlx::Error::as_database_error) else {
+        return false;
+    };
+    #[cfg(feature = "mysql")]
+    if let Some(my) = db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+        // InnoDB reports a key taken in the child table of an `ON UPDATE CASCADE` by its own
+        // numbers (with and without the row), not as a duplicate key.
+        if matches!(my.number(), 1761 | 1762) {
+            return true;
+        }
     }
+    db.is_unique_violation()
 }
 
 /// Builds the record from the rows of [`SqlStore::load`]. A row whose metadata cannot be read

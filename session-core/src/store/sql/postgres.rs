@@ -242,6 +242,17 @@ impl Dialect for Postgres {
         Some(Batch { kind: Kind::Write, guard: None, statements })
     }
 
+    /// Data-modifying `WITH` clauses run in no set order, except that a clause runs to its end
+    /// as soon as another reads its rows: `then` reads `first`'s count before it changes a row.
+    /// A rename needs that twice over: the key `first` frees must be free when `then` takes
+    /// it, and the cascade of `first`'s deletion (run at the end of the statement, in the order
+    /// the rows changed) must come before the cascade of the move, or it would delete the
+    /// moved entries.
+    fn in_order(&self, first: &mut Statement, then: &mut Statement) {
+        first.sql(" RETURNING 1").named("earlier");
+        then.sql(" AND (SELECT count(*) FROM earlier) >= 0");
+    }
+
     fn collect_chunk(&self, t: &Tables, now: Timestamp, limit: i64) -> Vec<Statement> {
         let mut chosen = Statement::new();
         // SKIP LOCKED: a session a request is changing right now is left for the next round.
