@@ -8,8 +8,7 @@
 //! // In production: `Key::from_base64(&std::env::var("SESSION_KEY")?)?`, the variable holding
 //! // the output of `Key::generate_base64()`.
 //! let store = CookieStore::sealed(KeyRing::new(Key::generate()));
-//! # let record = Record::new(Meta { created_at: Timestamp::from_millis(0), idle_deadline: None,
-//! #     absolute_deadline: None, remember_me: false });
+//! # let record = Record::new(Meta::new(Timestamp::from_millis(0)));
 //! let value = store.seal("app", &record)?;
 //! let opened = store.open("app", &value, Timestamp::from_millis(1)).expect("just sealed");
 //! assert_eq!(opened.record, record);
