@@ -652,6 +652,9 @@ mod postgres {
             .open()
             .await
             .expect("open");
+        let (limit,): (String,) =
+            sqlx::query_as("SHOW statement_timeout").fetch_one(store.pool()).await.expect("the session's limit");
+        assert_eq!(limit, "300ms");
         let k = key();
         store.create(&k, &record(), NOW).await.expect("create");
         let pool = direct(&url).await;
@@ -932,6 +935,13 @@ mod mysql {
             .open()
             .await
             .expect("open");
+        // What the store's connections were given: the lock waits in whole seconds, rounded up.
+        let (rows, tables_locks): (u64, u64) =
+            sqlx::query_as("SELECT @@SESSION.innodb_lock_wait_timeout, @@SESSION.lock_wait_timeout")
+                .fetch_one(store.pool())
+                .await
+                .expect("the session's limits");
+        assert_eq!((rows, tables_locks), (1, 1));
         let k = key();
         store.create(&k, &record(), NOW).await.expect("create");
         let pool = direct(&url).await;

@@ -96,9 +96,10 @@ impl MysqlStore {
     /// connections use the `READ COMMITTED` isolation level. The defaults: a pool of 10
     /// connections; 5 s to open a connection, 5 s to wait for a free one, and 5 s for the
     /// server to run one statement (MariaDB's `max_statement_time`; MySQL's
-    /// `max_execution_time`, which only limits `SELECT`s) or to wait for a row lock
-    /// (`innodb_lock_wait_timeout`, in whole seconds); the store itself waits a second longer
-    /// for an answer before it gives the connection up.
+    /// `max_execution_time`, which only limits `SELECT`s) or to wait for a lock
+    /// (`innodb_lock_wait_timeout` for rows, `lock_wait_timeout` for tables, in whole
+    /// seconds); the store itself waits a second longer for an answer before it gives the
+    /// connection up.
     pub fn builder(url: &str) -> MysqlStoreBuilder {
         MysqlStoreBuilder {
             url: url.to_owned(),
@@ -187,7 +188,7 @@ impl MysqlStoreBuilder {
         self
     }
 
-    /// How long the server may run one statement, or wait for a row lock (rounded up to whole
+    /// How long the server may run one statement, or wait for a lock (rounded up to whole
     /// seconds), before it stops it and the operation fails, having changed nothing
     /// (default 5 s; must not be zero). MariaDB limits every statement; MySQL only `SELECT`s
     /// besides the lock waits. The store waits a second longer for an answer, then gives the
@@ -243,7 +244,9 @@ impl MysqlStoreBuilder {
 /// The session settings of a connection of a pool [`MysqlStoreBuilder`] built.
 #[derive(Debug, Clone, Copy)]
 struct Limits {
-    /// `innodb_lock_wait_timeout`: whole seconds, at least one.
+    /// `innodb_lock_wait_timeout` (row locks) and `lock_wait_timeout` (table metadata locks,
+    /// which an `ALTER TABLE` of the migration waits for, and holds up every query of the
+    /// table behind it meanwhile): whole seconds, at least one.
     lock_wait_secs: u64,
     /// The statement limit in milliseconds, at least one (zero means none).
     statement_millis: u64,
@@ -267,8 +270,10 @@ impl Limits {
         } else {
             format!("max_execution_time = {}", self.statement_millis)
         };
-        let sql =
-            format!("{READ_COMMITTED}; SET SESSION innodb_lock_wait_timeout = {}, {statement}", self.lock_wait_secs);
+        let sql = format!(
+            "{READ_COMMITTED}; SET SESSION innodb_lock_wait_timeout = {0}, lock_wait_timeout = {0}, {statement}",
+            self.lock_wait_secs
+        );
         conn.execute(sqlx::raw_sql(&sql)).await.map(drop)
     }
 }
