@@ -35,7 +35,20 @@
 //! are the batch's answer. The statements name its outcome with [`Statement::live`]; the
 //! dialect renders that as the check itself (SQLite, serialised by its write lock), as a
 //! reference to the locked check (PostgreSQL), or as true (MySQL stops before the statements
-//! when the check finds nothing).
+//! when the check finds nothing). Where a later statement depends on an earlier one having
+//! finished (a rename takes the key the clearing of an expired record frees),
+//! [`Dialect::in_order`] says so to PostgreSQL.
+//!
+//! # Waiting and failing
+//!
+//! Nothing waits without bound: a pool acquire, opening a connection, a statement (the
+//! server's own limit, so a statement it cancels is a definite failure) and, for PostgreSQL
+//! and MySQL, the answer to a statement (the store's limit, for a network that went quiet)
+//! each have a timeout with a default of seconds, set through the stores' builders. When the
+//! answer to the statement that commits a write is lost (PostgreSQL's one statement, MySQL's
+//! `COMMIT`), the write is reported as [`StoreError::OutcomeUnknown`]: the server may have
+//! committed it, whole. Everything before that statement is sent, and every answer the server
+//! gives, is a definite failure. See `Connections` and `Conn::failed`.
 
 /// Implements [`Store`](crate::store::Store) for a public SQL store by forwarding to its
 /// `inner` [`SqlStore`]: the contract is written once, in the SQL model, for every dialect.

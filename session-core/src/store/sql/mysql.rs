@@ -99,7 +99,8 @@ impl MysqlStore {
     /// `max_execution_time`, which only limits `SELECT`s) or to wait for a lock
     /// (`innodb_lock_wait_timeout` for rows, `lock_wait_timeout` for tables, in whole
     /// seconds); the store itself waits a second longer for an answer before it gives the
-    /// connection up.
+    /// connection up. For settings the builder lacks, build the pool yourself and use
+    /// [`new`](Self::new).
     pub fn builder(url: &str) -> MysqlStoreBuilder {
         MysqlStoreBuilder {
             url: url.to_owned(),

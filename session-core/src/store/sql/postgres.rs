@@ -91,7 +91,8 @@ impl PostgresStore {
     /// defaults: a pool of 10 connections; 5 s to open a connection, 5 s to wait for a free
     /// one, and 5 s for the server to run one statement (row locks it waits for included),
     /// after which it cancels the statement; the store itself waits a second longer for an
-    /// answer before it gives the connection up.
+    /// answer before it gives the connection up. For settings the builder lacks, build the
+    /// pool yourself and use [`new`](Self::new).
     pub fn builder(url: &str) -> PostgresStoreBuilder {
         PostgresStoreBuilder {
             url: url.to_owned(),

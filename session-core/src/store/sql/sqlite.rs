@@ -78,7 +78,8 @@ impl SqliteStore {
     /// `synchronous = NORMAL` (a power loss may lose the last writes, a crash of the process
     /// none), and by default a busy timeout of 5 s for writers of other processes, a pool of
     /// 4 connections and an acquire timeout of 5 s. An in-memory database lives in a single
-    /// connection, kept open as long as the store.
+    /// connection, kept open as long as the store. For settings the builder lacks, build the
+    /// pool yourself and use [`new`](Self::new).
     pub fn builder(path_or_url: &str) -> SqliteStoreBuilder {
         SqliteStoreBuilder {
             path_or_url: path_or_url.to_owned(),
