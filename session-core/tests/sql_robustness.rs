@@ -121,7 +121,9 @@ fn block_on_own_runtime<Fut: Future<Output = ()> + Send + 'static>(f: Fut) {
 }
 
 /// Drops a test's tables when the test ends, passed or failed (as far as it can: a failed test
-/// may still hold them).
+/// may still hold them). It blocks its thread: the tests run on a multi-threaded runtime, so
+/// the connections a test gives back still get to end their transactions (sqlx rolls back in
+/// a task), which would otherwise keep the tables locked.
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 struct DropTables(Option<Box<dyn FnOnce() + Send>>);
 
@@ -599,7 +601,7 @@ mod postgres {
         (proxy, store)
     }
 
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn open_adds_last_active_to_tables_of_the_previous_release() {
         let url = pg_url();
         let tables = names();
@@ -641,7 +643,7 @@ mod postgres {
 
     /// A statement waiting for a row lock that is not released ends at the statement timeout,
     /// definitely failed: the server cancelled it, so the change is not applied.
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_statement_timeout_ends_a_wait_for_a_locked_row() {
         let url = pg_url();
         let tables = names();
@@ -673,7 +675,7 @@ mod postgres {
     }
 
     /// With every connection of the pool busy, an operation fails after the acquire timeout.
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_busy_pool_fails_after_the_acquire_timeout() {
         let url = pg_url();
         let tables = names();
@@ -724,7 +726,7 @@ mod postgres {
 
     /// A server that accepts the connection and never answers: opening fails at the connect
     /// timeout. (No server needed.)
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_connect_timeout_bounds_a_silent_server() {
         let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = silent.local_addr().expect("address");
@@ -741,7 +743,7 @@ mod postgres {
         assert!(matches!(sqlx_source(&err), Some(sqlx::Error::PoolTimedOut)), "{err:?}");
     }
 
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn builder_settings_are_checked() {
         let url = pg_url();
         for builder in [
@@ -762,7 +764,7 @@ mod postgres {
 
     /// The server committed the write, the answer never reached the store: outcome unknown,
     /// and the record is there, whole.
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_write_whose_answer_is_lost_is_outcome_unknown() {
         let url = pg_url();
         let tables = names();
@@ -779,7 +781,7 @@ mod postgres {
 
     /// The answer never comes and the connection stays open: the store gives up after the
     /// statement timeout and a second, with an unknown outcome; the change is there, whole.
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_write_with_no_answer_in_time_is_outcome_unknown() {
         let url = pg_url();
         let tables = names();
@@ -798,7 +800,7 @@ mod postgres {
     }
 
     /// A server that cannot be reached at all: a definite failure, nothing written.
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_write_to_an_unreachable_server_is_a_definite_failure() {
         let url = pg_url();
         let tables = names();
@@ -876,7 +878,7 @@ mod mysql {
         (proxy, store)
     }
 
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn open_adds_last_active_to_tables_of_the_previous_release() {
         let url = my_url().await;
         let tables = names();
@@ -924,7 +926,7 @@ mod mysql {
 
     /// A change waiting for a row lock that is not released ends at the statement timeout (or
     /// the lock wait timeout, that in whole seconds), definitely failed.
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_statement_timeout_ends_a_wait_for_a_locked_row() {
         let url = my_url().await;
         let tables = names();
@@ -964,7 +966,7 @@ mod mysql {
         assert_record(store.load(&k, NOW).await.expect("load"), &record(), "the session the apply did not change");
     }
 
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_connect_timeout_bounds_a_silent_server() {
         let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = silent.local_addr().expect("address");
@@ -983,7 +985,7 @@ mod mysql {
 
     /// The server committed the change, the answer to `COMMIT` never reached the store:
     /// outcome unknown, and the change is there, whole.
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_commit_whose_answer_is_lost_is_outcome_unknown() {
         let url = my_url().await;
         let tables = names();
@@ -1004,7 +1006,7 @@ mod mysql {
 
     /// The `COMMIT` was sent but never reached the server: the store cannot tell that case
     /// from the one above (outcome unknown), and nothing of the record is there.
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_commit_that_never_arrives_is_outcome_unknown() {
         let url = my_url().await;
         let tables = names();
@@ -1021,7 +1023,7 @@ mod mysql {
 
     /// The connection breaks before `COMMIT` is sent: nothing can have been committed, a
     /// definite failure, and the record is as it was.
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_connection_lost_before_commit_is_a_definite_failure() {
         let url = my_url().await;
         let tables = names();
