@@ -141,7 +141,10 @@ impl MysqlStore {
         self.inner.migrate().await
     }
 
-    /// The connection pool.
+    /// The connection pool. A connection you take from it counts against the pool's size
+    /// without the store knowing: while you hold it, an operation of a store from
+    /// [`builder`](Self::builder) may wait for the connect timeout instead of the acquire
+    /// timeout.
     pub fn pool(&self) -> &MySqlPool {
         &self.inner.dialect.conns.pool
     }
