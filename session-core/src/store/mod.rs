@@ -39,11 +39,11 @@ pub use file::{FileStore, FileStoreBuilder};
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 mod sql;
 #[cfg(feature = "mysql")]
-pub use sql::mysql::MysqlStore;
+pub use sql::mysql::{MysqlStore, MysqlStoreBuilder};
 #[cfg(feature = "postgres")]
-pub use sql::postgres::PostgresStore;
+pub use sql::postgres::{PostgresStore, PostgresStoreBuilder};
 #[cfg(feature = "sqlite")]
-pub use sql::sqlite::SqliteStore;
+pub use sql::sqlite::{SqliteStore, SqliteStoreBuilder};
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 pub use sql::WriteConflict;
 

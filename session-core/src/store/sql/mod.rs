@@ -35,7 +35,20 @@
 //! are the batch's answer. The statements name its outcome with [`Statement::live`]; the
 //! dialect renders that as the check itself (SQLite, serialised by its write lock), as a
 //! reference to the locked check (PostgreSQL), or as true (MySQL stops before the statements
-//! when the check finds nothing).
+//! when the check finds nothing). Where a later statement depends on an earlier one having
+//! finished (a rename takes the key the clearing of an expired record frees),
+//! [`Dialect::in_order`] says so to PostgreSQL.
+//!
+//! # Waiting and failing
+//!
+//! Nothing waits without bound: a pool acquire, opening a connection, a statement (the
+//! server's own limit, so a statement it cancels is a definite failure) and, for PostgreSQL
+//! and MySQL, the answer to a statement (the store's limit, for a network that went quiet)
+//! each have a timeout with a default of seconds, set through the stores' builders. When the
+//! answer to the statement that commits a write is lost (PostgreSQL's one statement, MySQL's
+//! `COMMIT`), the write is reported as [`StoreError::OutcomeUnknown`]: the server may have
+//! committed it, whole. Everything before that statement is sent, and every answer the server
+//! gives, is a definite failure. See `Connections` and `Conn::failed`.
 
 /// Implements [`Store`](crate::store::Store) for a public SQL store by forwarding to its
 /// `inner` [`SqlStore`]: the contract is written once, in the SQL model, for every dialect.
@@ -94,6 +107,7 @@ pub(crate) mod sqlite;
 
 use std::borrow::Cow;
 use std::future::Future;
+use std::time::Duration;
 
 use crate::error::StoreError;
 use crate::id::StoreKey;
@@ -338,6 +352,13 @@ pub(crate) trait Dialect: Send + Sync + 'static {
     /// Statements creating the tables and indexes if they do not exist.
     fn schema(&self, t: &Tables) -> Vec<Statement>;
 
+    /// Adds what tables created by an earlier release lack (`last_active`), after
+    /// [`schema`](Self::schema) has run; safe when several processes do it at once. Dialects
+    /// that can say it in the schema statements leave this alone.
+    fn upgrade(&self, _t: &Tables) -> impl Future<Output = Result<(), StoreError>> + Send {
+        std::future::ready(Ok(()))
+    }
+
     /// The clause after `INSERT INTO entries (store_key, field, value, expires_at) SELECT ...`
     /// that turns it into an upsert on `(store_key, field)`.
     fn upsert_entry(&self) -> &'static str {
@@ -435,7 +456,8 @@ impl<D: Dialect> SqlStore<D> {
 
     pub(crate) async fn migrate(&self) -> Result<(), StoreError> {
         let statements = self.dialect.schema(&self.tables);
-        self.dialect.run(Batch::new(Kind::Schema, statements)).await.map(drop)
+        self.dialect.run(Batch::new(Kind::Schema, statements)).await?;
+        self.dialect.upgrade(&self.tables).await
     }
 
     /// One statement: the session row joined with its live entries.
@@ -762,26 +784,185 @@ pub struct WriteConflict {
 pub(crate) async fn retrying<T, F, Fut>(name: &'static str, mut attempt: F) -> Result<T, StoreError>
 where
     F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, sqlx::Error>>,
+    Fut: Future<Output = Result<T, StoreError>>,
 {
     let mut attempts = 0;
     loop {
         attempts += 1;
-        match attempt().await {
+        let source = match attempt().await {
             Ok(value) => return Ok(value),
-            Err(e) => {
-                let conflict = e
-                    .as_database_error()
-                    .and_then(|db| db.code())
-                    .is_some_and(|code| code == "40001" || code == "40P01");
-                if !conflict {
-                    return Err(StoreError::backend(name, e));
-                }
-                if attempts >= WRITE_ATTEMPTS {
-                    return Err(StoreError::backend(name, WriteConflict { attempts, source: e }));
-                }
-                tracing::debug!(store = name, attempts, error = %e, "SQL store: write aborted by the database; retrying");
-            }
+            Err(StoreError::Backend { source, .. }) if is_conflict(&*source) => source,
+            Err(e) => return Err(e),
+        };
+        if attempts >= WRITE_ATTEMPTS {
+            return Err(match source.downcast::<sqlx::Error>() {
+                Ok(source) => StoreError::backend(name, WriteConflict { attempts, source: *source }),
+                Err(source) => StoreError::backend(name, source),
+            });
+        }
+        tracing::debug!(store = name, attempts, error = %source, "SQL store: write aborted by the database; retrying");
+    }
+}
+
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+fn is_conflict(e: &(dyn std::error::Error + 'static)) -> bool {
+    e.downcast_ref::<sqlx::Error>()
+        .and_then(sqlx::Error::as_database_error)
+        .and_then(|db| db.code())
+        .is_some_and(|code| code == "40001" || code == "40P01")
+}
+
+/// How long the PostgreSQL and MySQL stores wait to open a connection, by default.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the SQL stores wait for a free connection of their pool, by default.
+pub(crate) const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the server may spend on one statement of a PostgreSQL or MySQL store (waiting
+/// for row locks included), by default; SQLite's busy timeout plays that part.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(crate) const STATEMENT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How much longer than the statement timeout a store waits for an answer before it gives the
+/// connection up: time for the server's own timeout error, a definite failure, to arrive.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+const ANSWER_GRACE: Duration = Duration::from_secs(1);
+
+/// A timeout of a builder that must not be zero (a zero statement timeout would even mean "no
+/// limit" to PostgreSQL).
+pub(crate) fn positive(name: &'static str, what: &str, d: Duration) -> Result<Duration, StoreError> {
+    if d.is_zero() {
+        return Err(StoreError::Config(format!("{name} store: the {what} must be longer than zero")));
+    }
+    Ok(d)
+}
+
+/// The pool size of a builder, which sqlx needs to be at least one.
+pub(crate) fn pool_size(name: &'static str, n: u32) -> Result<u32, StoreError> {
+    if n == 0 {
+        return Err(StoreError::Config(format!("{name} store: max_connections must be at least 1")));
+    }
+    Ok(n)
+}
+
+/// No answer came within the time a store waits for one; the connection was given up. The
+/// source of the [`StoreError`] of the operation: [`StoreError::OutcomeUnknown`] for a write
+/// that may have been applied, [`StoreError::Backend`] otherwise.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+#[derive(Debug, thiserror::Error)]
+#[error("no answer from the database within {0:?}; connection dropped")]
+pub(crate) struct NoAnswer(Duration);
+
+/// The connections of a PostgreSQL or MySQL store, and how long it waits for them and for
+/// their answers.
+///
+/// sqlx opens connections inside an acquire, under one deadline. When the store built the
+/// pool, it splits that deadline in two: `slots` (one permit per connection of the pool)
+/// bound the wait for a free connection by the acquire timeout, and sqlx's own deadline,
+/// the connect timeout, then bounds opening (or checking) the connection.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+#[derive(Debug)]
+pub(crate) struct Connections<DB: sqlx::Database> {
+    pub(crate) pool: sqlx::Pool<DB>,
+    slots: Option<(std::sync::Arc<tokio::sync::Semaphore>, Duration)>,
+    /// How long to wait for the answer to one statement.
+    answer: Duration,
+}
+
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+impl<DB: sqlx::Database> Clone for Connections<DB> {
+    fn clone(&self) -> Self {
+        Self { pool: self.pool.clone(), slots: self.slots.clone(), answer: self.answer }
+    }
+}
+
+/// A pooled connection and the pool slot it holds (given back after it).
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(crate) struct Conn<DB: sqlx::Database> {
+    pub(crate) conn: sqlx::pool::PoolConnection<DB>,
+    _slot: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+impl<DB: sqlx::Database> Connections<DB> {
+    /// Connections of a pool the store built with `max_connections`, and its statement timeout.
+    pub(crate) fn built(pool: sqlx::Pool<DB>, max_connections: u32, acquire: Duration, statement: Duration) -> Self {
+        let slots = tokio::sync::Semaphore::new(max_connections as usize);
+        Self {
+            pool,
+            slots: Some((std::sync::Arc::new(slots), acquire)),
+            answer: statement.saturating_add(ANSWER_GRACE),
+        }
+    }
+
+    /// Connections of a pool the user built: its own acquire timeout applies.
+    pub(crate) fn given(pool: sqlx::Pool<DB>) -> Self {
+        Self { pool, slots: None, answer: STATEMENT_TIMEOUT.saturating_add(ANSWER_GRACE) }
+    }
+
+    /// A connection: nothing has been sent yet, so every failure here is definite.
+    pub(crate) async fn acquire(&self, name: &'static str) -> Result<Conn<DB>, StoreError> {
+        let slot = match &self.slots {
+            None => None,
+            Some((slots, timeout)) => match tokio::time::timeout(*timeout, slots.clone().acquire_owned()).await {
+                Ok(Ok(slot)) => Some(slot),
+                Ok(Err(closed)) => return Err(StoreError::backend(name, closed)),
+                Err(_) => return Err(StoreError::backend(name, sqlx::Error::PoolTimedOut)),
+            },
+        };
+        let conn = self.pool.acquire().await.map_err(|e| StoreError::backend(name, e))?;
+        Ok(Conn { conn, _slot: slot })
+    }
+
+    /// `work` (a statement on one of these connections), or [`Failure::NoAnswer`] when its
+    /// answer does not come in time.
+    ///
+    /// `work` comes boxed: sqlx's futures on a borrowed connection lose their `Send` to the
+    /// compiler's higher-ranked lifetime checks inside a generic async fn otherwise.
+    pub(crate) async fn within<'a, T>(
+        &self,
+        work: std::pin::Pin<Box<dyn Future<Output = Result<T, sqlx::Error>> + Send + 'a>>,
+    ) -> Result<T, Failure> {
+        match tokio::time::timeout(self.answer, work).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(Failure::Sql(e)),
+            Err(_) => Err(Failure::NoAnswer(self.answer)),
+        }
+    }
+}
+
+/// Why a statement sent on a connection failed.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+#[derive(Debug)]
+pub(crate) enum Failure {
+    Sql(sqlx::Error),
+    NoAnswer(Duration),
+}
+
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+impl<DB: sqlx::Database> Conn<DB> {
+    /// The store's error for `failure` of a statement on this connection. `commits` says
+    /// whether the statement's success would have committed a write: then a lost answer
+    /// leaves the outcome unknown (the server may have committed it), while any answer, and
+    /// any failure of a statement before the commit, is definite. A connection that broke,
+    /// or may still owe an answer nobody will read, is closed rather than given back.
+    pub(crate) fn failed(&mut self, name: &'static str, failure: Failure, commits: bool) -> StoreError {
+        let lost = match &failure {
+            // The server answered: the connection is in step.
+            Failure::Sql(sqlx::Error::Database(_)) => false,
+            // Refused before anything was sent.
+            Failure::Sql(sqlx::Error::Encode(_) | sqlx::Error::InvalidArgument(_)) => false,
+            Failure::Sql(_) | Failure::NoAnswer(_) => true,
+        };
+        if lost {
+            self.conn.close_on_drop();
+        }
+        let source: crate::error::BoxError = match failure {
+            Failure::Sql(e) => Box::new(e),
+            Failure::NoAnswer(after) => Box::new(NoAnswer(after)),
+        };
+        if lost && commits {
+            StoreError::outcome_unknown(name, source)
+        } else {
+            StoreError::Backend { store: name, source }
         }
     }
 }

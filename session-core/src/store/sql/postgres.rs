@@ -1,11 +1,15 @@
 //! The PostgreSQL dialect and [`PostgresStore`].
 
 use std::fmt::Write as _;
+use std::str::FromStr as _;
+use std::time::Duration;
 
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::Executor as _;
 
 use super::{
-    arguments, decode_rows, retrying, Batch, Col, Dialect, Kind, LiveAs, Rows, SqlStore, Statement, Tables, Value,
+    arguments, decode_rows, retrying, Batch, Col, Connections, Dialect, Kind, LiveAs, Rows, SqlStore, Statement,
+    Tables, Value,
 };
 use crate::error::StoreError;
 use crate::id::StoreKey;
@@ -13,6 +17,9 @@ use crate::record::Record;
 use crate::time::Timestamp;
 
 const NAME: &str = "postgres";
+
+/// How many connections the pool may open, by default (sqlx's default).
+const MAX_CONNECTIONS: u32 = 10;
 
 /// Serialises concurrent [`PostgresStore::migrate`] calls (several app servers starting at
 /// once): PostgreSQL's `CREATE TABLE IF NOT EXISTS` is not safe against itself.
@@ -30,8 +37,21 @@ const MIGRATION_LOCK: i64 = 0x5e55_1011_4b17_0001;
 /// # async fn demo() -> Result<(), session_core::StoreError> {
 /// // Connects and creates the tables if needed.
 /// let store = session_core::PostgresStore::open("postgres://app@127.0.0.1/app").await?;
+///
+/// // The same with other limits.
+/// use std::time::Duration;
+/// let store = session_core::PostgresStore::builder("postgres://app@127.0.0.1/app")
+///     .connect_timeout(Duration::from_secs(2))
+///     .acquire_timeout(Duration::from_secs(1))
+///     .statement_timeout(Duration::from_secs(2))
+///     .max_connections(20)
+///     .open()
+///     .await?;
 /// # Ok(()) }
 /// ```
+///
+/// **No TLS yet**: the `postgres` feature builds sqlx without TLS, so the connection to the
+/// server is plain TCP (or a Unix socket). Keep the database on a trusted network.
 ///
 /// Every operation is ONE statement, so one round trip: `load` a `SELECT`; `create`, `apply`,
 /// `rename` and `delete` a statement of data-modifying `WITH` clauses, atomic by itself, that
@@ -41,6 +61,10 @@ const MIGRATION_LOCK: i64 = 0x5e55_1011_4b17_0001;
 /// per thousand expired sessions (`FOR UPDATE SKIP LOCKED`: it never waits for requests).
 /// A write the database aborts to break a deadlock or a serialization conflict is retried
 /// a few times, then fails with a [`WriteConflict`](crate::store::WriteConflict) as source.
+///
+/// Nothing waits for long (see [`builder`](Self::builder) for the limits). A write whose
+/// answer is lost (the connection broke, or no answer came in time) fails with
+/// [`StoreError::OutcomeUnknown`]: being one statement, it was applied whole or not at all.
 ///
 /// Tables (`session_kit_sessions`, `session_kit_entries` by default): times are `BIGINT`
 /// milliseconds since the epoch, field values `BYTEA`; entries reference their session
@@ -58,19 +82,36 @@ impl std::fmt::Debug for PostgresStore {
 
 impl PostgresStore {
     /// Connects to the database at `url` (`postgres://user:password@host:port/database`; no
-    /// TLS) with a pool of sqlx's default size, and creates the tables if needed. For other
-    /// pool settings, build the pool yourself and use [`new`](Self::new).
+    /// TLS) and creates the tables if needed, with the defaults of [`builder`](Self::builder).
     pub async fn open(url: &str) -> Result<Self, StoreError> {
-        let pool = PgPoolOptions::new().connect(url).await.map_err(|e| StoreError::backend(NAME, e))?;
-        let store = Self::new(pool);
-        store.migrate().await?;
-        Ok(store)
+        Self::builder(url).open().await
+    }
+
+    /// Settings for connecting to the database at `url` (as in [`open`](Self::open)). The
+    /// defaults: a pool of 10 connections; 5 s to open a connection, 5 s to wait for a free
+    /// one, and 5 s for the server to run one statement (row locks it waits for included),
+    /// after which it cancels the statement; the store itself waits a second longer for an
+    /// answer before it gives the connection up. For settings the builder lacks, build the
+    /// pool yourself and use [`new`](Self::new).
+    pub fn builder(url: &str) -> PostgresStoreBuilder {
+        PostgresStoreBuilder {
+            url: url.to_owned(),
+            connect_timeout: super::CONNECT_TIMEOUT,
+            acquire_timeout: super::ACQUIRE_TIMEOUT,
+            statement_timeout: super::STATEMENT_TIMEOUT,
+            max_connections: MAX_CONNECTIONS,
+            tables: None,
+        }
     }
 
     /// A store on a pool you configured. Touches nothing: call [`migrate`](Self::migrate)
     /// once to create the tables.
+    ///
+    /// The pool's own acquire timeout applies (sqlx's default is 30 s). The store waits 6 s
+    /// for the answer to a statement, then gives the connection up: set a `statement_timeout`
+    /// below that on the pool's connections, so that the server gives up first.
     pub fn new(pool: PgPool) -> Self {
-        Self { inner: SqlStore { dialect: Postgres { pool }, tables: Tables::default() } }
+        Self { inner: SqlStore { dialect: Postgres { conns: Connections::given(pool) }, tables: Tables::default() } }
     }
 
     /// Uses the tables `sessions` and `entries` instead of `session_kit_sessions` and
@@ -80,15 +121,115 @@ impl PostgresStore {
         Ok(self)
     }
 
-    /// Creates the tables and indexes if they do not exist, in one transaction that holds an
-    /// advisory lock, so app servers starting together do not trip over each other.
+    /// Creates the tables and indexes if they do not exist, and adds the columns tables of an
+    /// earlier release lack, in one transaction that holds an advisory lock, so app servers
+    /// starting together do not trip over each other.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         self.inner.migrate().await
     }
 
-    /// The connection pool.
+    /// The connection pool. A connection you take from it counts against the pool's size
+    /// without the store knowing: while you hold it, an operation of a store from
+    /// [`builder`](Self::builder) may wait for the connect timeout instead of the acquire
+    /// timeout.
     pub fn pool(&self) -> &PgPool {
-        &self.inner.dialect.pool
+        &self.inner.dialect.conns.pool
+    }
+}
+
+/// How to connect a [`PostgresStore`]: from [`PostgresStore::builder`], finished by
+/// [`open`](Self::open).
+#[derive(Clone)]
+#[must_use = "a builder does nothing until `open` is called"]
+pub struct PostgresStoreBuilder {
+    url: String,
+    connect_timeout: Duration,
+    acquire_timeout: Duration,
+    statement_timeout: Duration,
+    max_connections: u32,
+    tables: Option<(String, String)>,
+}
+
+impl std::fmt::Debug for PostgresStoreBuilder {
+    // Not the URL: it may hold a password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStoreBuilder")
+            .field("connect_timeout", &self.connect_timeout)
+            .field("acquire_timeout", &self.acquire_timeout)
+            .field("statement_timeout", &self.statement_timeout)
+            .field("max_connections", &self.max_connections)
+            .field("tables", &self.tables)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PostgresStoreBuilder {
+    /// How long opening a connection (or checking an idle one) may take before the operation
+    /// that needs it fails (default 5 s; must not be zero). Also bounds [`open`](Self::open)
+    /// when the server cannot be reached.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long an operation waits for a free connection when all of the pool's are busy,
+    /// before it fails (default 5 s; must not be zero).
+    pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
+        self.acquire_timeout = timeout;
+        self
+    }
+
+    /// How long the server may run one statement, waiting for row locks included, before it
+    /// cancels it and the operation fails, having changed nothing (default 5 s, the server's
+    /// `statement_timeout`; must not be zero). The store waits a second longer for an answer,
+    /// then gives the connection up: a write then fails with
+    /// [`StoreError::OutcomeUnknown`].
+    pub fn statement_timeout(mut self, timeout: Duration) -> Self {
+        self.statement_timeout = timeout;
+        self
+    }
+
+    /// How many connections the pool may open (default 10; at least 1).
+    pub fn max_connections(mut self, max: u32) -> Self {
+        self.max_connections = max;
+        self
+    }
+
+    /// Uses the tables `sessions` and `entries` instead of `session_kit_sessions` and
+    /// `session_kit_entries`. Names must be plain identifiers (`A-Z a-z 0-9 _`, up to 48):
+    /// [`open`](Self::open) checks them.
+    pub fn table_names(mut self, sessions: &str, entries: &str) -> Self {
+        self.tables = Some((sessions.to_owned(), entries.to_owned()));
+        self
+    }
+
+    /// Connects and creates the tables if needed.
+    pub async fn open(self) -> Result<PostgresStore, StoreError> {
+        let tables = match &self.tables {
+            Some((sessions, entries)) => Tables::new(sessions, entries)?,
+            None => Tables::default(),
+        };
+        let connect = super::positive(NAME, "connect timeout", self.connect_timeout)?;
+        let acquire = super::positive(NAME, "acquire timeout", self.acquire_timeout)?;
+        let statement = super::positive(NAME, "statement timeout", self.statement_timeout)?;
+        let max_connections = super::pool_size(NAME, self.max_connections)?;
+        let options = PgConnectOptions::from_str(&self.url)
+            .map_err(|e| StoreError::Config(format!("{NAME} store: the database URL: {e}")))?;
+        // In the startup message: no round trip. Whole milliseconds, at least one (zero would
+        // mean no limit), at most what the setting takes.
+        let millis = statement.as_millis().clamp(1, i32::MAX as u128);
+        let options = options.options([("statement_timeout", millis)]);
+        // sqlx opens connections inside an acquire, under this deadline: see `Connections`.
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(connect)
+            .connect_with(options)
+            .await
+            .map_err(|e| StoreError::backend(NAME, e))?;
+        let conns = Connections::built(pool, max_connections, acquire, statement);
+        let store = PostgresStore { inner: SqlStore { dialect: Postgres { conns }, tables } };
+        store.migrate().await?;
+        Ok(store)
     }
 }
 
@@ -97,7 +238,7 @@ super::forward_store!(PostgresStore);
 /// The PostgreSQL dialect: `$n` placeholders, every batch as one statement.
 #[derive(Debug, Clone)]
 pub(crate) struct Postgres {
-    pool: PgPool,
+    conns: Connections<sqlx::Postgres>,
 }
 
 /// The guard's answer, as the statements of a guarded batch see it.
@@ -153,7 +294,7 @@ impl Dialect for Postgres {
     const LOCK: &'static str = " FOR NO KEY UPDATE";
 
     fn run(&self, batch: Batch) -> impl std::future::Future<Output = Result<Rows, StoreError>> + Send {
-        let pool = self.pool.clone();
+        let conns = self.conns.clone();
         async move {
             if batch.kind == Kind::Schema {
                 // No bound values: the simple query protocol takes every statement in one call
@@ -163,14 +304,26 @@ impl Dialect for Postgres {
                     statement.render(&mut sql, &mut Vec::new(), LiveAs::Inline, &|_: &mut String, _| {});
                     sql.push_str(";\n");
                 }
-                sqlx::raw_sql(&sql).execute(&pool).await.map_err(|e| StoreError::backend(NAME, e))?;
-                return Ok(Vec::new());
+                let mut conn = conns.acquire(NAME).await?;
+                return match conns.within(Box::pin(conn.conn.execute(sqlx::raw_sql(&sql)))).await {
+                    Ok(_) => Ok(Vec::new()),
+                    Err(failure) => Err(conn.failed(NAME, failure, false)),
+                };
             }
             let (sql, values) = one_statement(&batch);
-            // One statement is atomic and retried whole; a read is never aborted by a conflict.
+            // One statement is atomic: its own success commits it.
+            let commits = batch.kind == Kind::Write;
+            // It is retried whole; a read is never aborted by a conflict.
             let rows = retrying(NAME, || {
-                let (sql, values, pool) = (&sql, values.clone(), &pool);
-                async move { sqlx::query_with(sql, arguments::<sqlx::Postgres>(values)?).fetch_all(pool).await }
+                let (sql, values, conns) = (&sql, values.clone(), &conns);
+                async move {
+                    let args = arguments::<sqlx::Postgres>(values).map_err(|e| StoreError::backend(NAME, e))?;
+                    let mut conn = conns.acquire(NAME).await?;
+                    match conns.within(Box::pin(sqlx::query_with(sql, args).fetch_all(&mut *conn.conn))).await {
+                        Ok(rows) => Ok(rows),
+                        Err(failure) => Err(conn.failed(NAME, failure, commits)),
+                    }
+                }
             })
             .await?;
             Ok(decode_rows(&rows, batch.columns()))
@@ -200,6 +353,15 @@ impl Dialect for Postgres {
                  PRIMARY KEY (store_key, field))"
             ),
             format!("CREATE INDEX IF NOT EXISTS {e}_expires_at ON {e} (expires_at) WHERE expires_at IS NOT NULL"),
+            // Tables of an earlier release lack it. The catalog first: an ALTER TABLE locks
+            // out every reader of the table, even when it has nothing to do.
+            format!(
+                "DO $$ BEGIN \
+                 IF NOT EXISTS (SELECT 1 FROM pg_attribute \
+                 WHERE attrelid = '{s}'::regclass AND attname = 'last_active' AND NOT attisdropped) THEN \
+                 ALTER TABLE {s} ADD COLUMN IF NOT EXISTS last_active BIGINT; \
+                 END IF; END $$"
+            ),
         ]
         .into_iter()
         .map(|sql| Statement::new().sql(sql).done())

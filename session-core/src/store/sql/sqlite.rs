@@ -13,8 +13,14 @@ use crate::time::Timestamp;
 
 const NAME: &str = "sqlite";
 
-/// How long a write waits for another process's write transaction before failing.
+/// How long a write waits for another process's write transaction before failing, by default.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How many connections a file database gets, by default. A few suffice: SQLite has one
+/// writer at a time, and every connection must reread the pages another one changed, so more
+/// connections mean colder caches (measured here: an apply took 95 µs with 4 connections,
+/// 135 µs with 10).
+const MAX_CONNECTIONS: u32 = 4;
 
 /// Sessions in an SQLite database, through [`sqlx`]: the embedded persistent store.
 ///
@@ -24,8 +30,17 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), session_core::StoreError> {
-/// // Creates the file and the tables if needed; WAL journal, 5 s busy timeout.
+/// // Creates the file (readable by its owner only) and the tables if needed; WAL journal,
+/// // 5 s busy timeout.
 /// let store = session_core::SqliteStore::open("sessions.db").await?;
+///
+/// // The same with other limits.
+/// use std::time::Duration;
+/// let store = session_core::SqliteStore::builder("sessions.db")
+///     .busy_timeout(Duration::from_secs(2))
+///     .acquire_timeout(Duration::from_secs(1))
+///     .open()
+///     .await?;
 /// # Ok(()) }
 /// ```
 ///
@@ -34,6 +49,10 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// `collect_expired` one batch per thousand expired sessions. The tables
 /// (`session_kit_sessions`, `session_kit_entries` by default) hold milliseconds since the
 /// epoch and the fields' encoded bytes.
+///
+/// A database file the store creates, and the `-wal` and `-shm` files SQLite creates beside
+/// it, are readable and writable by their owner only (on Unix; sessions are credentials). A
+/// file that already exists keeps its permissions.
 #[derive(Clone)]
 pub struct SqliteStore {
     inner: SqlStore<Sqlite>,
@@ -48,47 +67,35 @@ impl std::fmt::Debug for SqliteStore {
 impl SqliteStore {
     /// Opens the database at `path_or_url` (a file path, or an `sqlite:` URL such as
     /// `sqlite:sessions.db?mode=rwc` or `sqlite::memory:`), creating the file and the tables
-    /// if needed.
+    /// if needed, with the defaults of [`builder`](Self::builder).
+    pub async fn open(path_or_url: &str) -> Result<Self, StoreError> {
+        Self::builder(path_or_url).open().await
+    }
+
+    /// Settings for opening the database at `path_or_url` (as in [`open`](Self::open)).
     ///
     /// A file database gets the WAL journal (readers never wait for the writer),
     /// `synchronous = NORMAL` (a power loss may lose the last writes, a crash of the process
-    /// none), a busy timeout of 5 s for writers of other processes, and a pool of 4
-    /// connections. An in-memory database lives in a single connection, kept open as long as
-    /// the store. For other settings, build the pool yourself and use [`new`](Self::new).
-    pub async fn open(path_or_url: &str) -> Result<Self, StoreError> {
-        let in_memory = path_or_url.contains(":memory:") || path_or_url.contains("mode=memory");
-        let options = if path_or_url.starts_with("sqlite:") {
-            SqliteConnectOptions::from_str(path_or_url).map_err(|e| StoreError::backend(NAME, e))?
-        } else {
-            SqliteConnectOptions::new().filename(path_or_url)
-        };
-        let options = options.create_if_missing(true).foreign_keys(true).busy_timeout(BUSY_TIMEOUT);
-        let pool = if in_memory {
-            // Every connection to `:memory:` opens a database of its own, and the last one to
-            // close takes the data with it: one connection, never recycled.
-            SqlitePoolOptions::new().max_connections(1).min_connections(1).idle_timeout(None).max_lifetime(None)
-        } else {
-            // A few connections suffice: SQLite has one writer at a time, and every connection
-            // must reread the pages another one changed, so more connections mean colder caches
-            // (measured here: an apply took 95 µs with 4 connections, 135 µs with 10).
-            SqlitePoolOptions::new().max_connections(4)
-        };
-        let options = if in_memory {
-            options
-        } else {
-            options.journal_mode(SqliteJournalMode::Wal).synchronous(SqliteSynchronous::Normal)
-        };
-        let pool = pool.connect_with(options).await.map_err(|e| StoreError::backend(NAME, e))?;
-        let store = Self::new(pool);
-        store.migrate().await?;
-        Ok(store)
+    /// none), and by default a busy timeout of 5 s for writers of other processes, a pool of
+    /// 4 connections and an acquire timeout of 5 s. An in-memory database lives in a single
+    /// connection, kept open as long as the store. For settings the builder lacks, build the
+    /// pool yourself and use [`new`](Self::new).
+    pub fn builder(path_or_url: &str) -> SqliteStoreBuilder {
+        SqliteStoreBuilder {
+            path_or_url: path_or_url.to_owned(),
+            busy_timeout: BUSY_TIMEOUT,
+            acquire_timeout: super::ACQUIRE_TIMEOUT,
+            max_connections: MAX_CONNECTIONS,
+            tables: None,
+        }
     }
 
     /// A store on a pool you configured. Touches nothing: call [`migrate`](Self::migrate)
     /// once to create the tables.
     ///
     /// The pool's connections should have a busy timeout (sqlx sets 5 s by default) and, for
-    /// `:memory:` databases, be a single connection that is never closed.
+    /// `:memory:` databases, be a single connection that is never closed. The pool's acquire
+    /// timeout applies (sqlx's default is 30 s).
     pub fn new(pool: SqlitePool) -> Self {
         Self {
             inner: SqlStore {
@@ -106,7 +113,7 @@ impl SqliteStore {
     }
 
     /// Creates the tables and indexes if they do not exist (`CREATE ... IF NOT EXISTS`, in one
-    /// transaction).
+    /// transaction), and adds the columns tables of an earlier release lack.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         self.inner.migrate().await
     }
@@ -115,6 +122,111 @@ impl SqliteStore {
     pub fn pool(&self) -> &SqlitePool {
         &self.inner.dialect.pool
     }
+}
+
+/// How to open a [`SqliteStore`]: from [`SqliteStore::builder`], finished by
+/// [`open`](Self::open).
+#[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until `open` is called"]
+pub struct SqliteStoreBuilder {
+    path_or_url: String,
+    busy_timeout: Duration,
+    acquire_timeout: Duration,
+    max_connections: u32,
+    tables: Option<(String, String)>,
+}
+
+impl SqliteStoreBuilder {
+    /// How long a write waits for the write lock another process holds before it fails
+    /// (default 5 s). Writers of this store queue among themselves without it. Zero fails at
+    /// once.
+    pub fn busy_timeout(mut self, timeout: Duration) -> Self {
+        self.busy_timeout = timeout;
+        self
+    }
+
+    /// How long an operation waits for a connection of the pool before it fails
+    /// (default 5 s; must not be zero).
+    pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
+        self.acquire_timeout = timeout;
+        self
+    }
+
+    /// How many connections a file database may have open (default 4; at least 1). An
+    /// in-memory database always has one.
+    pub fn max_connections(mut self, max: u32) -> Self {
+        self.max_connections = max;
+        self
+    }
+
+    /// Uses the tables `sessions` and `entries` instead of `session_kit_sessions` and
+    /// `session_kit_entries`. Names must be plain identifiers (`A-Z a-z 0-9 _`, up to 48):
+    /// [`open`](Self::open) checks them.
+    pub fn table_names(mut self, sessions: &str, entries: &str) -> Self {
+        self.tables = Some((sessions.to_owned(), entries.to_owned()));
+        self
+    }
+
+    /// Opens the database, creating the file and the tables if needed.
+    pub async fn open(self) -> Result<SqliteStore, StoreError> {
+        let tables = match &self.tables {
+            Some((sessions, entries)) => Tables::new(sessions, entries)?,
+            None => Tables::default(),
+        };
+        let acquire_timeout = super::positive(NAME, "acquire timeout", self.acquire_timeout)?;
+        let max_connections = super::pool_size(NAME, self.max_connections)?;
+        let url = &self.path_or_url;
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let options = if url.starts_with("sqlite:") {
+            SqliteConnectOptions::from_str(url)
+                .map_err(|e| StoreError::Config(format!("{NAME} store: the database URL: {e}")))?
+        } else {
+            SqliteConnectOptions::new().filename(url)
+        };
+        let options = options.create_if_missing(true).foreign_keys(true).busy_timeout(self.busy_timeout);
+        let pool = if in_memory {
+            // Every connection to `:memory:` opens a database of its own, and the last one to
+            // close takes the data with it: one connection, never recycled.
+            SqlitePoolOptions::new().max_connections(1).min_connections(1).idle_timeout(None).max_lifetime(None)
+        } else {
+            SqlitePoolOptions::new().max_connections(max_connections)
+        };
+        let options = if in_memory {
+            options
+        } else {
+            create_private(options.get_filename())?;
+            options.journal_mode(SqliteJournalMode::Wal).synchronous(SqliteSynchronous::Normal)
+        };
+        let pool = pool
+            .acquire_timeout(acquire_timeout)
+            .connect_with(options)
+            .await
+            .map_err(|e| StoreError::backend(NAME, e))?;
+        let mut store = SqliteStore::new(pool);
+        store.inner.tables = tables;
+        store.migrate().await?;
+        Ok(store)
+    }
+}
+
+/// Creates the database file at `path`, readable and writable by its owner only, unless it
+/// exists. SQLite gives the `-wal` and `-shm` files the database file's permissions, so they
+/// are private too; left to SQLite, all three would be readable by anyone (0644 under the
+/// usual umask).
+#[cfg(unix)]
+fn create_private(path: &std::path::Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    // An empty file is an empty database to SQLite.
+    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError::io(format!("creating the SQLite database {}", path.display()), e)),
+    }
+}
+
+#[cfg(not(unix))]
+fn create_private(_path: &std::path::Path) -> Result<(), StoreError> {
+    Ok(())
 }
 
 super::forward_store!(SqliteStore);
@@ -141,7 +253,14 @@ impl Dialect for Sqlite {
                 // A task of its own, so the transaction runs to its end even if the request that
                 // asked for it is dropped: sqlx stops a batch whose caller went away, which would
                 // leave the transaction open on a pooled connection.
-                Kind::Write | Kind::Schema => {
+                Kind::Write => {
+                    // The task failed (panicked, or the runtime is shutting down) with the
+                    // transaction sent: it may have committed.
+                    tokio::spawn(run_batch(pool, writes, batch))
+                        .await
+                        .map_err(|e| StoreError::outcome_unknown(NAME, e))?
+                }
+                Kind::Schema => {
                     tokio::spawn(run_batch(pool, writes, batch)).await.map_err(|e| StoreError::backend(NAME, e))?
                 }
             }
@@ -185,6 +304,11 @@ impl Dialect for Sqlite {
         .collect()
     }
 
+    fn upgrade(&self, t: &Tables) -> impl std::future::Future<Output = Result<(), StoreError>> + Send {
+        let (pool, writes, sessions) = (self.pool.clone(), self.writes.clone(), t.sessions.clone());
+        async move { tokio::spawn(add_last_active(pool, writes, sessions)).await.map_err(|e| StoreError::backend(NAME, e))? }
+    }
+
     fn collect_chunk(&self, t: &Tables, now: Timestamp, limit: i64) -> Vec<Statement> {
         // The same ordered, limited choice twice in one transaction picks the same sessions.
         let chosen = |s: &mut Statement| {
@@ -205,6 +329,29 @@ impl Dialect for Sqlite {
         count.sql("SELECT changes()").returning(&[Col::Int]);
         vec![entries, sessions, count]
     }
+}
+
+/// Adds the `last_active` column to a sessions table of an earlier release. Looks and adds
+/// under the write lock, so two processes opening the database at once cannot both add it.
+async fn add_last_active(pool: SqlitePool, writes: Arc<Semaphore>, sessions: String) -> Result<(), StoreError> {
+    let _turn = writes.acquire_owned().await.map_err(|e| StoreError::backend(NAME, e))?;
+    let mut conn = pool.acquire().await.map_err(|e| StoreError::backend(NAME, e))?;
+    sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await.map_err(|e| StoreError::backend(NAME, e))?;
+    let result = look_and_add(&mut conn, &sessions).await;
+    if result.is_err() && sqlx::query("ROLLBACK").execute(&mut *conn).await.is_err() {
+        conn.close_on_drop();
+    }
+    result.map_err(|e| StoreError::backend(NAME, e))
+}
+
+async fn look_and_add(conn: &mut sqlx::SqliteConnection, sessions: &str) -> Result<(), sqlx::Error> {
+    let columns: Vec<(String,)> =
+        sqlx::query_as("SELECT name FROM pragma_table_info(?)").bind(sessions.to_owned()).fetch_all(&mut *conn).await?;
+    if !columns.iter().any(|(name,)| name == "last_active") {
+        let alter = format!("ALTER TABLE {sessions} ADD COLUMN last_active INTEGER");
+        sqlx::query(&alter).execute(&mut *conn).await?;
+    }
+    sqlx::query("COMMIT").execute(&mut *conn).await.map(drop)
 }
 
 async fn run_batch(pool: SqlitePool, writes: Arc<Semaphore>, batch: Batch) -> Result<Rows, StoreError> {
