@@ -142,7 +142,10 @@ pub mod __private {
     }
 }
 
-pub use session_axum::{ConfigError, SameSite, Session, SessionLayer, SessionRejection, SessionService, Transport};
+pub use session_axum::{
+    ConfigError, RejectionKind, SameSite, Session, SessionFailure, SessionLayer, SessionRejection, SessionService,
+    Transport,
+};
 pub use session_core::{
     Clock, Codec, Collector, CookieOp, Engine, Error, ExpiryPolicy, IdGenerator, IntoStorage, ManualClock, Postcard,
     RandomIds, SessionData, SessionId, SessionState, Storage, Store, StoreError, SystemClock, Timestamp,

@@ -115,10 +115,17 @@ fn app_routes() -> Router {
         )
 }
 
-/// Counts store calls, to prove malformed ids never reach the store.
+/// Counts store calls: malformed ids never reach the store; a request saves once.
 struct Counting {
     inner: Arc<dyn Store>,
     loads: AtomicUsize,
+    writes: AtomicUsize,
+}
+
+impl Counting {
+    fn new(inner: Arc<dyn Store>) -> Self {
+        Self { inner, loads: AtomicUsize::new(0), writes: AtomicUsize::new(0) }
+    }
 }
 
 #[async_trait]
@@ -128,9 +135,11 @@ impl Store for Counting {
         self.inner.load(key, now).await
     }
     async fn create(&self, key: &StoreKey, record: &Record, now: Timestamp) -> Result<Created, StoreError> {
+        self.writes.fetch_add(1, Ordering::SeqCst);
         self.inner.create(key, record, now).await
     }
     async fn apply(&self, key: &StoreKey, change: &Change, now: Timestamp) -> Result<Applied, StoreError> {
+        self.writes.fetch_add(1, Ordering::SeqCst);
         self.inner.apply(key, change, now).await
     }
     async fn delete(&self, key: &StoreKey) -> Result<(), StoreError> {
@@ -142,6 +151,50 @@ impl Store for Counting {
     async fn collect_expired(&self, now: Timestamp) -> Result<u64, StoreError> {
         self.inner.collect_expired(now).await
     }
+}
+
+/// The auth guard of the README: lets logged-in requests through to the handler.
+async fn require_login(
+    session: Session<App>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if session.name.is_none() {
+        return axum::response::IntoResponse::into_response(axum::response::Redirect::to("/login-page"));
+    }
+    next.run(request).await
+}
+
+/// Changes the session after its handler has run.
+async fn stamp_after(
+    mut session: Session<App>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let response = next.run(request).await;
+    session.notice = Some("stamped".into());
+    response
+}
+
+/// Changes the session, then calls the handler while still holding it.
+async fn rename_and_keep(
+    mut session: Session<App>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    session.name = Some("from the middleware".into());
+    next.run(request).await
+}
+
+/// Changes the session and gives it back before calling the handler.
+async fn rename_and_release(
+    mut session: Session<App>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    session.name = Some("from the middleware".into());
+    drop(session);
+    next.run(request).await
 }
 
 /// Where [`Faulty`] fails.
@@ -158,6 +211,8 @@ enum Fault {
     Apply,
     /// `apply` writes the change, then reports an unknown outcome.
     ApplyLostAfterDoing,
+    /// `create` fails and does nothing.
+    Create,
 }
 
 /// A store that fails one step of a request, as a real store fails when its server goes away.
@@ -190,6 +245,9 @@ impl Store for Faulty {
         self.inner.load(key, now).await
     }
     async fn create(&self, key: &StoreKey, record: &Record, now: Timestamp) -> Result<Created, StoreError> {
+        if self.fault() == Fault::Create {
+            return Err(down());
+        }
         self.inner.create(key, record, now).await
     }
     async fn apply(&self, key: &StoreKey, change: &Change, now: Timestamp) -> Result<Applied, StoreError> {
@@ -272,7 +330,7 @@ mod suite {
     }
 
     pub(crate) async fn bad_ids_give_a_fresh_session_and_never_reach_the_store(storage: Storage) {
-        let counting = Arc::new(Counting { inner: server_store(&storage), loads: AtomicUsize::new(0) });
+        let counting = Arc::new(Counting::new(server_store(&storage)));
         let app = app_router(Storage::Server(counting.clone()));
         let junk = "x".repeat(10 * 1024);
         for (bad, well_formed) in [
@@ -459,6 +517,141 @@ mod suite {
         }
         busy.app = after;
         assert_eq!(busy.get("/read").await.body, "name=None count=0", "past the new absolute timeout");
+    }
+
+    pub(crate) async fn an_auth_guard_middleware_and_its_handler_share_the_session(storage: Storage) {
+        let counting = Arc::new(Counting::new(server_store(&storage)));
+        let guarded = Router::new()
+            .route(
+                "/guarded",
+                get(|mut s: Session<App>| async move {
+                    s.count += 1;
+                    format!("{} {}", s.name.clone().unwrap_or_default(), s.count)
+                }),
+            )
+            .route_layer(axum::middleware::from_fn(require_login));
+        let app = app_routes()
+            .merge(guarded)
+            .layer(SessionLayer::<App>::new(Storage::Server(counting.clone())).secure(false));
+        let mut client = Client::new(app);
+        let r = client.get("/guarded").await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "not logged in: {}", r.body);
+        assert_eq!(r.header("location"), Some("/login-page"));
+
+        client.get("/set?name=ada").await;
+        for count in 1..=2 {
+            let writes = counting.writes.load(Ordering::SeqCst);
+            let r = client.get("/guarded").await;
+            assert_eq!((r.status, r.body.as_str()), (StatusCode::OK, format!("ada {count}").as_str()));
+            assert_eq!(counting.writes.load(Ordering::SeqCst) - writes, 1, "the handler's change is saved once");
+        }
+        assert_eq!(client.get("/read").await.body, r#"name=Some("ada") count=2"#);
+    }
+
+    pub(crate) async fn a_middleware_may_change_the_session_after_its_handler(storage: Storage) {
+        let app = app_routes()
+            .route(
+                "/stamped",
+                get(|mut s: Session<App>| async move {
+                    s.count += 1;
+                    "counted"
+                })
+                .route_layer(axum::middleware::from_fn(stamp_after)),
+            )
+            .layer(SessionLayer::<App>::new(storage).secure(false));
+        let mut client = Client::new(app);
+        client.get("/set?name=bo").await;
+        assert_eq!(client.get("/stamped").await.body, "counted");
+        assert_eq!(client.get("/show").await.body, r#"Some("stamped")"#, "the middleware's change after the handler");
+        assert_eq!(client.get("/read").await.body, r#"name=Some("bo") count=1"#, "and the handler's");
+    }
+
+    pub(crate) async fn a_middleware_change_reaches_the_handler_once_given_back(storage: Storage) {
+        let handler = get(|s: Session<App>| async move { format!("{:?}", s.name) });
+        let app = Router::new()
+            .route("/kept", handler.clone().route_layer(axum::middleware::from_fn(rename_and_keep)))
+            .route("/released", handler.route_layer(axum::middleware::from_fn(rename_and_release)))
+            .layer(SessionLayer::<App>::new(storage).secure(false));
+        let mut client = Client::new(app);
+        let r = client.get("/released").await;
+        assert_eq!((r.status, r.body.as_str()), (StatusCode::OK, r#"Some("from the middleware")"#));
+        let r = client.get("/kept").await;
+        assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR, "a change the handler could not see is refused");
+        assert!(!r.body.contains("App"), "no Rust type reaches the client: {}", r.body);
+    }
+
+    pub(crate) async fn save_stores_before_the_response_and_reports_failure(storage: Storage) {
+        let store = server_store(&storage);
+        let faulty = Arc::new(Faulty { inner: store.clone(), fault: std::sync::Mutex::new(Fault::None) });
+        let app = Router::new()
+            .route(
+                "/save-now",
+                get(move |mut s: Session<App>| {
+                    let store = store.clone();
+                    async move {
+                        s.name = Some("saved early".into());
+                        if let Err(error) = s.save().await {
+                            return format!("not saved: {error}");
+                        }
+                        let id = s.id().expect("a saved session has an id").clone();
+                        let record =
+                            store.load(&id.store_key("app"), session_kit::Clock::now(&session_kit::SystemClock)).await;
+                        match record {
+                            Ok(Some(_)) => "stored before the response".to_owned(),
+                            other => format!("not in the store: {other:?}"),
+                        }
+                    }
+                }),
+            )
+            .route("/read", get(read))
+            .layer(SessionLayer::<App>::new(Storage::Server(faulty.clone())).secure(false));
+        let mut client = Client::new(app);
+        let r = client.get("/save-now").await;
+        assert_eq!(r.body, "stored before the response");
+        assert!(r.cookie_value("app").is_some(), "the new session's id goes out with the response");
+        assert_eq!(client.get("/read").await.body, r#"name=Some("saved early") count=0"#);
+
+        faulty.set(Fault::Create);
+        let r = send(&client.app, Request::get("/save-now").body(axum::body::Body::empty()).unwrap()).await;
+        assert!(
+            r.body.starts_with("not saved: ") && r.body.contains("went away"),
+            "the handler gets the error: {}",
+            r.body
+        );
+    }
+
+    pub(crate) async fn a_session_moved_into_a_task_is_saved(storage: Storage) {
+        let gate = Arc::new(tokio::sync::Notify::new());
+        let task_gate = gate.clone();
+        let app = app_routes()
+            .route(
+                "/later",
+                get(move |mut s: Session<App>| {
+                    let gate = task_gate.clone();
+                    async move {
+                        tokio::spawn(async move {
+                            // Changed only after the response has gone out.
+                            gate.notified().await;
+                            s.count = 99;
+                        });
+                        "spawned"
+                    }
+                }),
+            )
+            .layer(SessionLayer::<App>::new(storage).secure(false));
+        let mut client = Client::new(app);
+        client.get("/set?name=task").await;
+        assert_eq!(client.get("/later").await.body, "spawned");
+        gate.notify_one();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let body = client.get("/read").await.body;
+            if body == r#"name=Some("task") count=99"# {
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "the task's change was never saved: {body}");
+            tokio::task::yield_now().await;
+        }
     }
 
     pub(crate) async fn remember_me_is_persistent_and_sticks(storage: Storage) {
@@ -671,6 +864,26 @@ macro_rules! http_suite {
                 suite::shorter_timeouts_reach_sessions_stored_before(storage().await).await
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn an_auth_guard_middleware_and_its_handler_share_the_session() {
+                suite::an_auth_guard_middleware_and_its_handler_share_the_session(storage().await).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn a_middleware_may_change_the_session_after_its_handler() {
+                suite::a_middleware_may_change_the_session_after_its_handler(storage().await).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn a_middleware_change_reaches_the_handler_once_given_back() {
+                suite::a_middleware_change_reaches_the_handler_once_given_back(storage().await).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn save_stores_before_the_response_and_reports_failure() {
+                suite::save_stores_before_the_response_and_reports_failure(storage().await).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn a_session_moved_into_a_task_is_saved() {
+                suite::a_session_moved_into_a_task_is_saved(storage().await).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn remember_me_is_persistent_and_sticks() {
                 suite::remember_me_is_persistent_and_sticks(storage().await).await
             }
@@ -781,10 +994,51 @@ fn invalid_cookie_configurations_are_refused_when_built() {
 
 #[tokio::test]
 async fn missing_layer_is_a_clear_rejection() {
-    let app = Router::new().route("/read", get(read));
+    let app = Router::new().route("/read", get(read)).route(
+        "/explain",
+        get(|s: Result<Session<App>, session_kit::SessionRejection>| async move {
+            s.err().map(|rejection| rejection.to_string()).unwrap_or_default()
+        }),
+    );
     let r = send(&app, Request::get("/read").body(axum::body::Body::empty()).unwrap()).await;
     assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(!r.body.contains("App") && !r.body.contains("::"), "no Rust type reaches the client: {}", r.body);
+    // The rejection itself (logged, and in hand with `Result<Session<T>, _>`) says how to fix it.
+    let r = send(&app, Request::get("/explain").body(axum::body::Body::empty()).unwrap()).await;
     assert!(r.body.contains("needs `SessionLayer::<") && r.body.contains("App"), "{}", r.body);
+    assert!(r.body.contains("routes added before it"), "{}", r.body);
+}
+
+#[tokio::test]
+async fn optional_session_is_none_only_without_a_layer() {
+    async fn maybe(s: Option<Session<App>>) -> String {
+        s.map_or_else(|| "no layer".to_owned(), |s| format!("{:?}", s.name))
+    }
+    let bare = Router::new().route("/maybe", get(maybe));
+    let r = send(&bare, Request::get("/maybe").body(axum::body::Body::empty()).unwrap()).await;
+    assert_eq!((r.status, r.body.as_str()), (StatusCode::OK, "no layer"));
+    let layered =
+        Router::new().route("/maybe", get(maybe)).layer(SessionLayer::<App>::new(session_kit::MemoryStore::new()));
+    let r = send(&layered, Request::get("/maybe").body(axum::body::Body::empty()).unwrap()).await;
+    assert_eq!(r.body, "None", "no cookie is a new session, not no session");
+}
+
+#[tokio::test]
+async fn failures_can_be_answered_by_the_layer() {
+    let layer = SessionLayer::<App>::new(Broken).on_failure(|failure: &session_kit::SessionFailure<'_>| {
+        let page = match failure {
+            session_kit::SessionFailure::Open(_) => "<h1>Cannot load your session</h1>",
+            session_kit::SessionFailure::Save(_) => "<h1>Cannot save your session</h1>",
+            _ => "<h1>Session error</h1>",
+        };
+        axum::response::IntoResponse::into_response((failure.status(), axum::response::Html(page)))
+    });
+    let app = app_routes().layer(layer);
+    let r = send(&app, with_cookie("/read", "app=AAAAAAAAAAAAAAAAAAAAAA")).await;
+    assert_eq!((r.status, r.body.as_str()), (StatusCode::SERVICE_UNAVAILABLE, "<h1>Cannot load your session</h1>"));
+    assert_eq!(r.header("content-type"), Some("text/html; charset=utf-8"));
+    let r = send(&app, Request::get("/set?name=x").body(axum::body::Body::empty()).unwrap()).await;
+    assert_eq!((r.status, r.body.as_str()), (StatusCode::SERVICE_UNAVAILABLE, "<h1>Cannot save your session</h1>"));
 }
 
 #[tokio::test]

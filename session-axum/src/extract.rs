@@ -3,12 +3,13 @@
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::response::{IntoResponse, Response};
 use http::request::Parts;
 use http::StatusCode;
-use session_core::{SessionData, SessionId, SessionState, Timestamp};
+use session_core::{Error, SaveError, SessionData, SessionId, SessionState, Timestamp};
 
+use crate::failure::SessionFailure;
 use crate::slot::{Slot, SlotHandle, TakeError};
 
 /// The typed session of the current request, for a type that derives `Session`.
@@ -38,15 +39,23 @@ pub struct Session<T: SessionData> {
     /// `Some` until dropped, when the state goes back to the layer for saving.
     state: Option<SessionState<T>>,
     slot: Arc<Slot<T>>,
+    /// Whether this handle has told the slot it changed the session.
+    marked: bool,
 }
 
 impl<T: SessionData> Session<T> {
     fn state(&self) -> &SessionState<T> {
-        self.state.as_ref().expect("the state is only taken in drop")
+        self.state.as_ref().expect("the state is only taken in drop and during save")
     }
 
     fn state_mut(&mut self) -> &mut SessionState<T> {
-        self.state.as_mut().expect("the state is only taken in drop")
+        if !self.marked {
+            // Once per handle: a second handle extracted while this one is out must not miss
+            // a change it cannot see.
+            self.slot.mark_changed();
+            self.marked = true;
+        }
+        self.state.as_mut().expect("the state is only taken in drop and during save")
     }
 
     /// The session id, for a stored server-side session; `None` for a new session (the id is
@@ -97,6 +106,57 @@ impl<T: SessionData> Session<T> {
     pub fn expires_at(&self) -> Option<Timestamp> {
         self.state().expires_at()
     }
+
+    /// Saves the session now, rather than after the handler, and carries on with it as saved.
+    ///
+    /// For a handler that must know the session is stored before it answers (e.g. before
+    /// telling a payment provider to call back), and for a session moved into a spawned task.
+    /// The token the save decides (a new session's id, a cycled id, a removal) goes out with
+    /// the response if the response has not been sent yet; later changes are saved after the
+    /// handler as usual. On error nothing of this save was stored, except for
+    /// [`StoreError::OutcomeUnknown`](session_core::StoreError::OutcomeUnknown) (see
+    /// [`Error::is_outcome_unknown`]).
+    ///
+    /// ```
+    /// # use session_kit::Session;
+    /// #[derive(Session)]
+    /// struct Checkout {
+    ///     order: Option<u64>,
+    /// }
+    ///
+    /// async fn pay(mut session: Session<Checkout>) -> Result<&'static str, String> {
+    ///     session.order = Some(42);
+    ///     session.save().await.map_err(|e| e.to_string())?;
+    ///     // ... the order is in the store before anyone is told about it ...
+    ///     Ok("paid")
+    /// }
+    /// ```
+    ///
+    /// A `Session` can be moved into a task (`tokio::spawn(async move { .. })`); changes made
+    /// there after the response was sent are still saved when it is dropped, but a token they
+    /// need (a new session, `cycle_id`, a cookie session) can no longer reach the client, which
+    /// is logged as an error: call `save().await` in the task before the handler returns, or
+    /// keep such changes in the handler.
+    pub async fn save(&mut self) -> Result<(), Error> {
+        let state = self.state.take().expect("the state is only taken in drop and during save");
+        let (op, outcome) = match self.slot.opener.save(state).await {
+            Ok(op) => (op, Ok(())),
+            Err(SaveError { error, token }) => (token, Err(error)),
+        };
+        let token = self.slot.saved(op);
+        // Carry on with the session as stored now, under the token the client will hold.
+        let reopened = match self.slot.opener.open(token.as_deref()).await {
+            Ok(state) => state,
+            Err(error) => {
+                tracing::error!(session = T::NAME, %error, "could not reopen the session after saving it");
+                let fresh = self.slot.opener.open(None).await;
+                self.state = fresh.ok();
+                return Err(outcome.err().unwrap_or(error));
+            }
+        };
+        self.state = Some(reopened);
+        outcome
+    }
 }
 
 impl<T: SessionData> Deref for Session<T> {
@@ -116,14 +176,37 @@ impl<T: SessionData> DerefMut for Session<T> {
 impl<T: SessionData> Drop for Session<T> {
     fn drop(&mut self) {
         if let Some(state) = self.state.take() {
-            self.slot.put_back(state);
+            self.slot.give_back(state);
         }
     }
 }
 
 impl<T: SessionData + std::fmt::Debug> std::fmt::Debug for Session<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Session").field("data", self.state().data()).finish_non_exhaustive()
+        match &self.state {
+            Some(state) => f.debug_struct("Session").field("data", state.data()).finish_non_exhaustive(),
+            None => f.write_str("Session(<being saved>)"),
+        }
+    }
+}
+
+impl<T: SessionData> Session<T> {
+    async fn extract(slot: Arc<Slot<T>>) -> Result<Self, SessionRejection> {
+        match slot.take().await {
+            Ok(state) => Ok(Session { state: Some(state), slot, marked: false }),
+            Err(TakeError::ChangedWhileHeld) => {
+                let failure = SessionFailure::ChangedWhileHeld { session: T::NAME };
+                Err(SessionRejection::new(
+                    RejectionKind::ChangedWhileHeld { session_type: type_name::<T>() },
+                    &slot,
+                    &failure,
+                ))
+            }
+            Err(TakeError::Open(error)) => {
+                let response = slot.opener.failure_response(&SessionFailure::Open(&error));
+                Err(SessionRejection::with_response(RejectionKind::Unavailable(error), response))
+            }
+        }
     }
 }
 
@@ -132,54 +215,125 @@ impl<T: SessionData, S: Send + Sync> FromRequestParts<S> for Session<T> {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let Some(SlotHandle(slot)) = parts.extensions.get::<SlotHandle<T>>().cloned() else {
-            return Err(SessionRejection::MissingLayer { session_type: std::any::type_name::<T>() });
+            return Err(SessionRejection::logged(RejectionKind::MissingLayer { session_type: type_name::<T>() }, None));
         };
-        match slot.take().await {
-            Ok(state) => Ok(Session { state: Some(state), slot }),
-            Err(TakeError::AlreadyHeld) => {
-                Err(SessionRejection::AlreadyExtracted { session_type: std::any::type_name::<T>() })
-            }
-            Err(TakeError::Open(error)) => {
-                tracing::error!(session = T::NAME, %error, "could not open the session");
-                Err(SessionRejection::Unavailable(error))
+        Self::extract(slot).await
+    }
+}
+
+/// `Option<Session<T>>`: `None` when no `SessionLayer<T>` is on the route (a handler shared by
+/// routes with and without sessions), never because the request had no cookie: a request
+/// without one gets a new, empty session.
+impl<T: SessionData, S: Send + Sync> OptionalFromRequestParts<S> for Session<T> {
+    type Rejection = SessionRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Option<Self>, Self::Rejection> {
+        match parts.extensions.get::<SlotHandle<T>>().cloned() {
+            None => Ok(None),
+            Some(SlotHandle(slot)) => Self::extract(slot).await.map(Some),
+        }
+    }
+}
+
+fn type_name<T>() -> &'static str {
+    std::any::type_name::<T>()
+}
+
+/// Why a handler could not get its `Session<T>`.
+///
+/// Its response is the layer's own (see [`SessionLayer::on_failure`](crate::SessionLayer::on_failure))
+/// or a short default that names no Rust type; its `Display` has the details for logs and
+/// tests, and every rejection is logged where it happens. Extract `Result<Session<T>,
+/// SessionRejection>` to handle it yourself, or `Option<Session<T>>` for routes that may have
+/// no session layer.
+#[derive(Debug)]
+pub struct SessionRejection {
+    kind: RejectionKind,
+    response: Option<Response>,
+}
+
+/// What went wrong, for [`SessionRejection::kind`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RejectionKind {
+    /// The route has no `SessionLayer<T>` for this session type.
+    #[error(
+        "`Session<{session_type}>` needs `SessionLayer::<{session_type}>` on this router: add \
+         `.layer(SessionLayer::<{session_type}>::new(store))`, after the routes that use it \
+         (a layer applies to the routes added before it)"
+    )]
+    MissingLayer {
+        /// The session type's Rust name.
+        session_type: &'static str,
+    },
+    /// A handle that is still out changed the session before this extraction.
+    #[error(
+        "`Session<{session_type}>` was changed by a handle that is still out (a middleware's?) before \
+         it was extracted again: give the first one back with `drop(session)` before calling the \
+         next service, so the next handler sees the change"
+    )]
+    ChangedWhileHeld {
+        /// The session type's Rust name.
+        session_type: &'static str,
+    },
+    /// The store failed to load the session.
+    #[error("the session store is unavailable: {0}")]
+    Unavailable(#[source] Error),
+}
+
+impl SessionRejection {
+    fn with_response(kind: RejectionKind, response: Option<Response>) -> Self {
+        Self::logged(kind, response)
+    }
+
+    fn new<T: SessionData>(kind: RejectionKind, slot: &Slot<T>, failure: &SessionFailure<'_>) -> Self {
+        Self::logged(kind, slot.opener.failure_response(failure))
+    }
+
+    fn logged(kind: RejectionKind, response: Option<Response>) -> Self {
+        // The kind names the session type, never an id.
+        tracing::error!(rejection = %kind, "a handler could not get its session");
+        Self { kind, response }
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> &RejectionKind {
+        &self.kind
+    }
+
+    /// The status code of the default response.
+    pub fn status(&self) -> StatusCode {
+        match &self.kind {
+            RejectionKind::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            RejectionKind::MissingLayer { .. } | RejectionKind::ChangedWhileHeld { .. } => {
+                StatusCode::INTERNAL_SERVER_ERROR
             }
         }
     }
 }
 
-/// Why a handler could not get its `Session<T>`.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum SessionRejection {
-    /// The router has no `SessionLayer<T>` for this session type.
-    #[error("`Session<{session_type}>` needs `SessionLayer::<{session_type}>` on this router: add `.layer(SessionLayer::<{session_type}>::new(store))`")]
-    MissingLayer {
-        /// The session type's name.
-        session_type: &'static str,
-    },
-    /// The session is already held by another extractor in this request.
-    #[error("`Session<{session_type}>` was extracted twice in one request: extract it once and pass it on")]
-    AlreadyExtracted {
-        /// The session type's name.
-        session_type: &'static str,
-    },
-    /// The store failed to load the session.
-    #[error("the session store is unavailable; try again shortly")]
-    Unavailable(#[source] session_core::Error),
+impl std::fmt::Display for SessionRejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.kind.fmt(f)
+    }
 }
 
-impl SessionRejection {
-    /// The status code this rejection answers with.
-    pub fn status(&self) -> StatusCode {
-        match self {
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::MissingLayer { .. } | Self::AlreadyExtracted { .. } => StatusCode::INTERNAL_SERVER_ERROR,
-        }
+impl std::error::Error for SessionRejection {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        std::error::Error::source(&self.kind)
     }
 }
 
 impl IntoResponse for SessionRejection {
     fn into_response(self) -> Response {
-        (self.status(), self.to_string()).into_response()
+        if let Some(response) = self.response {
+            return response;
+        }
+        let message = match &self.kind {
+            RejectionKind::MissingLayer { .. } => "internal error: this route has no session layer",
+            RejectionKind::ChangedWhileHeld { .. } => "internal error: the session was used twice in one request",
+            RejectionKind::Unavailable(_) => "the session store is unavailable; try again shortly",
+        };
+        (self.status(), message).into_response()
     }
 }

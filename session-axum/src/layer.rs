@@ -15,6 +15,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::config::{ConfigError, CookieConfig, Transport};
+use crate::failure::SessionFailure;
 use crate::slot::{BoxFuture, Finished, Open, Slot, SlotHandle};
 
 /// The tower layer that gives handlers `Session<T>`: it reads the client's token, opens the
@@ -28,15 +29,24 @@ pub struct SessionLayer<T: SessionData, C: Codec = Postcard> {
     shared: Arc<Shared<T, C>>,
 }
 
+/// A function answering session failures its own way (see [`SessionLayer::on_failure`]).
+type FailureResponder = Arc<dyn Fn(&SessionFailure<'_>) -> Response + Send + Sync>;
+
 struct Shared<T: SessionData, C: Codec> {
     engine: Engine<T, C>,
     cookie: CookieConfig,
     transport: Transport,
+    on_failure: Option<FailureResponder>,
 }
 
 impl<T: SessionData, C: Codec> Clone for Shared<T, C> {
     fn clone(&self) -> Self {
-        Self { engine: self.engine.clone(), cookie: self.cookie.clone(), transport: self.transport.clone() }
+        Self {
+            engine: self.engine.clone(),
+            cookie: self.cookie.clone(),
+            transport: self.transport.clone(),
+            on_failure: self.on_failure.clone(),
+        }
     }
 }
 
@@ -66,7 +76,7 @@ impl<T: SessionData> SessionLayer<T> {
     pub fn new(storage: impl IntoStorage) -> Self {
         let engine = Engine::<T>::new(storage);
         let cookie = CookieConfig::new(T::NAME);
-        Self { shared: Arc::new(Shared { engine, cookie, transport: Transport::Cookie }) }
+        Self { shared: Arc::new(Shared { engine, cookie, transport: Transport::Cookie, on_failure: None }) }
     }
 }
 
@@ -84,6 +94,7 @@ impl<T: SessionData, C: Codec> SessionLayer<T, C> {
                 engine: shared.engine.with_codec(codec),
                 cookie: shared.cookie,
                 transport: shared.transport,
+                on_failure: shared.on_failure,
             }),
         }
     }
@@ -182,6 +193,25 @@ impl<T: SessionData, C: Codec> SessionLayer<T, C> {
         self.edit(|s| s.engine.set_clock(clock.clone()))
     }
 
+    /// Answers session failures with `respond` instead of the default short text responses:
+    /// the store failing to open or save a session, a session used twice in one request. The
+    /// failure is logged either way. A route with no `SessionLayer<T>` at all cannot reach
+    /// this function: its rejection keeps the default response.
+    ///
+    /// ```
+    /// # use session_kit::{Session, SessionFailure, SessionLayer, MemoryStore};
+    /// # use axum::response::{Html, IntoResponse};
+    /// # #[derive(Session)]
+    /// # struct App { user: Option<u64> }
+    /// let layer = SessionLayer::<App>::new(MemoryStore::new()).on_failure(|failure: &SessionFailure<'_>| {
+    ///     (failure.status(), Html("<h1>Sorry, we could not load your session.</h1>")).into_response()
+    /// });
+    /// ```
+    pub fn on_failure(self, respond: impl Fn(&SessionFailure<'_>) -> Response + Send + Sync + 'static) -> Self {
+        let respond: FailureResponder = Arc::new(respond);
+        self.edit(|s| s.on_failure = Some(respond.clone()))
+    }
+
     /// Checks the configuration against the rules browsers enforce.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.shared.cookie.validate()?;
@@ -225,6 +255,14 @@ impl<T: SessionData, C: Codec> Open<T> for Shared<T, C> {
     fn open<'a>(&'a self, token: Option<&'a str>) -> BoxFuture<'a, Result<SessionState<T>, Error>> {
         Box::pin(self.engine.open(token))
     }
+
+    fn save(&self, state: SessionState<T>) -> BoxFuture<'_, Result<CookieOp, SaveError>> {
+        Box::pin(self.engine.save(state))
+    }
+
+    fn failure_response(&self, failure: &SessionFailure<'_>) -> Option<Response> {
+        self.on_failure.as_ref().map(|respond| respond(failure))
+    }
 }
 
 impl<S, B, T, C> Service<Request<B>> for SessionService<S, T, C>
@@ -253,15 +291,8 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         Box::pin(async move {
             let mut response = inner.call(request).await?;
-            match slot.finish() {
-                Finished::Unopened => {}
-                Finished::StillHeld => {
-                    tracing::warn!(
-                        session = T::NAME,
-                        "a Session outlived its request (moved into a task?); its changes were not saved"
-                    );
-                }
-                Finished::Returned(state) => shared.save(state, &mut response).await,
+            if slot.was_opened() {
+                shared.save(slot.finish(), &mut response).await;
             }
             Ok(response)
         })
@@ -279,16 +310,33 @@ impl<T: SessionData, C: Codec> Shared<T, C> {
         }
     }
 
-    async fn save(&self, state: SessionState<T>, response: &mut Response) {
-        let op = match self.engine.save(state).await {
+    async fn save(&self, finished: Finished<T>, response: &mut Response) {
+        if finished.still_held > 0 {
+            tracing::debug!(
+                session = T::NAME,
+                handles = finished.still_held,
+                "a Session outlived its handler (moved into a task?); it is saved when dropped"
+            );
+        }
+        let saved = match finished.state {
+            Some(state) => self.engine.save(state).await,
+            None => Ok(CookieOp::Keep),
+        };
+        let op = match saved {
             Ok(op) => op,
             Err(SaveError { error, token }) => {
                 tracing::error!(session = T::NAME, %error, "could not save the session");
-                *response = save_error_response(&error);
+                let failure = SessionFailure::Save(&error);
+                *response = self.failure_response(&failure).unwrap_or_else(|| failure.default_response());
                 // Still sent: after a `cycle_id` that went through, only the new id opens the
                 // session.
                 token
             }
+        };
+        // An explicit `save()` earlier in the request decided the token unless this save did.
+        let op = match (op, finished.pending) {
+            (CookieOp::Keep, Some(pending)) => pending,
+            (op, _) => op,
         };
         // The response depends on the token the request carried: shared caches must key on it.
         match &self.transport {
@@ -350,22 +398,4 @@ fn add_vary(headers: &mut HeaderMap, name: &str) {
             headers.append(VARY, value);
         }
     }
-}
-
-fn save_error_response(error: &Error) -> Response {
-    let status = match error {
-        Error::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
-    };
-    let message = match error {
-        // The write may have gone through: do not tell the client it did not.
-        Error::Store(e) if e.is_outcome_unknown() => {
-            "the session store did not confirm your changes; they may or may not have been saved".to_owned()
-        }
-        Error::Store(_) => {
-            "the session store is unavailable; your changes were not saved, try again shortly".to_owned()
-        }
-        other => format!("the session could not be saved: {other}"),
-    };
-    (status, message).into_response()
 }

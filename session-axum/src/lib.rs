@@ -3,10 +3,12 @@
 
 mod config;
 mod extract;
+mod failure;
 mod layer;
 mod slot;
 
 pub use config::{ConfigError, Transport};
 pub use cookie::SameSite;
-pub use extract::{Session, SessionRejection};
+pub use extract::{RejectionKind, Session, SessionRejection};
+pub use failure::SessionFailure;
 pub use layer::{SessionLayer, SessionService};

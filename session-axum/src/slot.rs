@@ -1,93 +1,206 @@
-//! The per-request hand-off between the layer and the extractor.
+//! The per-request hand-off between the layer and the extractors.
 //!
-//! The layer puts a [`Slot`] in the request's extensions; the extractor opens the session from
-//! it (lazily: a handler that never extracts costs no store access) and puts the state back
-//! when the [`Session`](crate::Session) is dropped; the layer saves it after the handler.
+//! The layer puts a [`Slot`] in the request's extensions; an extractor opens the session from
+//! it (lazily: a request whose handlers never extract costs no store access) and puts the state
+//! back when the [`Session`](crate::Session) is dropped; the layer saves what came back after
+//! the inner service has answered.
+//!
+//! Several handles may exist in one request: a middleware extracts the session, then calls the
+//! handler, which extracts it again. Rust does not let two live handles share one `&mut T`, so
+//! the second handle gets its own copy of the session as stored (what the middleware saw), and
+//! the layer merges what both changed when it saves, once. A middleware that changed the session
+//! before calling the handler must give its handle back first (`drop(session)`), or the handler
+//! would not see the change: that case is refused with a rejection that says so.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use session_core::{Error, SessionData, SessionState};
+use axum::response::Response;
+use session_core::{CookieOp, Error, SaveError, SessionData, SessionState};
+
+use crate::failure::SessionFailure;
 
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// Opens sessions of `T`; object-safe so the extractor need not know the layer's codec.
+/// What a slot needs from its layer; object-safe so the extractor need not know the codec.
 pub(crate) trait Open<T: SessionData>: Send + Sync + 'static {
+    /// Opens the session `token` names (`None`: a fresh one).
     fn open<'a>(&'a self, token: Option<&'a str>) -> BoxFuture<'a, Result<SessionState<T>, Error>>;
+
+    /// Saves `state` and says what the client's token must become.
+    fn save(&self, state: SessionState<T>) -> BoxFuture<'_, Result<CookieOp, SaveError>>;
+
+    /// The response the layer was told to give for `failure`, if it was given one.
+    fn failure_response(&self, failure: &SessionFailure<'_>) -> Option<Response>;
 }
 
-// The state moves in and out once per request; boxing it would cost an allocation each time.
-#[allow(clippy::large_enum_variant)]
-enum SlotState<T: SessionData> {
-    /// No handler has asked for the session.
-    Unopened,
-    /// A `Session<T>` holds the state right now.
-    Held,
-    /// The `Session<T>` was dropped; the state waits to be saved.
-    Returned(SessionState<T>),
+struct Inner<T: SessionData> {
+    /// Whether the session has been opened in this request.
+    opened: bool,
+    /// The token an opening uses: the request's, or the one an explicit save issued.
+    token: Option<String>,
+    /// How many handles are out.
+    held: usize,
+    /// Whether a handle that is out has been changed since it was handed out.
+    changed_while_held: bool,
+    /// States handles gave back, in the order they came.
+    returned: Vec<SessionState<T>>,
+    /// What an explicit save told the client's token to become, not sent yet.
+    pending: Option<CookieOp>,
+    /// The layer has built the response: a state given back now is saved on its own.
+    finished: bool,
 }
 
 pub(crate) struct Slot<T: SessionData> {
-    opener: Arc<dyn Open<T>>,
-    token: Option<String>,
-    state: Mutex<SlotState<T>>,
+    pub(crate) opener: Arc<dyn Open<T>>,
+    inner: Mutex<Inner<T>>,
 }
 
-/// Why the extractor could not hand out the session.
+/// Why an extractor could not get the session.
 pub(crate) enum TakeError {
-    AlreadyHeld,
+    /// A handle that is still out changed the session: the new one would not see the change.
+    ChangedWhileHeld,
+    /// The store failed.
     Open(Error),
 }
 
-/// What the layer finds after the handler.
-#[allow(clippy::large_enum_variant)]
-pub(crate) enum Finished<T: SessionData> {
-    Unopened,
-    StillHeld,
-    Returned(SessionState<T>),
+/// What the layer finds once the inner service has answered.
+pub(crate) struct Finished<T: SessionData> {
+    /// The states given back, merged into one; `None` if no handle was given back.
+    pub(crate) state: Option<SessionState<T>>,
+    /// What an explicit save decided for the token, if no later save overrides it.
+    pub(crate) pending: Option<CookieOp>,
+    /// Handles still out (moved into a task): each saves itself when dropped.
+    pub(crate) still_held: usize,
 }
 
 impl<T: SessionData> Slot<T> {
     pub(crate) fn new(opener: Arc<dyn Open<T>>, token: Option<String>) -> Self {
-        Self { opener, token, state: Mutex::new(SlotState::Unopened) }
+        let inner = Inner {
+            opened: false,
+            token,
+            held: 0,
+            changed_while_held: false,
+            returned: Vec::new(),
+            pending: None,
+            finished: false,
+        };
+        Self { opener, inner: Mutex::new(inner) }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, SlotState<T>> {
-        // The lock guards plain moves that cannot panic halfway, so a poisoned state is sound.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner<T>> {
+        // The lock guards plain moves and counters that cannot panic halfway.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Hands the session to an extractor, opening it on first use.
+    /// Hands a state to a new handle: the one given back, or a fresh opening.
     pub(crate) async fn take(&self) -> Result<SessionState<T>, TakeError> {
-        {
-            let mut state = self.lock();
-            match std::mem::replace(&mut *state, SlotState::Held) {
-                SlotState::Returned(session) => return Ok(session),
-                SlotState::Held => return Err(TakeError::AlreadyHeld),
-                SlotState::Unopened => {}
+        let token = {
+            let mut inner = self.lock();
+            if inner.held == 0 && !inner.returned.is_empty() {
+                // Given back (e.g. a middleware dropped its handle before calling the handler):
+                // the new handle carries on with it, changes included.
+                let mut returned = std::mem::take(&mut inner.returned).into_iter();
+                let mut state = returned.next().expect("checked non-empty");
+                returned.for_each(|later| state.merge_later(later));
+                inner.held = 1;
+                return Ok(state);
             }
-        }
-        match self.opener.open(self.token.as_deref()).await {
-            Ok(session) => Ok(session),
+            if inner.held > 0 && inner.changed_while_held {
+                return Err(TakeError::ChangedWhileHeld);
+            }
+            // Counted before the store is asked, so a concurrent extraction sees it.
+            inner.held += 1;
+            inner.opened = true;
+            inner.token.clone()
+        };
+        match self.opener.open(token.as_deref()).await {
+            Ok(state) => Ok(state),
             Err(error) => {
-                *self.lock() = SlotState::Unopened;
+                self.lock().held -= 1;
                 Err(TakeError::Open(error))
             }
         }
     }
 
-    /// Takes the state back from a dropped extractor.
-    pub(crate) fn put_back(&self, session: SessionState<T>) {
-        *self.lock() = SlotState::Returned(session);
+    /// Notes that a handle that is out changed the session.
+    pub(crate) fn mark_changed(&self) {
+        self.lock().changed_while_held = true;
     }
 
-    pub(crate) fn finish(&self) -> Finished<T> {
-        match std::mem::replace(&mut *self.lock(), SlotState::Unopened) {
-            SlotState::Unopened => Finished::Unopened,
-            SlotState::Held => Finished::StillHeld,
-            SlotState::Returned(session) => Finished::Returned(session),
+    /// Takes a state back from a dropped handle. After the response was built, the state is
+    /// saved on its own, in a task: its changes are stored, but a new token cannot reach the
+    /// client any more.
+    pub(crate) fn give_back(self: &Arc<Self>, state: SessionState<T>) {
+        let mut inner = self.lock();
+        inner.held = inner.held.saturating_sub(1);
+        if inner.held == 0 {
+            inner.changed_while_held = false;
         }
+        if !inner.finished {
+            inner.returned.push(state);
+            return;
+        }
+        drop(inner);
+        if !state.is_changed() {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::error!(
+                session = T::NAME,
+                "a Session was dropped with unsaved changes after its response, outside a tokio runtime; \
+                 its changes are lost: call `session.save().await` before dropping it"
+            );
+            return;
+        };
+        let slot = self.clone();
+        runtime.spawn(async move {
+            match slot.opener.save(state).await {
+                Ok(CookieOp::Keep) => {}
+                Ok(_) => tracing::error!(
+                    session = T::NAME,
+                    "a Session changed after its response needed a new token (new session, cycle_id, \
+                     destroy or a cookie session); the client cannot get it: call `session.save().await` \
+                     before the handler returns"
+                ),
+                Err(error) => {
+                    tracing::error!(session = T::NAME, error = %error.error, "could not save a Session after its response")
+                }
+            }
+        });
+    }
+
+    /// Records what an explicit save decided for the token; returns the token later openings
+    /// use.
+    pub(crate) fn saved(&self, op: CookieOp) -> Option<String> {
+        let mut inner = self.lock();
+        match &op {
+            CookieOp::Keep => {}
+            CookieOp::Set { value, .. } => inner.token = Some(value.clone()),
+            CookieOp::Remove => inner.token = None,
+        }
+        if op != CookieOp::Keep {
+            inner.pending = Some(op);
+        }
+        inner.token.clone()
+    }
+
+    /// Called by the layer once the inner service has answered.
+    pub(crate) fn finish(&self) -> Finished<T> {
+        let mut inner = self.lock();
+        inner.finished = true;
+        let mut returned = std::mem::take(&mut inner.returned).into_iter();
+        let state = returned.next().map(|mut state| {
+            returned.for_each(|later| state.merge_later(later));
+            state
+        });
+        Finished { state, pending: inner.pending.take(), still_held: inner.held }
+    }
+
+    /// Whether any handle opened the session in this request.
+    pub(crate) fn was_opened(&self) -> bool {
+        self.lock().opened
     }
 }
 

@@ -263,7 +263,7 @@ impl<T: SessionData, C: Codec> Engine<T, C> {
     /// after a `cycle_id` that went through).
     pub async fn save(&self, mut state: SessionState<T>) -> Result<CookieOp, SaveError> {
         let now = self.clock.now();
-        if state.destroy {
+        if state.wants_destroy() {
             if let (Storage::Server(store), Some(Loaded { origin: Origin::Server(_, key), .. })) =
                 (&self.storage, &state.loaded)
             {
@@ -272,8 +272,8 @@ impl<T: SessionData, C: Codec> Engine<T, C> {
             return Ok(if state.presented { CookieOp::Remove } else { CookieOp::Keep });
         }
         let diff = state.diff(now).map_err(SaveError::keep)?;
-        let remember = state.remember_me;
-        let cycle = state.cycle;
+        let remember = state.remember_choice();
+        let cycle = state.wants_new_id();
         let Some(loaded) = state.loaded.take() else {
             return self.save_new(diff, remember.unwrap_or(false), now).await.map_err(SaveError::keep);
         };

@@ -91,6 +91,47 @@ pub(crate) struct Diff {
     pub(crate) remove: Vec<String>,
 }
 
+/// What one handle on a session did to its entries, before it is merged with other handles on
+/// the same session in the same request.
+#[derive(Default)]
+struct Intent {
+    /// Fields it changed to a new value.
+    set: Vec<(String, Entry)>,
+    /// Fields it set back to their default.
+    removed: Vec<String>,
+    /// Entries that go unless some handle wrote them: delivered flash values, entries whose
+    /// ttl ran out, entries left behind by `clear`.
+    implicit: Vec<String>,
+}
+
+impl Intent {
+    /// Folds in what a handle returned later did: its explicit changes win.
+    fn then(&mut self, later: Intent) {
+        for (key, entry) in later.set {
+            self.set.retain(|(k, _)| *k != key);
+            self.removed.retain(|k| *k != key);
+            self.set.push((key, entry));
+        }
+        for key in later.removed {
+            self.set.retain(|(k, _)| *k != key);
+            if !self.removed.contains(&key) {
+                self.removed.push(key);
+            }
+        }
+        self.implicit.extend(later.implicit);
+    }
+
+    fn into_diff(self) -> Diff {
+        let Intent { set, mut removed, implicit } = self;
+        for key in implicit {
+            if !set.iter().any(|(k, _)| *k == key) && !removed.contains(&key) {
+                removed.push(key);
+            }
+        }
+        Diff { set, remove: removed }
+    }
+}
+
 impl Diff {
     // Only client-side sessions ask: they re-seal on any change.
     #[cfg_attr(not(feature = "cookie"), allow(dead_code))]
@@ -115,6 +156,9 @@ pub struct SessionState<T: SessionData> {
     pub(crate) cycle: bool,
     pub(crate) destroy: bool,
     cleared: bool,
+    /// Other handles on this session in the same request (a middleware's and its handler's),
+    /// in the order they were returned; merged into this one at save.
+    followers: Vec<SessionState<T>>,
 }
 
 impl<T: SessionData> std::fmt::Debug for SessionState<T> {
@@ -141,6 +185,7 @@ impl<T: SessionData> SessionState<T> {
             cycle: false,
             destroy: false,
             cleared: false,
+            followers: Vec::new(),
         }
     }
 
@@ -268,10 +313,51 @@ impl<T: SessionData> SessionState<T> {
         self.keep_flash = true;
     }
 
+    /// Merges `later`, another handle on the same session in the same request that was
+    /// returned after this one (a middleware's handle, after its handler's): at save, the
+    /// fields either changed are written, `later`'s value winning where both changed one;
+    /// destroy, `cycle_id` and `keep_flash` from either count, and `later`'s remember-me
+    /// choice wins.
+    pub fn merge_later(&mut self, later: SessionState<T>) {
+        self.followers.push(later);
+    }
+
+    /// Whether some handle asked to destroy the session.
+    pub(crate) fn wants_destroy(&self) -> bool {
+        self.destroy || self.followers.iter().any(|f| f.destroy)
+    }
+
+    /// Whether some handle asked for a new id.
+    pub(crate) fn wants_new_id(&self) -> bool {
+        self.cycle || self.followers.iter().any(|f| f.cycle)
+    }
+
+    /// The last remember-me choice a handle made.
+    pub(crate) fn remember_choice(&self) -> Option<bool> {
+        self.followers.iter().rev().find_map(|f| f.remember_me).or(self.remember_me)
+    }
+
+    /// Whether this request changed anything a save would write (fields, flash delivery aside).
+    pub fn is_changed(&self) -> bool {
+        let changed = |s: &Self| s.snapshot.is_some() || s.cycle || s.destroy || s.remember_me.is_some() || s.cleared;
+        changed(self) || self.followers.iter().any(changed)
+    }
+
     /// The entries to write and remove: fields whose encoding changed since the snapshot,
-    /// delivered flash values, and entries whose ttl ran out.
+    /// delivered flash values, and entries whose ttl ran out, over this handle and the ones
+    /// merged into it.
     pub(crate) fn diff(&self, now: Timestamp) -> Result<Diff, Error> {
-        let mut diff = Diff::default();
+        let keep_flash = self.keep_flash || self.followers.iter().any(|f| f.keep_flash);
+        let mut intent = self.intent(now, keep_flash)?;
+        for follower in &self.followers {
+            intent.then(follower.intent(now, keep_flash)?);
+        }
+        Ok(intent.into_diff())
+    }
+
+    /// What this handle alone changed.
+    fn intent(&self, now: Timestamp, keep_flash: bool) -> Result<Intent, Error> {
+        let mut intent = Intent::default();
         let present = |i: usize| self.loaded.as_ref().is_some_and(|l| l.present[i]);
         let mut changed = vec![false; T::FIELDS.len()];
         if let Some(snapshot) = &self.snapshot {
@@ -286,36 +372,28 @@ impl<T: SessionData> SessionState<T> {
                 if self.encoder.default_encoding(index) == Some(current.as_slice()) {
                     // Back at its default: storing nothing reads the same and keeps records small.
                     if present(index) {
-                        diff.remove.push(spec.key.to_owned());
+                        intent.removed.push(spec.key.to_owned());
                     }
                 } else {
                     let expires_at = spec.ttl.map(|ttl| now.after(ttl));
-                    diff.set.push((spec.key.to_owned(), Entry { value: current.clone(), expires_at }));
+                    intent.set.push((spec.key.to_owned(), Entry { value: current.clone(), expires_at }));
                 }
             }
         }
         if let Some(loaded) = &self.loaded {
             for (index, spec) in T::FIELDS.iter().enumerate() {
-                if spec.kind == FieldKind::Flash && loaded.present[index] && !changed[index] && !self.keep_flash {
-                    diff.remove.push(spec.key.to_owned());
+                if spec.kind == FieldKind::Flash && loaded.present[index] && !changed[index] && !keep_flash {
+                    intent.implicit.push(spec.key.to_owned());
                 }
             }
-            diff.remove.extend(loaded.expired_keys.iter().cloned());
+            intent.implicit.extend(loaded.expired_keys.iter().cloned());
             if self.cleared {
                 // Everything loaded and not written anew goes: unknown keys, and known ones whose
                 // stored bytes this binary could not read or that equal its default, which an
                 // older binary would otherwise still see.
-                let stale: Vec<String> = loaded
-                    .record
-                    .entries
-                    .iter()
-                    .map(|(k, _)| k)
-                    .filter(|k| !diff.set.iter().any(|(s, _)| s == *k) && !diff.remove.contains(k))
-                    .cloned()
-                    .collect();
-                diff.remove.extend(stale);
+                intent.implicit.extend(loaded.record.entries.iter().map(|(k, _)| k.clone()));
             }
         }
-        Ok(diff)
+        Ok(intent)
     }
 }
