@@ -134,3 +134,16 @@ async fn multi_saves_both_session_types() {
     let r = http_get(server.addr, "/add?item=pear", Some(&jar)).await;
     assert_eq!(r.body, "visits: 2, cart: apple, pear");
 }
+
+#[tokio::test]
+async fn guard_lets_logged_in_requests_through_its_middleware() {
+    let server = Server::start("guard", &[]);
+    let r = http_get(server.addr, "/account", None).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(r.header("location"), Some("/login"));
+    let r = http_get(server.addr, "/login?user=ada", None).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let jar = cookies(&r);
+    assert_eq!(http_get(server.addr, "/account", Some(&jar)).await.body, "Hello ada, visit 1");
+    assert_eq!(http_get(server.addr, "/account", Some(&jar)).await.body, "Hello ada, visit 2");
+}

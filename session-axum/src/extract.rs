@@ -35,6 +35,53 @@ use crate::slot::{Slot, SlotHandle, TakeError};
 ///     .route("/", get(count))
 ///     .layer(SessionLayer::<Visits>::new(MemoryStore::new()));
 /// ```
+///
+/// # In middleware
+///
+/// A middleware may extract the session too, e.g. an auth guard, and its handler extracts it
+/// again: the handler gets the session as stored, and the layer saves what both changed, once,
+/// after the handler (where both changed a field, the later change wins). A middleware that
+/// changes the session *before* calling the handler gives its handle back first
+/// (`drop(session)`), so the handler sees the change; if it does not, the handler's extraction
+/// is refused with a 500 and a logged message saying so. Changing it after the handler returned
+/// works as is. `cargo run --example guard` runs this:
+///
+/// ```
+/// # use session_kit::{Session, SessionLayer, MemoryStore};
+/// use axum::extract::Request;
+/// use axum::middleware::{self, Next};
+/// use axum::response::{IntoResponse, Redirect, Response};
+/// use axum::{routing::get, Router};
+///
+/// #[derive(Session)]
+/// struct Auth {
+///     user: Option<String>,
+/// }
+///
+/// async fn require_login(session: Session<Auth>, request: Request, next: Next) -> Response {
+///     if session.user.is_none() {
+///         return Redirect::to("/login").into_response();
+///     }
+///     next.run(request).await
+/// }
+///
+/// async fn account(session: Session<Auth>) -> String {
+///     format!("Hello {}", session.user.as_deref().unwrap_or_default())
+/// }
+///
+/// let app: Router = Router::new()
+///     .route("/account", get(account))
+///     .route_layer(middleware::from_fn(require_login))
+///     // Last, so it wraps the middleware as well as the handlers.
+///     .layer(SessionLayer::<Auth>::new(MemoryStore::new()));
+/// ```
+///
+/// # Without a layer, or with a failure in hand
+///
+/// Extract `Option<Session<T>>` in a handler shared by routes with and without a
+/// `SessionLayer<T>`: it is `None` only when there is no layer (a request without a cookie gets
+/// a new session). Extract `Result<Session<T>, SessionRejection>` to answer a failure yourself,
+/// or set [`SessionLayer::on_failure`](crate::SessionLayer::on_failure) once for every route.
 pub struct Session<T: SessionData> {
     /// `Some` until dropped, when the state goes back to the layer for saving.
     state: Option<SessionState<T>>,
