@@ -654,6 +654,39 @@ mod suite {
         }
     }
 
+    pub(crate) async fn a_session_lifetime_sticks_and_overrides_the_idle_timeout(storage: Storage) {
+        let clock = Arc::new(ManualClock::starting_now());
+        let layer =
+            SessionLayer::<App>::new(storage).secure(false).idle_timeout(Duration::from_secs(600)).clock(clock.clone());
+        let app = app_routes()
+            .route(
+                "/lifetime/{secs}",
+                get(|mut s: Session<App>, Path(secs): Path<u64>| async move {
+                    s.set_lifetime((secs > 0).then(|| Duration::from_secs(secs)));
+                    format!("{:?}", s.lifetime())
+                }),
+            )
+            .layer(layer);
+        let mut client = Client::new(app);
+        client.get("/set?name=day").await;
+        let r = client.get("/lifetime/86400").await;
+        let cookie = r.set_cookie("app").expect("a persistent cookie is sent");
+        assert!(cookie.contains("Max-Age=86400"), "{cookie}");
+        // Two hours idle: far past the layer's ten minutes, within the session's day.
+        clock.advance(Duration::from_secs(2 * 3600));
+        assert_eq!(client.get("/read").await.body, r#"name=Some("day") count=0"#, "the lifetime is stored");
+        clock.advance(Duration::from_secs(86_400 + 1));
+        assert_eq!(client.get("/read").await.body, "name=None count=0", "a day without a request ends it");
+
+        client.get("/set?name=back").await;
+        client.get("/lifetime/86400").await;
+        let r = client.get("/lifetime/0").await;
+        let cookie = r.set_cookie("app").expect("going back resends the cookie");
+        assert!(!cookie.contains("Max-Age"), "back to a browser-session cookie: {cookie}");
+        clock.advance(Duration::from_secs(601));
+        assert_eq!(client.get("/read").await.body, "name=None count=0", "back to the layer's idle timeout");
+    }
+
     pub(crate) async fn remember_me_is_persistent_and_sticks(storage: Storage) {
         let clock = Arc::new(ManualClock::starting_now());
         let layer = SessionLayer::<App>::new(storage)
@@ -882,6 +915,10 @@ macro_rules! http_suite {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn a_session_moved_into_a_task_is_saved() {
                 suite::a_session_moved_into_a_task_is_saved(storage().await).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn a_session_lifetime_sticks_and_overrides_the_idle_timeout() {
+                suite::a_session_lifetime_sticks_and_overrides_the_idle_timeout(storage().await).await
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn remember_me_is_persistent_and_sticks() {

@@ -144,6 +144,20 @@ impl<T: SessionData> Session<T> {
         self.state().is_remembered()
     }
 
+    /// Gives this session its own lifetime, e.g. "this session lasts a day": it ends after
+    /// `lifetime` without a request (sliding, instead of the layer's idle timeout or remember-me
+    /// lifetime) and its cookie persists that long. `None` goes back to the layer's settings.
+    /// Stored with the session, so it holds on later requests; the layer's absolute timeout
+    /// still applies.
+    pub fn set_lifetime(&mut self, lifetime: Option<std::time::Duration>) {
+        self.state_mut().set_lifetime(lifetime);
+    }
+
+    /// This session's own lifetime, if it has one (see [`set_lifetime`](Self::set_lifetime)).
+    pub fn lifetime(&self) -> Option<std::time::Duration> {
+        self.state().lifetime()
+    }
+
     /// Keeps the flash values this request received for one more request.
     pub fn keep_flash(&mut self) {
         self.state_mut().keep_flash();

@@ -176,6 +176,7 @@ pub mod checks {
             absolute_deadline: Some(at(base, 7 * 86_400)),
             remember_me: false,
             last_active: at(base, 60),
+            lifetime: None,
         }
     }
 
@@ -222,7 +223,7 @@ pub mod checks {
     pub async fn create_then_load_round_trips(store: Arc<dyn Store>) {
         let k = key();
         let full = record(
-            Meta { remember_me: true, ..meta(BASE) },
+            Meta { remember_me: true, lifetime: Some(Duration::from_millis(3 * 86_400_000 + 1)), ..meta(BASE) },
             &[
                 ("user_id", entry(&[7])),
                 ("empty", entry(&[])),
@@ -279,6 +280,7 @@ pub mod checks {
             absolute_deadline: Some(at(BASE, 30 * 86_400)),
             remember_me: true,
             last_active: at(BASE, 86_400),
+            lifetime: Some(Duration::from_secs(5 * 86_400)),
         };
         let change = Change {
             set: vec![
@@ -426,6 +428,7 @@ pub mod checks {
                 absolute_deadline: deadlines.1.map(|s| at(GC_BASE, s)),
                 remember_me: false,
                 last_active: GC_BASE,
+                lifetime: None,
             };
             let k = key();
             create(&*store, &k, &record(m, &[("i", entry(&[i as u8]))]), GC_BASE).await;
@@ -439,6 +442,7 @@ pub mod checks {
                 absolute_deadline: deadlines.1.map(|s| at(GC_BASE, s)),
                 remember_me: true,
                 last_active: GC_BASE,
+                lifetime: None,
             };
             let r = record(m, &[("live", entry(b"yes")), ("short", entry_until(b"s", at(GC_BASE, 1)))]);
             let k = key();

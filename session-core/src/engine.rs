@@ -10,7 +10,7 @@ use crate::error::Error;
 use crate::id::StoreKey;
 use crate::id::{IdGenerator, RandomIds, SessionId};
 use crate::policy::ExpiryPolicy;
-use crate::record::{Change, Record};
+use crate::record::{Change, Meta, Record};
 use crate::state::{Diff, FieldCodec, FieldEncoder, Loaded, Origin, SessionState};
 use crate::store::{Applied, Created, Renamed, Store};
 use crate::time::{Clock, SystemClock, Timestamp};
@@ -273,9 +273,11 @@ impl<T: SessionData, C: Codec> Engine<T, C> {
         }
         let diff = state.diff(now).map_err(SaveError::keep)?;
         let remember = state.remember_choice();
+        let lifetime = state.lifetime_choice();
         let cycle = state.wants_new_id();
         let Some(loaded) = state.loaded.take() else {
-            return self.save_new(diff, remember.unwrap_or(false), now).await.map_err(SaveError::keep);
+            let meta = self.policy.new_meta(now, remember.unwrap_or(false), lifetime.flatten());
+            return self.save_new(diff, meta, now).await.map_err(SaveError::keep);
         };
         let mut meta = loaded.record.meta;
         // Deadlines tightened by the current policy are written back once, so the store's own
@@ -286,6 +288,13 @@ impl<T: SessionData, C: Codec> Engine<T, C> {
             meta.remember_me = remember;
             meta_changed = true;
         }
+        // Like remember-me: a session's own lifetime changes its cookie, so it is resent.
+        let lifetime_changed = lifetime.is_some_and(|l| l != meta.lifetime);
+        if let Some(lifetime) = lifetime.filter(|_| lifetime_changed) {
+            meta.lifetime = lifetime;
+            meta_changed = true;
+        }
+        let persistence_changed = remember_changed || lifetime_changed;
         // The idle deadline slides on its throttle only, not with every data change: a
         // typical write then touches just its fields (no metadata row update in SQL, no TTL
         // reset in Redis).
@@ -293,7 +302,7 @@ impl<T: SessionData, C: Codec> Engine<T, C> {
             self.policy.slide(&mut meta, now);
             meta_changed = true;
         }
-        let persistent = self.policy.persistent || meta.remember_me;
+        let persistent = self.policy.is_persistent(&meta);
         let max_age = self.policy.cookie_max_age(&meta, now);
         match (&self.storage, loaded.origin) {
             (Storage::Server(store), Origin::Server(mut id, mut key)) => {
@@ -326,7 +335,7 @@ impl<T: SessionData, C: Codec> Engine<T, C> {
                         Err(error) => return Err(SaveError { error: error.into(), token: token(new_token) }),
                     }
                 }
-                Ok(token(new_token || remember_changed || (persistent && meta_changed)))
+                Ok(token(new_token || persistence_changed || (persistent && meta_changed)))
             }
             #[cfg(feature = "cookie")]
             (Storage::Cookie(cookies), Origin::Cookie { reseal }) => {
@@ -379,12 +388,11 @@ impl<T: SessionData, C: Codec> Engine<T, C> {
         Err(Error::IdCollision(CREATE_ATTEMPTS))
     }
 
-    async fn save_new(&self, diff: Diff, remember: bool, now: Timestamp) -> Result<CookieOp, Error> {
+    async fn save_new(&self, diff: Diff, meta: Meta, now: Timestamp) -> Result<CookieOp, Error> {
         // A client that never writes to its session creates nothing and gets no cookie.
         if diff.set.is_empty() {
             return Ok(CookieOp::Keep);
         }
-        let meta = self.policy.new_meta(now, remember);
         let max_age = self.policy.cookie_max_age(&meta, now);
         let record = Record { meta, entries: diff.set };
         match &self.storage {

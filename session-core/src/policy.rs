@@ -32,24 +32,31 @@ impl Default for ExpiryPolicy {
 }
 
 impl ExpiryPolicy {
-    /// The sliding timeout of a session with the given remember-me choice.
-    pub fn idle_for(&self, remember_me: bool) -> Duration {
-        if remember_me {
-            self.remember_me_lifetime
-        } else {
-            self.idle_timeout
+    /// The sliding timeout of a session: its own lifetime if it has one, else the remember-me
+    /// lifetime or the idle timeout.
+    pub fn idle_for(&self, meta: &Meta) -> Duration {
+        match meta.lifetime {
+            Some(lifetime) => lifetime,
+            None if meta.remember_me => self.remember_me_lifetime,
+            None => self.idle_timeout,
         }
     }
 
+    /// Whether the session's cookie outlives the browser session.
+    pub fn is_persistent(&self, meta: &Meta) -> bool {
+        self.persistent || meta.remember_me || meta.lifetime.is_some()
+    }
+
     /// Metadata of a session created at `now`.
-    pub fn new_meta(&self, now: Timestamp, remember_me: bool) -> Meta {
-        Meta {
-            created_at: now,
-            idle_deadline: Some(now.after(self.idle_for(remember_me))),
+    pub fn new_meta(&self, now: Timestamp, remember_me: bool, lifetime: Option<Duration>) -> Meta {
+        let mut meta = Meta {
             absolute_deadline: self.absolute_timeout.map(|t| now.after(t)),
             remember_me,
-            last_active: now,
-        }
+            lifetime,
+            ..Meta::new(now)
+        };
+        meta.idle_deadline = Some(now.after(self.idle_for(&meta)));
+        meta
     }
 
     /// `meta` under this policy: each deadline is the earlier of the stored one and the one
@@ -65,7 +72,7 @@ impl ExpiryPolicy {
             (a, b) => a.or(b),
         };
         Meta {
-            idle_deadline: earlier(meta.idle_deadline, Some(meta.last_active.after(self.idle_for(meta.remember_me)))),
+            idle_deadline: earlier(meta.idle_deadline, Some(meta.last_active.after(self.idle_for(&meta)))),
             absolute_deadline: earlier(meta.absolute_deadline, self.absolute_timeout.map(|t| meta.created_at.after(t))),
             ..meta
         }
@@ -73,7 +80,7 @@ impl ExpiryPolicy {
 
     /// Moves the idle deadline of `meta` to `now + idle timeout` and records the activity.
     pub fn slide(&self, meta: &mut Meta, now: Timestamp) {
-        meta.idle_deadline = Some(now.after(self.idle_for(meta.remember_me)));
+        meta.idle_deadline = Some(now.after(self.idle_for(meta)));
         meta.last_active = now;
     }
 
@@ -82,7 +89,7 @@ impl ExpiryPolicy {
     /// Sliding rewrites the record (and the cookie, for persistent or client-side sessions), so
     /// it is throttled: only once a tenth of the idle timeout has passed since the last slide.
     pub fn slide_due(&self, meta: &Meta, now: Timestamp) -> bool {
-        let idle = self.idle_for(meta.remember_me);
+        let idle = self.idle_for(meta);
         let Some(deadline) = meta.idle_deadline else { return true };
         let moved_by = now.after(idle).as_millis().saturating_sub(deadline.as_millis());
         u128::from(moved_by) >= idle.as_millis() / 10
@@ -90,10 +97,10 @@ impl ExpiryPolicy {
 
     /// The `Max-Age` of the session cookie: `None` for a browser-session cookie.
     pub fn cookie_max_age(&self, meta: &Meta, now: Timestamp) -> Option<Duration> {
-        if !(self.persistent || meta.remember_me) {
+        if !self.is_persistent(meta) {
             return None;
         }
-        Some(meta.expires_at().map_or(self.idle_for(meta.remember_me), |at| at.remaining_since(now)))
+        Some(meta.expires_at().map_or(self.idle_for(meta), |at| at.remaining_since(now)))
     }
 }
 
@@ -105,7 +112,7 @@ mod tests {
     fn slide_is_throttled_to_a_tenth_of_the_idle_timeout() {
         let policy = ExpiryPolicy { idle_timeout: Duration::from_secs(100), ..Default::default() };
         let t0 = Timestamp::from_millis(1_000_000);
-        let meta = policy.new_meta(t0, false);
+        let meta = policy.new_meta(t0, false, None);
         assert!(!policy.slide_due(&meta, t0.after(Duration::from_secs(9))));
         assert!(policy.slide_due(&meta, t0.after(Duration::from_secs(10))));
     }
@@ -114,7 +121,7 @@ mod tests {
     fn a_shorter_idle_or_new_absolute_timeout_reaches_stored_sessions() {
         let t0 = Timestamp::from_millis(1_000_000);
         let old = ExpiryPolicy { idle_timeout: Duration::from_secs(24 * 3600), ..Default::default() };
-        let stored = old.new_meta(t0, false);
+        let stored = old.new_meta(t0, false, None);
         let new = ExpiryPolicy {
             idle_timeout: Duration::from_secs(30 * 60),
             absolute_timeout: Some(Duration::from_secs(3600)),
@@ -134,11 +141,11 @@ mod tests {
     fn max_age_only_for_persistent_or_remembered_sessions() {
         let policy = ExpiryPolicy::default();
         let t0 = Timestamp::from_millis(0);
-        let meta = policy.new_meta(t0, false);
+        let meta = policy.new_meta(t0, false, None);
         assert_eq!(policy.cookie_max_age(&meta, t0), None);
-        let remembered = policy.new_meta(t0, true);
+        let remembered = policy.new_meta(t0, true, None);
         assert_eq!(policy.cookie_max_age(&remembered, t0), Some(policy.remember_me_lifetime));
         let absolute = ExpiryPolicy { absolute_timeout: Some(Duration::from_secs(60)), persistent: true, ..policy };
-        assert_eq!(absolute.cookie_max_age(&absolute.new_meta(t0, false), t0), Some(Duration::from_secs(60)));
+        assert_eq!(absolute.cookie_max_age(&absolute.new_meta(t0, false, None), t0), Some(Duration::from_secs(60)));
     }
 }

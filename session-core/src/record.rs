@@ -1,5 +1,7 @@
 //! What a store keeps for one session: encoded entries and metadata, and changes to them.
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 
 use crate::time::Timestamp;
@@ -35,12 +37,23 @@ pub struct Meta {
     /// the idle throttle (a tenth of the idle timeout). Lets a shorter idle timeout apply to
     /// sessions stored before it was configured.
     pub last_active: Timestamp,
+    /// This session's own idle timeout and cookie lifetime, set by
+    /// [`SessionState::set_lifetime`](crate::SessionState::set_lifetime): it overrides the
+    /// layer's idle timeout and remember-me lifetime, and makes the cookie persistent.
+    pub lifetime: Option<Duration>,
 }
 
 impl Meta {
     /// A session created (and last active) at `at`, with no deadlines and no remember-me.
     pub const fn new(at: Timestamp) -> Self {
-        Self { created_at: at, idle_deadline: None, absolute_deadline: None, remember_me: false, last_active: at }
+        Self {
+            created_at: at,
+            idle_deadline: None,
+            absolute_deadline: None,
+            remember_me: false,
+            last_active: at,
+            lifetime: None,
+        }
     }
 
     /// When the session ends: the earlier of the two deadlines.
@@ -144,6 +157,7 @@ mod tests {
             absolute_deadline: Some(Timestamp::from_millis(40)),
             remember_me: false,
             last_active: Timestamp::from_millis(1),
+            lifetime: None,
         }
     }
 

@@ -1,6 +1,7 @@
 //! One request's view of a session: the typed data, what was loaded, and what to do at save.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::codec::Codec;
 use crate::data::{FieldKind, SessionData};
@@ -153,6 +154,8 @@ pub struct SessionState<T: SessionData> {
     snapshot: Option<Snapshot>,
     pub(crate) keep_flash: bool,
     pub(crate) remember_me: Option<bool>,
+    /// `Some(choice)` once the request set this session's own lifetime (`Some(None)`: cleared).
+    lifetime: Option<Option<Duration>>,
     pub(crate) cycle: bool,
     pub(crate) destroy: bool,
     cleared: bool,
@@ -182,6 +185,7 @@ impl<T: SessionData> SessionState<T> {
             snapshot: None,
             keep_flash: false,
             remember_me: None,
+            lifetime: None,
             cycle: false,
             destroy: false,
             cleared: false,
@@ -303,6 +307,19 @@ impl<T: SessionData> SessionState<T> {
         self.remember_me = Some(remember);
     }
 
+    /// Gives this session its own lifetime: it ends after `lifetime` without a request (sliding,
+    /// like the idle timeout it overrides, remember-me's included) and its cookie persists that
+    /// long. `None` goes back to the layer's settings. Stored with the session, so it holds on
+    /// later requests; the layer's absolute timeout still applies.
+    pub fn set_lifetime(&mut self, lifetime: Option<Duration>) {
+        self.lifetime = Some(lifetime);
+    }
+
+    /// This session's own lifetime, if it has one (or will have, once saved).
+    pub fn lifetime(&self) -> Option<Duration> {
+        self.lifetime.unwrap_or_else(|| self.meta().and_then(|m| m.lifetime))
+    }
+
     /// Whether the session is (or at save will be) a remember-me session.
     pub fn is_remembered(&self) -> bool {
         self.remember_me.unwrap_or_else(|| self.meta().is_some_and(|m| m.remember_me))
@@ -327,6 +344,11 @@ impl<T: SessionData> SessionState<T> {
         self.destroy || self.followers.iter().any(|f| f.destroy)
     }
 
+    /// The last lifetime choice a handle made.
+    pub(crate) fn lifetime_choice(&self) -> Option<Option<Duration>> {
+        self.followers.iter().rev().find_map(|f| f.lifetime).or(self.lifetime)
+    }
+
     /// Whether some handle asked for a new id.
     pub(crate) fn wants_new_id(&self) -> bool {
         self.cycle || self.followers.iter().any(|f| f.cycle)
@@ -339,7 +361,9 @@ impl<T: SessionData> SessionState<T> {
 
     /// Whether this request changed anything a save would write (fields, flash delivery aside).
     pub fn is_changed(&self) -> bool {
-        let changed = |s: &Self| s.snapshot.is_some() || s.cycle || s.destroy || s.remember_me.is_some() || s.cleared;
+        let changed = |s: &Self| {
+            s.snapshot.is_some() || s.cycle || s.destroy || s.remember_me.is_some() || s.lifetime.is_some() || s.cleared
+        };
         changed(self) || self.followers.iter().any(changed)
     }
 

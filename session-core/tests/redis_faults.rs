@@ -320,6 +320,7 @@ fn session(now: Timestamp) -> Record {
             absolute_deadline: Some(now.after(Duration::from_secs(86_400))),
             remember_me: true,
             last_active: now,
+            lifetime: None,
         },
         entries: vec![
             ("user".to_owned(), Entry { value: b"alice".to_vec(), expires_at: None }),

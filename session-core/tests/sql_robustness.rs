@@ -53,6 +53,7 @@ fn record() -> Record {
             absolute_deadline: Some(at(7 * 86_400)),
             remember_me: true,
             last_active: at(60),
+            lifetime: None,
         },
         entries: vec![
             ("a".into(), Entry { value: vec![1], expires_at: None }),

@@ -54,6 +54,7 @@ fn typical_record() -> Record {
             absolute_deadline: Some(Timestamp::from_millis(created_at + 12 * 60 * MINUTE)),
             remember_me: false,
             last_active: Timestamp::from_millis(created_at),
+            lifetime: None,
         },
         entries: vec![
             ("user_id".into(), entry(postcard(&42u64))),
@@ -117,14 +118,14 @@ fn typical_cookie_sizes() {
     // Pinned, so that a change in size is noticed (and the numbers in the docs stay right).
     let record = typical_record();
     let payload = record.to_bytes().len();
-    assert_eq!(payload, 109);
+    assert_eq!(payload, 110);
     let [sealed, signed] = stores(1);
     let sealed_value = sealed.seal(NAME, &record).expect("fits");
     let signed_value = signed.seal(NAME, &record).expect("fits");
     // 13 header bytes + 16 nonce + 16 SIV, and 13 + 32 tag, in base64.
     assert_eq!(sealed_value.len(), (4 * (payload + 45)).div_ceil(3));
-    assert_eq!(sealed_value.len(), 206);
-    assert_eq!(signed_value.len(), 206);
+    assert_eq!(sealed_value.len(), 207);
+    assert_eq!(signed_value.len(), 207);
 }
 
 #[test]
@@ -584,6 +585,7 @@ fn kat_record() -> Record {
             absolute_deadline: None,
             remember_me: false,
             last_active: Timestamp::from_millis(T0),
+            lifetime: None,
         },
         entries: vec![("user_id".into(), entry(vec![42]))],
     }
@@ -596,8 +598,8 @@ fn kat_key() -> Key {
 
 #[test]
 fn known_answer_payload_and_key_id() {
-    // postcard: created_at varint, Some + idle varint, None, false, last_active varint,
-    // 1 entry: "user_id", [42], no expiry.
+    // postcard: created_at varint, Some + idle varint, None, false, last_active varint, no
+    // lifetime (None), 1 entry: "user_id", [42], no expiry.
     assert_eq!(
         hex(&kat_record().to_bytes()),
         "80d095ffbc31\
@@ -605,6 +607,7 @@ fn known_answer_payload_and_key_id() {
          00\
          00\
          80d095ffbc31\
+         00\
          01\
          07757365725f6964\
          012a\
@@ -623,7 +626,7 @@ fn known_answer_sealed() {
     // library, AES-SIV from OpenSSL through `cryptography`), and its clear part is checked below.
     assert_eq!(
         value,
-        "ITJpXLEAAAGL0ADfQPDx8vP09fb3-Pn6-_z9_v9OJfIAo7ZQbuyFskpswdcY6BhqtSWYJixNckcKQUDovcEWAp3nQ4JzdbKoAju5q3c4"
+        "ITJpXLEAAAGL0ADfQPDx8vP09fb3-Pn6-_z9_v9sLKkoVx2lId5V8Y1Ro-ZWyluuZYphASZSmL27yzGFpXGBm1zd0iU1UtJ5yCCNBPMDvg"
     );
     let bytes = decode(&value);
     assert_eq!(hex(&bytes[..29]), "21 32695cb1 0000018bd000df40 f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff".replace(' ', ""));
@@ -638,7 +641,7 @@ fn known_answer_signed() {
     // Computed independently, like the sealed one.
     assert_eq!(
         value,
-        "IjJpXLEAAAGL0ADfQIDQlf-8MQHAvoOAvTEAAIDQlf-8MQEHdXNlcl9pZAEqAEKcWiyE9mQy4zN6M9YZzRxVf3T_hr1NhzU9amnO6QDw"
+        "IjJpXLEAAAGL0ADfQIDQlf-8MQHAvoOAvTEAAIDQlf-8MQABB3VzZXJfaWQBKgD36O_vyTYhxXfRgq8fT1AvJ435hXKPL9dNw-sSPf7rgg"
     );
     let bytes = decode(&value);
     assert_eq!(hex(&bytes[..13]), "22 32695cb1 0000018bd000df40".replace(' ', ""));

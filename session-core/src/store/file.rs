@@ -593,6 +593,7 @@ mod tests {
             absolute_deadline: None,
             remember_me: false,
             last_active: NOW,
+            lifetime: None,
         };
         Record { meta, entries: vec![("a".into(), Entry { value: vec![1], expires_at: None })] }
     }

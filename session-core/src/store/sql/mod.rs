@@ -5,7 +5,7 @@
 //! ```sql
 //! sessions (store_key PRIMARY KEY, created_at, idle_deadline, absolute_deadline,
 //!           expires_at,            -- the earlier deadline, indexed for collection
-//!           remember_me, last_active)
+//!           remember_me, last_active, lifetime)
 //! entries  (store_key REFERENCES sessions ON DELETE CASCADE ON UPDATE CASCADE,
 //!           field, value, expires_at, PRIMARY KEY (store_key, field))
 //! ```
@@ -352,7 +352,7 @@ pub(crate) trait Dialect: Send + Sync + 'static {
     /// Statements creating the tables and indexes if they do not exist.
     fn schema(&self, t: &Tables) -> Vec<Statement>;
 
-    /// Adds what tables created by an earlier release lack (`last_active`), after
+    /// Adds what tables created by an earlier release lack ([`ADDED_COLUMNS`]), after
     /// [`schema`](Self::schema) has run; safe when several processes do it at once. Dialects
     /// that can say it in the schema statements leave this alone.
     fn upgrade(&self, _t: &Tables) -> impl Future<Output = Result<(), StoreError>> + Send {
@@ -384,6 +384,10 @@ pub(crate) trait Dialect: Send + Sync + 'static {
     /// returning one row holding the number of sessions removed.
     fn collect_chunk(&self, t: &Tables, now: Timestamp, limit: i64) -> Vec<Statement>;
 }
+
+/// Nullable integer columns of the sessions table that tables created by session-kit 0.1 lack,
+/// added by each dialect's upgrade when a store opens.
+pub(crate) const ADDED_COLUMNS: &[&str] = &["last_active", "lifetime"];
 
 /// How many expired sessions one collection transaction removes: short transactions keep
 /// requests from waiting long behind a big collection.
@@ -466,14 +470,14 @@ impl<D: Dialect> SqlStore<D> {
         let mut s = Statement::new();
         s.sql(format!(
             "SELECT s.created_at, s.idle_deadline, s.absolute_deadline, s.remember_me, e.field, e.value, e.expires_at, \
-             s.last_active \
+             s.last_active, s.lifetime \
              FROM {} s LEFT JOIN {} e ON e.store_key = s.store_key",
             t.sessions, t.entries
         ));
         Self::live(&mut s, "e.expires_at", now);
         s.sql(" WHERE s.store_key = ").key(key);
         Self::live(&mut s, "s.expires_at", now);
-        s.returning(&[Col::Int, Col::Int, Col::Int, Col::Int, Col::Text, Col::Blob, Col::Int, Col::Int]);
+        s.returning(&[Col::Int, Col::Int, Col::Int, Col::Int, Col::Text, Col::Blob, Col::Int, Col::Int, Col::Int]);
         let rows = self.dialect.run(Batch::new(Kind::Read, vec![s.done()])).await?;
         Ok(decode_record(key, rows))
     }
@@ -513,7 +517,7 @@ impl<D: Dialect> SqlStore<D> {
     pub(crate) fn insert_session(&self, key: &StoreKey, meta: &Meta) -> Statement {
         let mut s = Statement::new();
         s.sql(format!(
-            "INSERT INTO {} (store_key, created_at, idle_deadline, absolute_deadline, expires_at, remember_me, last_active) \
+            "INSERT INTO {} (store_key, created_at, idle_deadline, absolute_deadline, expires_at, remember_me, last_active, lifetime) \
              VALUES (",
             self.tables.sessions
         ))
@@ -530,6 +534,8 @@ impl<D: Dialect> SqlStore<D> {
         .arg(Value::Int(Some(i64::from(meta.remember_me))))
         .sql(", ")
         .time(meta.last_active)
+        .sql(", ")
+        .arg(Value::Int(meta.lifetime.map(duration_millis)))
         .sql(")");
         s.done()
     }
@@ -575,6 +581,8 @@ impl<D: Dialect> SqlStore<D> {
                 .arg(Value::Int(Some(i64::from(meta.remember_me))))
                 .sql(", last_active = ")
                 .time(meta.last_active)
+                .sql(", lifetime = ")
+                .arg(Value::Int(meta.lifetime.map(duration_millis)))
                 .sql(" WHERE store_key = ")
                 .key(key);
             Self::live(&mut s, "expires_at", now);
@@ -732,7 +740,16 @@ fn decode_meta(row: &[Result<Value, String>]) -> Result<Meta, String> {
     };
     // `NULL` in a row written before the column existed: its creation is the best guess.
     let last_active = time(7)?.unwrap_or(created_at);
-    Ok(Meta { created_at, idle_deadline: time(1)?, absolute_deadline: time(2)?, remember_me, last_active })
+    let lifetime = match int(8)? {
+        None => None,
+        Some(ms) => Some(Duration::from_millis(u64::try_from(ms).map_err(|_| format!("negative lifetime {ms}"))?)),
+    };
+    Ok(Meta { created_at, idle_deadline: time(1)?, absolute_deadline: time(2)?, remember_me, last_active, lifetime })
+}
+
+/// A duration in whole milliseconds, saturated to what a BIGINT holds.
+fn duration_millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 fn decode_entry(row: &[Result<Value, String>]) -> Result<Option<(String, Entry)>, String> {

@@ -8,7 +8,7 @@ use sqlx::{Connection as _, Executor as _};
 
 use super::{
     arguments, decode_rows, retrying, Batch, Col, Connections, Dialect, Failure, Kind, LiveAs, Rows, SqlStore,
-    Statement, Tables, Value,
+    Statement, Tables, Value, ADDED_COLUMNS,
 };
 use crate::error::StoreError;
 use crate::time::Timestamp;
@@ -294,29 +294,30 @@ pub(crate) struct Mysql {
 /// the statements run only then.
 const LIVE: LiveAs = LiveAs::Text("1 = 1");
 
-/// Adds the `last_active` column to a sessions table of an earlier release. MySQL 8 has no
-/// `ADD COLUMN IF NOT EXISTS`: the catalog says whether it is there, and a process that
-/// added it meanwhile makes the `ALTER` fail with "duplicate column" (1060), which is fine.
-async fn add_last_active(conn: &mut sqlx::MySqlConnection, sessions: String) -> Result<(), sqlx::Error> {
-    let (found,): (i64,) = sqlx::query_as(
-        "SELECT COUNT(*) FROM information_schema.columns \
-         WHERE table_schema = DATABASE() AND table_name = ? AND column_name = 'last_active'",
-    )
-    .bind(&sessions)
-    .fetch_one(&mut *conn)
-    .await?;
-    if found > 0 {
-        return Ok(());
-    }
-    let alter = format!("ALTER TABLE {sessions} ADD COLUMN last_active BIGINT NULL");
-    match conn.execute(sqlx::raw_sql(&alter)).await {
-        Err(sqlx::Error::Database(db))
-            if db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>().is_some_and(|e| e.number() == 1060) =>
-        {
-            Ok(())
+/// Adds the columns a sessions table of an earlier release lacks ([`ADDED_COLUMNS`]). MySQL 8
+/// has no `ADD COLUMN IF NOT EXISTS`: the catalog says whether each is there, and a process
+/// that added one meanwhile makes the `ALTER` fail with "duplicate column" (1060), which is fine.
+async fn add_missing_columns(conn: &mut sqlx::MySqlConnection, sessions: String) -> Result<(), sqlx::Error> {
+    for column in ADDED_COLUMNS {
+        let (found,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM information_schema.columns \
+             WHERE table_schema = DATABASE() AND table_name = ? AND column_name = ?",
+        )
+        .bind(&sessions)
+        .bind(column)
+        .fetch_one(&mut *conn)
+        .await?;
+        if found > 0 {
+            continue;
         }
-        other => other.map(drop),
+        let alter = format!("ALTER TABLE {sessions} ADD COLUMN {column} BIGINT NULL");
+        match conn.execute(sqlx::raw_sql(&alter)).await {
+            Err(sqlx::Error::Database(db))
+                if db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>().is_some_and(|e| e.number() == 1060) => {}
+            other => other.map(drop)?,
+        }
     }
+    Ok(())
 }
 
 /// A statement's text and values.
@@ -416,7 +417,7 @@ impl Dialect for Mysql {
         let (conns, sessions) = (self.conns.clone(), t.sessions.clone());
         async move {
             let mut conn = conns.acquire(NAME).await?;
-            match conns.within(Box::pin(add_last_active(&mut conn.conn, sessions))).await {
+            match conns.within(Box::pin(add_missing_columns(&mut conn.conn, sessions))).await {
                 Ok(()) => Ok(()),
                 Err(failure) => Err(conn.failed(NAME, failure, false)),
             }
@@ -437,6 +438,7 @@ impl Dialect for Mysql {
                  expires_at BIGINT NULL, \
                  remember_me BIGINT NOT NULL, \
                  last_active BIGINT NULL, \
+                 lifetime BIGINT NULL, \
                  INDEX {s}_expires_at (expires_at)\
                  ) ENGINE = InnoDB"
             ),

@@ -9,7 +9,7 @@ use sqlx::Executor as _;
 
 use super::{
     arguments, decode_rows, retrying, Batch, Col, Connections, Dialect, Kind, LiveAs, Rows, SqlStore, Statement,
-    Tables, Value,
+    Tables, Value, ADDED_COLUMNS,
 };
 use crate::error::StoreError;
 use crate::id::StoreKey;
@@ -341,7 +341,8 @@ impl Dialect for Postgres {
                  absolute_deadline BIGINT, \
                  expires_at BIGINT, \
                  remember_me BIGINT NOT NULL, \
-                 last_active BIGINT)"
+                 last_active BIGINT, \
+                 lifetime BIGINT)"
             ),
             format!("CREATE INDEX IF NOT EXISTS {s}_expires_at ON {s} (expires_at) WHERE expires_at IS NOT NULL"),
             format!(
@@ -353,17 +354,19 @@ impl Dialect for Postgres {
                  PRIMARY KEY (store_key, field))"
             ),
             format!("CREATE INDEX IF NOT EXISTS {e}_expires_at ON {e} (expires_at) WHERE expires_at IS NOT NULL"),
-            // Tables of an earlier release lack it. The catalog first: an ALTER TABLE locks
-            // out every reader of the table, even when it has nothing to do.
+        ]
+        .into_iter()
+        // Tables of an earlier release lack them. The catalog first: an ALTER TABLE locks out
+        // every reader of the table, even when it has nothing to do.
+        .chain(ADDED_COLUMNS.iter().map(|column| {
             format!(
                 "DO $$ BEGIN \
                  IF NOT EXISTS (SELECT 1 FROM pg_attribute \
-                 WHERE attrelid = '{s}'::regclass AND attname = 'last_active' AND NOT attisdropped) THEN \
-                 ALTER TABLE {s} ADD COLUMN IF NOT EXISTS last_active BIGINT; \
+                 WHERE attrelid = '{s}'::regclass AND attname = '{column}' AND NOT attisdropped) THEN \
+                 ALTER TABLE {s} ADD COLUMN IF NOT EXISTS {column} BIGINT; \
                  END IF; END $$"
-            ),
-        ]
-        .into_iter()
+            )
+        }))
         .map(|sql| Statement::new().sql(sql).done())
         .collect()
     }
@@ -379,7 +382,7 @@ impl Dialect for Postgres {
                 " ON CONFLICT (store_key) DO UPDATE SET created_at = excluded.created_at, \
                  idle_deadline = excluded.idle_deadline, absolute_deadline = excluded.absolute_deadline, \
                  expires_at = excluded.expires_at, remember_me = excluded.remember_me, \
-                 last_active = excluded.last_active \
+                 last_active = excluded.last_active, lifetime = excluded.lifetime \
                  WHERE {}.expires_at <= ",
                 t.sessions
             ))

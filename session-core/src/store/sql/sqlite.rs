@@ -7,7 +7,9 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use tokio::sync::Semaphore;
 
-use super::{arguments, decode_rows, Batch, Col, Dialect, Kind, LiveAs, Rows, SqlStore, Statement, Tables, Value};
+use super::{
+    arguments, decode_rows, Batch, Col, Dialect, Kind, LiveAs, Rows, SqlStore, Statement, Tables, Value, ADDED_COLUMNS,
+};
 use crate::error::StoreError;
 use crate::time::Timestamp;
 
@@ -278,7 +280,8 @@ impl Dialect for Sqlite {
                  absolute_deadline INTEGER, \
                  expires_at INTEGER, \
                  remember_me INTEGER NOT NULL, \
-                 last_active INTEGER\
+                 last_active INTEGER, \
+                 lifetime INTEGER\
                  ) WITHOUT ROWID"
             ),
             format!(
@@ -306,7 +309,9 @@ impl Dialect for Sqlite {
 
     fn upgrade(&self, t: &Tables) -> impl std::future::Future<Output = Result<(), StoreError>> + Send {
         let (pool, writes, sessions) = (self.pool.clone(), self.writes.clone(), t.sessions.clone());
-        async move { tokio::spawn(add_last_active(pool, writes, sessions)).await.map_err(|e| StoreError::backend(NAME, e))? }
+        async move {
+            tokio::spawn(add_missing_columns(pool, writes, sessions)).await.map_err(|e| StoreError::backend(NAME, e))?
+        }
     }
 
     fn collect_chunk(&self, t: &Tables, now: Timestamp, limit: i64) -> Vec<Statement> {
@@ -331,9 +336,9 @@ impl Dialect for Sqlite {
     }
 }
 
-/// Adds the `last_active` column to a sessions table of an earlier release. Looks and adds
-/// under the write lock, so two processes opening the database at once cannot both add it.
-async fn add_last_active(pool: SqlitePool, writes: Arc<Semaphore>, sessions: String) -> Result<(), StoreError> {
+/// Adds the columns a sessions table of an earlier release lacks ([`ADDED_COLUMNS`]). Looks and
+/// adds under the write lock, so two processes opening the database at once cannot both add one.
+async fn add_missing_columns(pool: SqlitePool, writes: Arc<Semaphore>, sessions: String) -> Result<(), StoreError> {
     let _turn = writes.acquire_owned().await.map_err(|e| StoreError::backend(NAME, e))?;
     let mut conn = pool.acquire().await.map_err(|e| StoreError::backend(NAME, e))?;
     sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await.map_err(|e| StoreError::backend(NAME, e))?;
@@ -347,9 +352,11 @@ async fn add_last_active(pool: SqlitePool, writes: Arc<Semaphore>, sessions: Str
 async fn look_and_add(conn: &mut sqlx::SqliteConnection, sessions: &str) -> Result<(), sqlx::Error> {
     let columns: Vec<(String,)> =
         sqlx::query_as("SELECT name FROM pragma_table_info(?)").bind(sessions.to_owned()).fetch_all(&mut *conn).await?;
-    if !columns.iter().any(|(name,)| name == "last_active") {
-        let alter = format!("ALTER TABLE {sessions} ADD COLUMN last_active INTEGER");
-        sqlx::query(&alter).execute(&mut *conn).await?;
+    for column in ADDED_COLUMNS {
+        if !columns.iter().any(|(name,)| name == column) {
+            let alter = format!("ALTER TABLE {sessions} ADD COLUMN {column} INTEGER");
+            sqlx::query(&alter).execute(&mut *conn).await?;
+        }
     }
     sqlx::query("COMMIT").execute(&mut *conn).await.map(drop)
 }
@@ -413,6 +420,7 @@ mod tests {
             absolute_deadline: None,
             remember_me: true,
             last_active: NOW,
+            lifetime: None,
         };
         Record {
             meta,
