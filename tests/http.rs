@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use axum::extract::{Path, Query};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
 use http::{Request, StatusCode};
@@ -153,45 +155,29 @@ impl Store for Counting {
     }
 }
 
-/// The auth guard of the README: lets logged-in requests through to the handler.
-async fn require_login(
-    session: Session<App>,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
+/// The auth guard of the `guard` example: lets logged-in requests through to the handler.
+async fn require_login(session: Session<App>, request: Request<axum::body::Body>, next: Next) -> Response {
     if session.name.is_none() {
-        return axum::response::IntoResponse::into_response(axum::response::Redirect::to("/login-page"));
+        return Redirect::to("/login-page").into_response();
     }
     next.run(request).await
 }
 
 /// Changes the session after its handler has run.
-async fn stamp_after(
-    mut session: Session<App>,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
+async fn stamp_after(mut session: Session<App>, request: Request<axum::body::Body>, next: Next) -> Response {
     let response = next.run(request).await;
     session.notice = Some("stamped".into());
     response
 }
 
 /// Changes the session, then calls the handler while still holding it.
-async fn rename_and_keep(
-    mut session: Session<App>,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
+async fn rename_and_keep(mut session: Session<App>, request: Request<axum::body::Body>, next: Next) -> Response {
     session.name = Some("from the middleware".into());
     next.run(request).await
 }
 
 /// Changes the session and gives it back before calling the handler.
-async fn rename_and_release(
-    mut session: Session<App>,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
+async fn rename_and_release(mut session: Session<App>, request: Request<axum::body::Body>, next: Next) -> Response {
     session.name = Some("from the middleware".into());
     drop(session);
     next.run(request).await
