@@ -84,6 +84,22 @@ where
     });
 }
 
+/// Checks that clones of `store` are handles on the same sessions, as every store of this
+/// crate is (a layer and a [`Collector`](crate::Collector) each hold one): a record created
+/// through one clone loads, changes and goes away through the others, also after a clone was
+/// dropped.
+///
+/// Not part of [`store_conformance!`](crate::store_conformance), which sees stores only as
+/// `Arc<dyn Store>`: call it from a test of your own on a freshly opened store. It uses a
+/// random key and deletes its record.
+///
+/// # Panics
+///
+/// When a clone misses what another wrote, or an operation fails.
+pub async fn clones_share_sessions<S: Store + Clone>(store: S) {
+    checks::clones_share_sessions(store).await;
+}
+
 /// Writes a module `$name` with one `#[test]` per conformance check, each running on a store
 /// made by `$make` (an expression giving a future of a store or of a `(store, guard)` pair).
 ///
@@ -210,6 +226,30 @@ pub mod checks {
 
     async fn apply(store: &dyn Store, key: &StoreKey, change: &Change, now: Timestamp) -> Applied {
         store.apply(key, change, now).await.expect("apply failed")
+    }
+
+    /// See [`super::clones_share_sessions`].
+    pub(super) async fn clones_share_sessions<S: Store + Clone>(store: S) {
+        let (original, clone) = (store.clone(), store);
+        let k = key();
+        let r = record(meta(BASE), &[("a", entry(b"1"))]);
+        create(&original, &k, &r, BASE).await;
+        assert_record(load(&clone, &k, at(BASE, 1)).await, &r, "a clone loads what the original created");
+        assert_eq!(
+            apply(&clone, &k, &set(&[("b", entry(b"2"))]), at(BASE, 2)).await,
+            Applied::Done,
+            "apply via a clone"
+        );
+        let changed = record(meta(BASE), &[("a", entry(b"1")), ("b", entry(b"2"))]);
+        assert_record(load(&original, &k, at(BASE, 3)).await, &changed, "the original sees a clone's change");
+        // A handle that outlives the others still reaches the sessions.
+        let later = original.clone();
+        drop(original);
+        drop(clone);
+        assert_record(load(&later, &k, at(BASE, 4)).await, &changed, "a clone after the others were dropped");
+        let last = later.clone();
+        last.delete(&k).await.expect("delete failed");
+        assert_eq!(load(&later, &k, at(BASE, 5)).await, None, "a clone still loads what another deleted");
     }
 
     /// A key never stored loads as `None`.

@@ -25,6 +25,34 @@ session_core::store_conformance!(sqlite_memory, async {
     session_core::SqliteStore::open("sqlite::memory:").await.expect("open SQLite in memory")
 });
 
+/// Clones of each store are handles on the same sessions.
+mod clones {
+    #[cfg(feature = "memory")]
+    #[tokio::test]
+    async fn memory() {
+        session_core::conformance::clones_share_sessions(session_core::MemoryStore::new()).await;
+    }
+
+    #[cfg(feature = "file")]
+    #[tokio::test]
+    async fn file() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let store = session_core::FileStore::open(dir.path()).await.expect("open the file store");
+        session_core::conformance::clones_share_sessions(store).await;
+    }
+
+    #[cfg(feature = "sqlite")]
+    #[tokio::test]
+    async fn sqlite() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join("sessions.db");
+        let store = session_core::SqliteStore::open(path.to_str().expect("a UTF-8 path")).await.expect("open SQLite");
+        session_core::conformance::clones_share_sessions(store).await;
+        let store = session_core::SqliteStore::open("sqlite::memory:").await.expect("open SQLite in memory");
+        session_core::conformance::clones_share_sessions(store).await;
+    }
+}
+
 /// The suite must fail stores that break the contract: each defect below is caught by the
 /// check named beside it.
 #[cfg(feature = "memory")]
@@ -33,7 +61,7 @@ mod the_suite_catches {
     use std::sync::Arc;
 
     use async_trait::async_trait;
-    use session_core::conformance::{checks, run};
+    use session_core::conformance::{checks, clones_share_sessions, run};
     use session_core::{
         Applied, Change, Created, MemoryStore, Record, Renamed, Store, StoreError, StoreKey, Timestamp,
     };
@@ -49,10 +77,19 @@ mod the_suite_catches {
         RenameOverwritesLiveKeys,
         CollectsNothing,
         KeepsEntriesNotNamedOut,
+        ClonesCopy,
     }
 
     /// The memory store with one defect.
     struct Broken(MemoryStore, Defect);
+
+    impl Clone for Broken {
+        fn clone(&self) -> Self {
+            // A clone with sessions of its own, as a store owning its map by value would make.
+            let store = if self.1 == Defect::ClonesCopy { MemoryStore::new() } else { self.0.clone() };
+            Self(store, self.1)
+        }
+    }
 
     #[async_trait]
     impl Store for Broken {
@@ -175,5 +212,18 @@ mod the_suite_catches {
     #[test]
     fn removals_that_do_not_remove() {
         fails(Defect::KeepsEntriesNotNamedOut, checks::apply_sets_replaces_and_removes_entries_and_meta);
+    }
+
+    #[test]
+    fn clones_that_do_not_share() {
+        let outcome = catch_unwind(|| {
+            let runtime = tokio::runtime::Builder::new_current_thread().build().expect("a runtime");
+            runtime.block_on(clones_share_sessions(Broken(MemoryStore::new(), Defect::ClonesCopy)));
+        });
+        assert!(outcome.is_err(), "clones_share_sessions passed a store whose clones copy");
+        // The clone is what fails it: the same wrapper with a defect the check does not look at
+        // passes.
+        let runtime = tokio::runtime::Builder::new_current_thread().build().expect("a runtime");
+        runtime.block_on(clones_share_sessions(Broken(MemoryStore::new(), Defect::CollectsNothing)));
     }
 }

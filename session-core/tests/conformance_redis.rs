@@ -44,3 +44,17 @@ session_core::store_conformance!(redis_single, async {
         .unwrap_or_else(|e| panic!("cannot reach Redis at SESSION_KIT_REDIS_URL={url}: {e}"));
     (store, Cleanup { url, prefix })
 });
+
+/// Clones share the connection and so the sessions.
+#[tokio::test]
+async fn clones_share_sessions() {
+    let url = url();
+    let prefix = format!("session-kit-test:{:016x}:", rand::random::<u64>());
+    let _cleanup = Cleanup { url: url.clone(), prefix: prefix.clone() };
+    let store = session_core::store::RedisStore::builder(url.clone())
+        .prefix(prefix)
+        .connect()
+        .await
+        .unwrap_or_else(|e| panic!("cannot reach Redis at SESSION_KIT_REDIS_URL={url}: {e}"));
+    session_core::conformance::clones_share_sessions(store).await;
+}

@@ -21,6 +21,7 @@
 mod pool;
 mod protocol;
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
@@ -69,7 +70,8 @@ pub struct CasContention {
 /// A session is one item; changes read it with its CAS value, merge, and write it back only
 /// if nobody wrote in between (retrying otherwise), so concurrent requests that change
 /// different fields both survive. Items expire on their own at the record's deadline.
-/// Needs Memcached 1.6 or later (meta commands).
+/// Needs Memcached 1.6 or later (meta commands). Cheap to clone: clones share the
+/// connection pool.
 ///
 /// Every wait is bounded (see [`MemcachedStoreBuilder`] for the timeouts and their defaults),
 /// and the server's replies are treated as untrusted input: a reply that breaks the protocol,
@@ -93,8 +95,9 @@ pub struct CasContention {
 ///     .await?;
 /// # Ok(()) }
 /// ```
+#[derive(Clone)]
 pub struct MemcachedStore {
-    pool: Pool,
+    pool: Arc<Pool>,
     prefix: String,
 }
 
@@ -209,7 +212,8 @@ impl MemcachedStoreBuilder {
             ));
         }
         check_prefix(&prefix)?;
-        let store = MemcachedStore { pool: Pool::new(bare.to_owned(), limits, acquire_timeout, pool_size), prefix };
+        let store =
+            MemcachedStore { pool: Arc::new(Pool::new(bare.to_owned(), limits, acquire_timeout, pool_size)), prefix };
         store.pool.get().await?.noop().await.map_err(|failure| match failure {
             // What servers before 1.6 answer to a meta command.
             Failure::Refused(line) => StoreError::backend(
