@@ -78,6 +78,9 @@ mod the_suite_catches {
         CollectsNothing,
         KeepsEntriesNotNamedOut,
         ClonesCopy,
+        CountsExpiredRecords,
+        CountsAtTheDeadline,
+        CountsNothing,
     }
 
     /// The memory store with one defect.
@@ -154,6 +157,16 @@ mod the_suite_catches {
             }
             self.0.collect_expired(now).await
         }
+        async fn count_live(&self, now: Timestamp) -> Result<u64, StoreError> {
+            match self.1 {
+                // The memory store holds expired records until they are reclaimed.
+                Defect::CountsExpiredRecords => Ok(self.0.len() as u64),
+                // `expires_at >= now` for `expires_at > now`.
+                Defect::CountsAtTheDeadline => self.0.count_live(Timestamp::from_millis(now.as_millis() - 1)).await,
+                Defect::CountsNothing => Ok(0),
+                _ => self.0.count_live(now).await,
+            }
+        }
     }
 
     fn fails<C, F>(defect: Defect, check: C)
@@ -212,6 +225,51 @@ mod the_suite_catches {
     #[test]
     fn removals_that_do_not_remove() {
         fails(Defect::KeepsEntriesNotNamedOut, checks::apply_sets_replaces_and_removes_entries_and_meta);
+    }
+
+    #[test]
+    fn counts_of_records_that_are_not_live() {
+        fails(Defect::CountsExpiredRecords, checks::count_live_counts_live_records_only);
+        fails(Defect::CountsAtTheDeadline, checks::count_live_counts_live_records_only);
+        fails(Defect::CountsNothing, checks::count_live_counts_live_records_only);
+    }
+
+    /// A store without `count_live` answers `Unsupported`, which fails the check rather than
+    /// passing for zero sessions.
+    #[test]
+    fn a_store_that_cannot_count() {
+        struct Uncounting(MemoryStore);
+
+        #[async_trait]
+        impl Store for Uncounting {
+            async fn load(&self, key: &StoreKey, now: Timestamp) -> Result<Option<Record>, StoreError> {
+                self.0.load(key, now).await
+            }
+            async fn create(&self, key: &StoreKey, record: &Record, now: Timestamp) -> Result<Created, StoreError> {
+                self.0.create(key, record, now).await
+            }
+            async fn apply(&self, key: &StoreKey, change: &Change, now: Timestamp) -> Result<Applied, StoreError> {
+                self.0.apply(key, change, now).await
+            }
+            async fn delete(&self, key: &StoreKey) -> Result<(), StoreError> {
+                self.0.delete(key).await
+            }
+            async fn rename(&self, from: &StoreKey, to: &StoreKey, now: Timestamp) -> Result<Renamed, StoreError> {
+                self.0.rename(from, to, now).await
+            }
+            async fn collect_expired(&self, now: Timestamp) -> Result<u64, StoreError> {
+                self.0.collect_expired(now).await
+            }
+        }
+
+        let store = Uncounting(MemoryStore::new());
+        let runtime = tokio::runtime::Builder::new_current_thread().build().expect("a runtime");
+        let err = runtime.block_on(store.count_live(Timestamp::from_millis(0))).expect_err("count without count_live");
+        assert!(matches!(err, StoreError::Unsupported { operation: "count_live" }), "{err:?}");
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            run(|| async move { store }, checks::count_live_counts_live_records_only);
+        }));
+        assert!(outcome.is_err(), "the suite passed a store that cannot count");
     }
 
     #[test]

@@ -25,7 +25,7 @@ use crate::time::Timestamp;
 /// flood of anonymous requests that each create a session cannot log the regular users out.
 ///
 /// Cheap to clone: clones share the sessions (give one to the layer and one to a
-/// [`Collector`](crate::Collector)).
+/// [`Collector`](crate::Collector)). [`count_live`](Store::count_live) looks at every record.
 #[derive(Clone)]
 pub struct MemoryStore {
     inner: Arc<Inner>,
@@ -199,6 +199,11 @@ impl Store for MemoryStore {
         let before = self.inner.map.len();
         self.inner.map.retain(|_, held| !held.record.meta.is_expired(now));
         Ok(before.saturating_sub(self.inner.map.len()) as u64)
+    }
+
+    /// Looks at every record, holding one shard's read lock at a time.
+    async fn count_live(&self, now: Timestamp) -> Result<u64, StoreError> {
+        Ok(self.inner.map.iter().filter(|held| !held.record.meta.is_expired(now)).count() as u64)
     }
 }
 

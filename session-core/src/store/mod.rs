@@ -122,6 +122,21 @@ pub trait Store: Send + Sync + 'static {
 
     /// Removes every record expired at `now`; returns how many went.
     async fn collect_expired(&self, now: Timestamp) -> Result<u64, StoreError>;
+
+    /// How many sessions are live at `now`: stored and not expired at `now` (expired records
+    /// not yet collected do not count), of every session type this store holds: keys are
+    /// hashes of type and id together, so types cannot be told apart.
+    ///
+    /// For operators and tests, not for requests: most stores read every record to answer
+    /// (each store's docs say what it costs). Sessions created, renamed or deleted while it
+    /// runs may or may not be counted.
+    ///
+    /// The default answers [`StoreError::Unsupported`]: a store that cannot count says so
+    /// rather than guess. Every store of session-kit counts.
+    async fn count_live(&self, now: Timestamp) -> Result<u64, StoreError> {
+        let _ = now;
+        Err(StoreError::Unsupported { operation: "count_live" })
+    }
 }
 
 #[async_trait]
@@ -143,5 +158,8 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
     }
     async fn collect_expired(&self, now: Timestamp) -> Result<u64, StoreError> {
         (**self).collect_expired(now).await
+    }
+    async fn count_live(&self, now: Timestamp) -> Result<u64, StoreError> {
+        (**self).count_live(now).await
     }
 }

@@ -73,6 +73,11 @@ pub struct CasContention {
 /// Needs Memcached 1.6 or later (meta commands). Cheap to clone: clones share the
 /// connection pool.
 ///
+/// [`collect_expired`](Store::collect_expired) and [`count_live`](Store::count_live) walk
+/// every key in the Memcached (`lru_crawler metadump all`; Memcached cannot list a prefix)
+/// and read each session under the prefix: fine for a session cache of moderate size, at most
+/// a million sessions.
+///
 /// Every wait is bounded (see [`MemcachedStoreBuilder`] for the timeouts and their defaults),
 /// and the server's replies are treated as untrusted input: a reply that breaks the protocol,
 /// or announces a value over [`max_value_size`](MemcachedStoreBuilder::max_value_size), is a
@@ -475,10 +480,17 @@ impl Store for MemcachedStore {
     /// expired one with a CAS check so a session refreshed meanwhile stays.
     async fn collect_expired(&self, now: Timestamp) -> Result<u64, StoreError> {
         // A connection of its own: the dump is long and ends the connection's reuse.
-        let keys = self.pool.dedicated().await?.metadump(&self.prefix, MAX_KEYS_PER_COLLECTION).await?;
+        let dump = self.pool.dedicated().await?.metadump(&self.prefix, MAX_KEYS_PER_COLLECTION).await?;
+        if dump.skipped > 0 {
+            tracing::warn!(
+                skipped = dump.skipped,
+                max_keys = MAX_KEYS_PER_COLLECTION,
+                "memcached store: more sessions than one collection pass examines; the rest wait for the next"
+            );
+        }
         let mut conn = self.pool.get().await?;
         let mut removed = 0;
-        for item in keys {
+        for item in dump.keys {
             for _ in 0..MAX_CAS_ATTEMPTS {
                 let Some((bytes, cas)) = conn.get(&item).await.map_err(Failure::on_read)? else { break };
                 let expired = match bytes.split_first() {
@@ -499,6 +511,37 @@ impl Store for MemcachedStore {
             }
         }
         Ok(removed)
+    }
+
+    /// O(every item in Memcached): walks all keys with `lru_crawler metadump all`, as
+    /// [`collect_expired`](Store::collect_expired) does, then reads each session under the
+    /// prefix (one round trip each) to check its deadline. Fails rather than answer a partial
+    /// count past a million sessions.
+    async fn count_live(&self, now: Timestamp) -> Result<u64, StoreError> {
+        let dump = self.pool.dedicated().await?.metadump(&self.prefix, MAX_KEYS_PER_COLLECTION).await?;
+        if dump.skipped > 0 {
+            return Err(StoreError::backend(
+                STORE,
+                std::io::Error::other(format!(
+                    "more than {MAX_KEYS_PER_COLLECTION} sessions under the prefix: too many to count"
+                )),
+            ));
+        }
+        // The crawler may meet an item twice if it moves between LRU queues during the walk.
+        let keys: std::collections::HashSet<String> = dump.keys.into_iter().collect();
+        let mut conn = self.pool.get().await?;
+        let mut live = 0;
+        for item in &keys {
+            // Gone since the dump (deleted, expired, evicted): not live.
+            let Some((bytes, _)) = conn.get(item).await.map_err(Failure::on_read)? else { continue };
+            // Read as `collect_expired` does: an unreadable item is no session, without a warning each.
+            if bytes.split_first().is_some_and(|(&format, rest)| {
+                format == FORMAT && Record::from_bytes(rest).is_some_and(|r| !r.meta.is_expired(now))
+            }) {
+                live += 1;
+            }
+        }
+        Ok(live)
     }
 }
 
