@@ -137,6 +137,7 @@ macro_rules! store_conformance {
                 concurrent_applies_to_different_fields_lose_nothing,
                 concurrent_applies_to_one_field_leave_one_whole_value,
                 count_live_counts_live_records_only,
+                delete_session_removes_that_session_only,
             );
         }
     };
@@ -160,9 +161,11 @@ pub mod checks {
     use std::sync::Arc;
     use std::time::Duration;
 
-    use crate::id::StoreKey;
+    use crate::codec::{Codec, CodecError};
+    use crate::data::{FieldSpec, SessionData};
+    use crate::id::{SessionId, StoreKey};
     use crate::record::{Change, Entry, Meta, Record};
-    use crate::store::{Applied, Created, Renamed, Store};
+    use crate::store::{delete_session, Applied, Created, Renamed, Store};
     use crate::time::Timestamp;
 
     /// The time most checks happen around (November 2023).
@@ -739,5 +742,52 @@ pub mod checks {
             store.delete(k).await.expect("delete failed");
         }
         assert_eq!(count(&*store, now).await, before, "after the check's records were deleted");
+    }
+
+    /// Two session types for [`delete_session_removes_that_session_only`]: only their names
+    /// matter.
+    macro_rules! session_type {
+        ($name:ident, $namespace:literal) => {
+            struct $name;
+
+            impl SessionData for $name {
+                const NAME: &'static str = $namespace;
+                const FIELDS: &'static [FieldSpec] = &[];
+                fn fresh() -> Self {
+                    Self
+                }
+                fn encode_field<C: Codec>(&self, _: usize, _: &C, _: &mut Vec<u8>) -> Result<(), CodecError> {
+                    Ok(())
+                }
+                fn decode_field<C: Codec>(&mut self, _: usize, _: &C, _: &[u8]) -> Result<(), CodecError> {
+                    Ok(())
+                }
+                fn reset_field(&mut self, _: usize) {}
+            }
+        };
+    }
+    session_type!(Cart, "cart");
+    session_type!(Auth, "auth");
+
+    /// [`delete_session`] ends one session: that type's record under that id, not the other
+    /// session types' records under the same id, nor other ids' records.
+    pub async fn delete_session_removes_that_session_only(store: Arc<dyn Store>) {
+        let id = || SessionId::new(format!("{:032x}", rand::random::<u128>())).expect("a well-formed id");
+        let (id, other) = (id(), id());
+        let cart = id.store_key(Cart::NAME);
+        let survivors = [
+            (id.store_key(Auth::NAME), "another session type's session under the same id"),
+            (other.store_key(Cart::NAME), "another id's session of the same type"),
+        ];
+        let r = record(meta(BASE), &[("a", entry(b"a"))]);
+        for k in std::iter::once(&cart).chain(survivors.iter().map(|(k, _)| k)) {
+            create(&*store, k, &r, BASE).await;
+        }
+        delete_session::<Cart>(&*store, &id).await.expect("delete_session failed");
+        assert_eq!(load(&*store, &cart, at(BASE, 1)).await, None, "the deleted session");
+        for (k, what) in &survivors {
+            assert_record(load(&*store, k, at(BASE, 1)).await, &r, what);
+        }
+        delete_session::<Cart>(&*store, &id).await.expect("deleting a deleted session failed");
     }
 }
