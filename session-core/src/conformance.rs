@@ -29,7 +29,11 @@
 //! The checks use explicit [`Timestamp`](crate::Timestamp)s, so expiry is tested without waiting. Each check
 //! uses fresh random keys and, except [`checks::collect_expired_removes_expired_and_keeps_live`],
 //! only timestamps far above the ones that check collects at, so the checks may run in
-//! parallel against one shared database or server.
+//! parallel against one shared database or server. [`checks::count_live_counts_live_records_only`]
+//! counts at a time after every deadline the other checks write, and waits while another
+//! check of the process writes a record without deadlines (live at every time). The two
+//! checks that expect exact numbers need the backend to themselves: run one process of the
+//! suite per database or key prefix at a time.
 
 use std::any::Any;
 use std::future::Future;
@@ -84,6 +88,22 @@ where
     });
 }
 
+/// Checks that clones of `store` are handles on the same sessions, as every store of this
+/// crate is (a layer and a [`Collector`](crate::Collector) each hold one): a record created
+/// through one clone loads, changes and goes away through the others, also after a clone was
+/// dropped.
+///
+/// Not part of [`store_conformance!`](crate::store_conformance), which sees stores only as
+/// `Arc<dyn Store>`: call it from a test of your own on a freshly opened store. It uses a
+/// random key and deletes its record.
+///
+/// # Panics
+///
+/// When a clone misses what another wrote, or an operation fails.
+pub async fn clones_share_sessions<S: Store + Clone>(store: S) {
+    checks::clones_share_sessions(store).await;
+}
+
 /// Writes a module `$name` with one `#[test]` per conformance check, each running on a store
 /// made by `$make` (an expression giving a future of a store or of a `(store, guard)` pair).
 ///
@@ -116,6 +136,8 @@ macro_rules! store_conformance {
                 no_resurrection_after_delete,
                 concurrent_applies_to_different_fields_lose_nothing,
                 concurrent_applies_to_one_field_leave_one_whole_value,
+                count_live_counts_live_records_only,
+                delete_session_removes_that_session_only,
             );
         }
     };
@@ -139,9 +161,11 @@ pub mod checks {
     use std::sync::Arc;
     use std::time::Duration;
 
-    use crate::id::StoreKey;
+    use crate::codec::{Codec, CodecError};
+    use crate::data::{FieldSpec, SessionData};
+    use crate::id::{SessionId, StoreKey};
     use crate::record::{Change, Entry, Meta, Record};
-    use crate::store::{Applied, Created, Renamed, Store};
+    use crate::store::{delete_session, Applied, Created, Renamed, Store};
     use crate::time::Timestamp;
 
     /// The time most checks happen around (November 2023).
@@ -149,6 +173,15 @@ pub mod checks {
     /// The time the garbage-collection check happens around: years before every deadline the
     /// other checks write, so its exact counts hold even when checks share one backend.
     const GC_BASE: Timestamp = Timestamp::from_millis(1_000_000_000_000);
+
+    /// The time the counting check happens around (2096): after every deadline the other
+    /// checks write, so of their records only those without deadlines are live then.
+    const COUNT_BASE: Timestamp = Timestamp::from_millis(4_000_000_000_000);
+
+    /// Records without deadlines are live at every time, so a count would see those another
+    /// check creates meanwhile: checks create them holding this for reading, and the counting
+    /// check counts holding it for writing.
+    static UNDATED: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
 
     fn at(base: Timestamp, secs: u64) -> Timestamp {
         base.after(Duration::from_secs(secs))
@@ -213,6 +246,30 @@ pub mod checks {
         store.apply(key, change, now).await.expect("apply failed")
     }
 
+    /// See [`super::clones_share_sessions`].
+    pub(super) async fn clones_share_sessions<S: Store + Clone>(store: S) {
+        let (original, clone) = (store.clone(), store);
+        let k = key();
+        let r = record(meta(BASE), &[("a", entry(b"1"))]);
+        create(&original, &k, &r, BASE).await;
+        assert_record(load(&clone, &k, at(BASE, 1)).await, &r, "a clone loads what the original created");
+        assert_eq!(
+            apply(&clone, &k, &set(&[("b", entry(b"2"))]), at(BASE, 2)).await,
+            Applied::Done,
+            "apply via a clone"
+        );
+        let changed = record(meta(BASE), &[("a", entry(b"1")), ("b", entry(b"2"))]);
+        assert_record(load(&original, &k, at(BASE, 3)).await, &changed, "the original sees a clone's change");
+        // A handle that outlives the others still reaches the sessions.
+        let later = original.clone();
+        drop(original);
+        drop(clone);
+        assert_record(load(&later, &k, at(BASE, 4)).await, &changed, "a clone after the others were dropped");
+        let last = later.clone();
+        last.delete(&k).await.expect("delete failed");
+        assert_eq!(load(&later, &k, at(BASE, 5)).await, None, "a clone still loads what another deleted");
+    }
+
     /// A key never stored loads as `None`.
     pub async fn load_of_unknown_key_is_none(store: Arc<dyn Store>) {
         assert_eq!(load(&*store, &key(), BASE).await, None, "load of a key never stored");
@@ -237,7 +294,9 @@ pub mod checks {
 
         let bare_key = key();
         let bare = Record::new(Meta::new(BASE));
+        let undated = UNDATED.read().await;
         create(&*store, &bare_key, &bare, BASE).await;
+        drop(undated);
         assert_record(load(&*store, &bare_key, at(BASE, 1)).await, &bare, "record without entries or deadlines");
         assert_record(
             load(&*store, &bare_key, Timestamp::from_millis(i64::MAX as u64 - 1)).await,
@@ -435,6 +494,8 @@ pub mod checks {
             expired.push(k);
         }
         let mut live = Vec::new();
+        // One of them has no deadline.
+        let undated = UNDATED.read().await;
         for deadlines in [(Some(1001), Some(5000)), (None, Some(2000)), (None, None)] {
             let m = Meta {
                 created_at: GC_BASE,
@@ -449,6 +510,7 @@ pub mod checks {
             create(&*store, &k, &r, GC_BASE).await;
             live.push((k, m));
         }
+        drop(undated);
 
         assert_eq!(store.collect_expired(now).await.expect("collect_expired failed"), 3, "records collected");
         for k in &expired {
@@ -635,5 +697,101 @@ pub mod checks {
             assert!(value == &a || value == &b, "round {round}: the field holds a mix of two writes: {value:?}");
             assert_eq!(found.entries.len(), 1, "round {round}: unexpected entries");
         }
+    }
+
+    async fn count(store: &dyn Store, now: Timestamp) -> u64 {
+        store.count_live(now).await.expect("count_live failed")
+    }
+
+    /// `count_live` counts the records live at `now`, whatever their deadlines, and none that
+    /// has expired by then (at its deadline included), was deleted, or was moved away by a
+    /// rename (counted once, under its new key).
+    pub async fn count_live_counts_live_records_only(store: Arc<dyn Store>) {
+        // No other check creates a record without deadlines until this one is done.
+        let _alone = UNDATED.write().await;
+        let now = at(COUNT_BASE, 7200);
+        // Only this check's records make a difference to a count at these times.
+        let (before_at_creation, before) = (count(&*store, COUNT_BASE).await, count(&*store, now).await);
+        let meta = |idle: Option<u64>, absolute: Option<u64>| Meta {
+            created_at: COUNT_BASE,
+            idle_deadline: idle.map(|s| at(COUNT_BASE, s)),
+            absolute_deadline: absolute.map(|s| at(COUNT_BASE, s)),
+            remember_me: false,
+            last_active: COUNT_BASE,
+        };
+        // Expired at `now` by the idle deadline, by the absolute one exactly at `now`, and by
+        // the only deadline there is.
+        let expired = [meta(Some(3600), Some(86_400)), meta(Some(86_400), Some(7200)), meta(None, Some(5400))];
+        // Live by one second, by either deadline alone, and without any.
+        let live =
+            [meta(Some(7201), Some(86_400)), meta(None, Some(86_400)), meta(Some(86_400), None), meta(None, None)];
+        let mut keys = Vec::new();
+        for (i, m) in expired.iter().chain(&live).enumerate() {
+            let k = key();
+            // An expired entry does not make a live session less live.
+            let r = record(*m, &[("i", entry(&[i as u8])), ("gone", entry_until(b"g", at(COUNT_BASE, 1)))]);
+            create(&*store, &k, &r, COUNT_BASE).await;
+            keys.push(k);
+        }
+        assert_eq!(count(&*store, now).await, before + 4, "records live at the time of the count");
+        assert_eq!(count(&*store, COUNT_BASE).await, before_at_creation + 7, "records live when they were created");
+
+        let (deleted, renamed, moved_to) = (keys[3], keys[4], key());
+        store.delete(&deleted).await.expect("delete failed");
+        assert_eq!(store.rename(&renamed, &moved_to, now).await.expect("rename failed"), Renamed::Done, "rename");
+        assert_eq!(count(&*store, now).await, before + 3, "after a delete and a rename");
+
+        // Leaves the backend as it found it.
+        for k in keys.iter().chain([&moved_to]) {
+            store.delete(k).await.expect("delete failed");
+        }
+        assert_eq!(count(&*store, now).await, before, "after the check's records were deleted");
+    }
+
+    /// Two session types for [`delete_session_removes_that_session_only`]: only their names
+    /// matter.
+    macro_rules! session_type {
+        ($name:ident, $namespace:literal) => {
+            struct $name;
+
+            impl SessionData for $name {
+                const NAME: &'static str = $namespace;
+                const FIELDS: &'static [FieldSpec] = &[];
+                fn fresh() -> Self {
+                    Self
+                }
+                fn encode_field<C: Codec>(&self, _: usize, _: &C, _: &mut Vec<u8>) -> Result<(), CodecError> {
+                    Ok(())
+                }
+                fn decode_field<C: Codec>(&mut self, _: usize, _: &C, _: &[u8]) -> Result<(), CodecError> {
+                    Ok(())
+                }
+                fn reset_field(&mut self, _: usize) {}
+            }
+        };
+    }
+    session_type!(Cart, "cart");
+    session_type!(Auth, "auth");
+
+    /// [`delete_session`] ends one session: that type's record under that id, not the other
+    /// session types' records under the same id, nor other ids' records.
+    pub async fn delete_session_removes_that_session_only(store: Arc<dyn Store>) {
+        let id = || SessionId::new(format!("{:032x}", rand::random::<u128>())).expect("a well-formed id");
+        let (id, other) = (id(), id());
+        let cart = id.store_key(Cart::NAME);
+        let survivors = [
+            (id.store_key(Auth::NAME), "another session type's session under the same id"),
+            (other.store_key(Cart::NAME), "another id's session of the same type"),
+        ];
+        let r = record(meta(BASE), &[("a", entry(b"a"))]);
+        for k in std::iter::once(&cart).chain(survivors.iter().map(|(k, _)| k)) {
+            create(&*store, k, &r, BASE).await;
+        }
+        delete_session::<Cart>(&*store, &id).await.expect("delete_session failed");
+        assert_eq!(load(&*store, &cart, at(BASE, 1)).await, None, "the deleted session");
+        for (k, what) in &survivors {
+            assert_record(load(&*store, k, at(BASE, 1)).await, &r, what);
+        }
+        delete_session::<Cart>(&*store, &id).await.expect("deleting a deleted session failed");
     }
 }

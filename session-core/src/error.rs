@@ -64,6 +64,13 @@ pub enum StoreError {
         /// What is wrong with it, e.g. `"it is writable by others (mode 0777)"`.
         reason: String,
     },
+    /// The store does not offer this operation: [`Store::count_live`](crate::Store::count_live)
+    /// on a store that does not implement it (every store of session-kit does).
+    #[error("this store does not support {operation}")]
+    Unsupported {
+        /// The operation, e.g. `"count_live"`.
+        operation: &'static str,
+    },
 }
 
 impl StoreError {

@@ -25,6 +25,34 @@ session_core::store_conformance!(sqlite_memory, async {
     session_core::SqliteStore::open("sqlite::memory:").await.expect("open SQLite in memory")
 });
 
+/// Clones of each store are handles on the same sessions.
+mod clones {
+    #[cfg(feature = "memory")]
+    #[tokio::test]
+    async fn memory() {
+        session_core::conformance::clones_share_sessions(session_core::MemoryStore::new()).await;
+    }
+
+    #[cfg(feature = "file")]
+    #[tokio::test]
+    async fn file() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let store = session_core::FileStore::open(dir.path()).await.expect("open the file store");
+        session_core::conformance::clones_share_sessions(store).await;
+    }
+
+    #[cfg(feature = "sqlite")]
+    #[tokio::test]
+    async fn sqlite() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join("sessions.db");
+        let store = session_core::SqliteStore::open(path.to_str().expect("a UTF-8 path")).await.expect("open SQLite");
+        session_core::conformance::clones_share_sessions(store).await;
+        let store = session_core::SqliteStore::open("sqlite::memory:").await.expect("open SQLite in memory");
+        session_core::conformance::clones_share_sessions(store).await;
+    }
+}
+
 /// The suite must fail stores that break the contract: each defect below is caught by the
 /// check named beside it.
 #[cfg(feature = "memory")]
@@ -33,7 +61,7 @@ mod the_suite_catches {
     use std::sync::Arc;
 
     use async_trait::async_trait;
-    use session_core::conformance::{checks, run};
+    use session_core::conformance::{checks, clones_share_sessions, run};
     use session_core::{
         Applied, Change, Created, MemoryStore, Record, Renamed, Store, StoreError, StoreKey, Timestamp,
     };
@@ -49,10 +77,23 @@ mod the_suite_catches {
         RenameOverwritesLiveKeys,
         CollectsNothing,
         KeepsEntriesNotNamedOut,
+        ClonesCopy,
+        CountsExpiredRecords,
+        CountsAtTheDeadline,
+        CountsNothing,
+        DeletesEveryRecord,
     }
 
     /// The memory store with one defect.
     struct Broken(MemoryStore, Defect);
+
+    impl Clone for Broken {
+        fn clone(&self) -> Self {
+            // A clone with sessions of its own, as a store owning its map by value would make.
+            let store = if self.1 == Defect::ClonesCopy { MemoryStore::new() } else { self.0.clone() };
+            Self(store, self.1)
+        }
+    }
 
     #[async_trait]
     impl Store for Broken {
@@ -97,6 +138,10 @@ mod the_suite_catches {
             }
         }
         async fn delete(&self, key: &StoreKey) -> Result<(), StoreError> {
+            if self.1 == Defect::DeletesEveryRecord {
+                // Every record with a deadline, at least: a delete whose filter went missing.
+                return self.0.collect_expired(Timestamp::from_millis(u64::MAX)).await.map(drop);
+            }
             self.0.delete(key).await
         }
         async fn rename(&self, from: &StoreKey, to: &StoreKey, now: Timestamp) -> Result<Renamed, StoreError> {
@@ -116,6 +161,16 @@ mod the_suite_catches {
                 return Ok(0);
             }
             self.0.collect_expired(now).await
+        }
+        async fn count_live(&self, now: Timestamp) -> Result<u64, StoreError> {
+            match self.1 {
+                // The memory store holds expired records until they are reclaimed.
+                Defect::CountsExpiredRecords => Ok(self.0.len() as u64),
+                // `expires_at >= now` for `expires_at > now`.
+                Defect::CountsAtTheDeadline => self.0.count_live(Timestamp::from_millis(now.as_millis() - 1)).await,
+                Defect::CountsNothing => Ok(0),
+                _ => self.0.count_live(now).await,
+            }
         }
     }
 
@@ -175,5 +230,68 @@ mod the_suite_catches {
     #[test]
     fn removals_that_do_not_remove() {
         fails(Defect::KeepsEntriesNotNamedOut, checks::apply_sets_replaces_and_removes_entries_and_meta);
+    }
+
+    #[test]
+    fn counts_of_records_that_are_not_live() {
+        fails(Defect::CountsExpiredRecords, checks::count_live_counts_live_records_only);
+        fails(Defect::CountsAtTheDeadline, checks::count_live_counts_live_records_only);
+        fails(Defect::CountsNothing, checks::count_live_counts_live_records_only);
+    }
+
+    /// A store without `count_live` answers `Unsupported`, which fails the check rather than
+    /// passing for zero sessions.
+    #[test]
+    fn a_store_that_cannot_count() {
+        struct Uncounting(MemoryStore);
+
+        #[async_trait]
+        impl Store for Uncounting {
+            async fn load(&self, key: &StoreKey, now: Timestamp) -> Result<Option<Record>, StoreError> {
+                self.0.load(key, now).await
+            }
+            async fn create(&self, key: &StoreKey, record: &Record, now: Timestamp) -> Result<Created, StoreError> {
+                self.0.create(key, record, now).await
+            }
+            async fn apply(&self, key: &StoreKey, change: &Change, now: Timestamp) -> Result<Applied, StoreError> {
+                self.0.apply(key, change, now).await
+            }
+            async fn delete(&self, key: &StoreKey) -> Result<(), StoreError> {
+                self.0.delete(key).await
+            }
+            async fn rename(&self, from: &StoreKey, to: &StoreKey, now: Timestamp) -> Result<Renamed, StoreError> {
+                self.0.rename(from, to, now).await
+            }
+            async fn collect_expired(&self, now: Timestamp) -> Result<u64, StoreError> {
+                self.0.collect_expired(now).await
+            }
+        }
+
+        let store = Uncounting(MemoryStore::new());
+        let runtime = tokio::runtime::Builder::new_current_thread().build().expect("a runtime");
+        let err = runtime.block_on(store.count_live(Timestamp::from_millis(0))).expect_err("count without count_live");
+        assert!(matches!(err, StoreError::Unsupported { operation: "count_live" }), "{err:?}");
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            run(|| async move { store }, checks::count_live_counts_live_records_only);
+        }));
+        assert!(outcome.is_err(), "the suite passed a store that cannot count");
+    }
+
+    #[test]
+    fn deletion_of_more_than_one_session() {
+        fails(Defect::DeletesEveryRecord, checks::delete_session_removes_that_session_only);
+    }
+
+    #[test]
+    fn clones_that_do_not_share() {
+        let outcome = catch_unwind(|| {
+            let runtime = tokio::runtime::Builder::new_current_thread().build().expect("a runtime");
+            runtime.block_on(clones_share_sessions(Broken(MemoryStore::new(), Defect::ClonesCopy)));
+        });
+        assert!(outcome.is_err(), "clones_share_sessions passed a store whose clones copy");
+        // The clone is what fails it: the same wrapper with a defect the check does not look at
+        // passes.
+        let runtime = tokio::runtime::Builder::new_current_thread().build().expect("a runtime");
+        runtime.block_on(clones_share_sessions(Broken(MemoryStore::new(), Defect::CollectsNothing)));
     }
 }

@@ -36,3 +36,15 @@ session_core::store_conformance!(memcached_one_connection, async {
         .await
         .unwrap_or_else(|e| panic!("cannot reach Memcached at SESSION_KIT_MEMCACHED_URL={url}: {e}"))
 });
+
+/// Clones share the connection pool and so the sessions.
+#[tokio::test]
+async fn clones_share_sessions() {
+    let url = url();
+    let store = session_core::store::MemcachedStore::builder(&url)
+        .prefix(format!("session-kit-test:{:016x}:", rand::random::<u64>()))
+        .connect()
+        .await
+        .unwrap_or_else(|e| panic!("cannot reach Memcached at SESSION_KIT_MEMCACHED_URL={url}: {e}"));
+    session_core::conformance::clones_share_sessions(store).await;
+}

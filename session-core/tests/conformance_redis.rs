@@ -44,3 +44,42 @@ session_core::store_conformance!(redis_single, async {
         .unwrap_or_else(|e| panic!("cannot reach Redis at SESSION_KIT_REDIS_URL={url}: {e}"));
     (store, Cleanup { url, prefix })
 });
+
+/// Clones share the connection and so the sessions.
+#[tokio::test]
+async fn clones_share_sessions() {
+    let url = url();
+    let prefix = format!("session-kit-test:{:016x}:", rand::random::<u64>());
+    let _cleanup = Cleanup { url: url.clone(), prefix: prefix.clone() };
+    let store = session_core::store::RedisStore::builder(url.clone())
+        .prefix(prefix)
+        .connect()
+        .await
+        .unwrap_or_else(|e| panic!("cannot reach Redis at SESSION_KIT_REDIS_URL={url}: {e}"));
+    session_core::conformance::clones_share_sessions(store).await;
+}
+
+/// `count_live` counts sessions only: not a rename's tombstone (a hash with only `t`), nor a
+/// key under the prefix that is no store key.
+#[tokio::test]
+async fn counting_skips_keys_that_are_no_live_session() {
+    use session_core::{Meta, Record, Store, StoreKey, Timestamp};
+
+    let url = url();
+    let prefix = format!("session-kit-test:{:016x}:", rand::random::<u64>());
+    let _cleanup = Cleanup { url: url.clone(), prefix: prefix.clone() };
+    let store = session_core::store::RedisStore::builder(url.clone())
+        .prefix(prefix.clone())
+        .connect()
+        .await
+        .unwrap_or_else(|e| panic!("cannot reach Redis at SESSION_KIT_REDIS_URL={url}: {e}"));
+    let now = Timestamp::from_millis(1_700_000_000_000);
+    let live = StoreKey::parse(&format!("{:032x}", rand::random::<u128>())).unwrap();
+    store.create(&live, &Record::new(Meta::new(now)), now).await.unwrap();
+
+    let mut conn = redis::Client::open(url.as_str()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let tombstone = format!("{prefix}{:032x}", rand::random::<u128>());
+    redis::cmd("HSET").arg(&tombstone).arg("t").arg("0123456789abcdef").query_async::<()>(&mut conn).await.unwrap();
+    redis::cmd("SET").arg(format!("{prefix}not-a-session")).arg("x").query_async::<()>(&mut conn).await.unwrap();
+    assert_eq!(store.count_live(now).await.unwrap(), 1);
+}

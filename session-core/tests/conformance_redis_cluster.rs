@@ -48,3 +48,15 @@ session_core::store_conformance!(redis_cluster, async {
         .unwrap_or_else(|e| panic!("cannot reach the Redis Cluster at SESSION_KIT_REDIS_CLUSTER_URLS={urls:?}: {e}"));
     (store, Cleanup { urls, prefix })
 });
+
+/// Clones share the cluster connection and so the sessions.
+#[tokio::test]
+async fn clones_share_sessions() {
+    let urls = urls();
+    let prefix = format!("session-kit-test:{:016x}:", rand::random::<u64>());
+    let _cleanup = Cleanup { urls: urls.clone(), prefix: prefix.clone() };
+    let connected = session_core::store::RedisStore::cluster_builder(&urls).prefix(prefix).connect().await;
+    let store = connected
+        .unwrap_or_else(|e| panic!("cannot reach the Redis Cluster at SESSION_KIT_REDIS_CLUSTER_URLS={urls:?}: {e}"));
+    session_core::conformance::clones_share_sessions(store).await;
+}

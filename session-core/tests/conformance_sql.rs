@@ -198,3 +198,24 @@ async fn mysql_open_creates_its_schema() {
     let store = session_core::MysqlStore::open(&url).await.expect("open");
     store.migrate().await.expect("migrate again");
 }
+
+/// Clones share the pool and so the sessions (on the default tables, like `open`).
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn postgres_clones_share_sessions() {
+    let url = url("SESSION_KIT_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test");
+    let store = session_core::PostgresStore::open(&url).await.expect("open");
+    session_core::conformance::clones_share_sessions(store.clone()).await;
+    store.pool().close().await;
+}
+
+/// Clones share the pool and so the sessions (on the default tables, like `open`).
+#[cfg(feature = "mysql")]
+#[tokio::test]
+async fn mysql_clones_share_sessions() {
+    let url = url("SESSION_KIT_MYSQL_URL", "mysql://root@127.0.0.1:3306/session_kit_test");
+    mysql::create_database(&url).await;
+    let store = session_core::MysqlStore::open(&url).await.expect("open");
+    session_core::conformance::clones_share_sessions(store.clone()).await;
+    store.pool().close().await;
+}

@@ -42,7 +42,10 @@ const URL_SAFE_ANY_PAD: GeneralPurpose = GeneralPurpose::new(
 );
 
 /// A master secret could not be turned into a [`Key`].
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+///
+/// `Debug` prints the variant and the same sentence as `Display`, so that
+/// `Key::from_base64(..).expect(..)` says how to fix the secret.
+#[derive(Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum KeyError {
     /// The master secret is shorter than [`MIN_MASTER_LEN`] bytes.
@@ -59,6 +62,16 @@ pub enum KeyError {
     // and this error is likely to be logged.
     #[error("the cookie master secret is not valid base64 (standard or URL-safe alphabet, padded or not)")]
     InvalidBase64,
+}
+
+impl fmt::Debug for KeyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let variant = match self {
+            Self::TooShort { .. } => "TooShort",
+            Self::InvalidBase64 => "InvalidBase64",
+        };
+        write!(f, "KeyError::{variant}: {self}")
+    }
 }
 
 /// The short public name of a [`Key`], carried in every cookie so that opening it needs no trial

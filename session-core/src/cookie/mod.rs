@@ -74,6 +74,7 @@ mod format;
 mod key;
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rand::RngCore;
@@ -103,23 +104,24 @@ pub enum Mode {
 /// Keeps the whole session in the cookie, sealed or signed with the keys of a [`KeyRing`].
 ///
 /// Give it to a session layer in place of a server-side store. `Debug` shows the mode and the key
-/// ids only.
+/// ids only. Cheap to clone: clones share the keys (cloning a [`KeyRing`] itself re-derives each
+/// key's cipher state).
 #[derive(Clone)]
 pub struct CookieStore {
     mode: Mode,
-    keys: KeyRing,
+    keys: Arc<KeyRing>,
 }
 
 impl CookieStore {
     /// A store whose cookies are encrypted and authenticated with AES-256-SIV and a random nonce.
     pub fn sealed(keys: KeyRing) -> Self {
-        Self { mode: Mode::Sealed, keys }
+        Self { mode: Mode::Sealed, keys: Arc::new(keys) }
     }
 
     /// A store whose cookies are authenticated with HMAC-SHA256 but readable by the client: for
     /// data that is no secret (the client may decode the base64) but must not be forged.
     pub fn signed(keys: KeyRing) -> Self {
-        Self { mode: Mode::Signed, keys }
+        Self { mode: Mode::Signed, keys: Arc::new(keys) }
     }
 
     /// The keys.

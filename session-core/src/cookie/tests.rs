@@ -478,6 +478,37 @@ fn short_or_malformed_master_secrets_are_refused() {
     assert!(message.contains("31") && message.contains("32"), "{message}");
 }
 
+/// `.expect()` on a key prints `Debug`: it must say what is wrong and how to fix it, as
+/// `Display` does, not only `TooShort { len: 31 }`.
+#[test]
+fn key_errors_debug_as_the_sentence_they_display() {
+    for err in [KeyError::TooShort { len: 31 }, KeyError::InvalidBase64] {
+        let (shown, debugged, pretty) = (err.to_string(), format!("{err:?}"), format!("{err:#?}"));
+        assert!(debugged.ends_with(&shown), "{debugged}");
+        assert_eq!(pretty, debugged);
+    }
+    let debugged = format!("{:?}", KeyError::TooShort { len: 31 });
+    assert!(debugged.starts_with("KeyError::TooShort: "), "{debugged}");
+    assert!(debugged.contains("31 bytes") && debugged.contains("Key::generate_base64()"), "{debugged}");
+    let debugged = format!("{:?}", Key::from_base64("not base64!").map(|k| k.id()));
+    assert!(debugged.contains("KeyError::InvalidBase64: the cookie master secret is not valid base64"), "{debugged}");
+}
+
+/// Clones are handles on the same keys: what one seals, the other opens, and cloning does not
+/// copy the key ring.
+#[test]
+fn clones_share_their_keys() {
+    for store in stores(9) {
+        let clone = store.clone();
+        assert!(std::ptr::eq(store.keys(), clone.keys()), "a clone copied the key ring");
+        let value = store.seal(NAME, &typical_record()).expect("fits");
+        let opened = clone.open(NAME, &value, now()).expect("a clone opens what the original sealed");
+        assert_eq!(opened.record, typical_record());
+        let value = clone.seal(NAME, &typical_record()).expect("fits");
+        assert!(store.open(NAME, &value, now()).is_some(), "the original opens what a clone sealed");
+    }
+}
+
 #[test]
 fn master_secrets_read_in_any_base64_spelling() {
     // 0xfb.. makes `+`/`/` and `-`/`_` appear, so the alphabets differ.

@@ -69,6 +69,9 @@ const STORE: &str = "file";
 ///
 /// Cheap to clone: clones share the directory handle and locks.
 ///
+/// [`collect_expired`](Store::collect_expired) and [`count_live`](Store::count_live) read every
+/// session file: fine for thousands of sessions; for millions, pick SQLite.
+///
 /// ```no_run
 /// # async fn demo() -> Result<(), session_core::StoreError> {
 /// let store = session_core::store::FileStore::open("/var/lib/myapp/sessions").await?;
@@ -299,6 +302,25 @@ impl Inner {
             }
         }
         Ok(removed)
+    }
+
+    /// The records live at `now`, on a blocking thread: every `.session` file is read (no
+    /// lock: a record is replaced atomically). Temporary and lock files, corrupt files and
+    /// files of a newer format are not sessions this store can open, so they do not count.
+    fn count(&self, now: Timestamp) -> Result<u64, StoreError> {
+        let failed = |e| StoreError::io(format!("file store: listing {}", self.dir.display()), e);
+        let mut live = 0;
+        for item in fs::read_dir(&self.dir).map_err(failed)? {
+            let name = item.map_err(failed)?.file_name();
+            let Some(key) = name.to_str().and_then(|n| n.strip_suffix(SESSION_SUFFIX)).and_then(StoreKey::parse) else {
+                continue;
+            };
+            // An unreadable file fails the count: a number that skipped it would be wrong.
+            if matches!(self.read(&key)?, Read::Found(record) if !record.meta.is_expired(now)) {
+                live += 1;
+            }
+        }
+        Ok(live)
     }
 
     fn collect_record(&self, key: &StoreKey, now: Timestamp) -> Result<bool, StoreError> {
@@ -577,6 +599,12 @@ impl Store for FileStore {
         let inner = self.inner.clone();
         blocking(move || inner.collect(now)).await
     }
+
+    /// Reads every session file of the directory: a cost like a collection pass.
+    async fn count_live(&self, now: Timestamp) -> Result<u64, StoreError> {
+        let inner = self.inner.clone();
+        blocking(move || inner.count(now)).await
+    }
 }
 
 #[cfg(test)]
@@ -646,6 +674,24 @@ mod tests {
         assert!(foreign.exists() && bad_name.exists(), "a file that is not the store's was removed");
         assert!(dir.path().join("locks/3f.lock").exists(), "lock files are kept");
         assert_eq!(store.load(&live, NOW).await.expect("load"), Some(record()));
+    }
+
+    #[tokio::test]
+    async fn counting_skips_files_that_are_no_live_session() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = FileStore::open(dir.path()).await.expect("open");
+        store.create(&key(1), &record(), NOW).await.expect("create");
+        let expired = Record { meta: Meta { idle_deadline: Some(NOW), ..record().meta }, ..record() };
+        store.create(&key(2), &expired, NOW).await.expect("create");
+        // A leftover temp file holding a whole live record, as a crash mid-write leaves it.
+        let mut live_bytes = b"SKS\x01".to_vec();
+        live_bytes.extend_from_slice(&record().to_bytes());
+        fs::write(dir.path().join(format!("{}.123.4.tmp", key(3))), &live_bytes).expect("write");
+        fs::write(store.inner.path(&key(4)), b"SKS\x01garbage").expect("write");
+        fs::write(store.inner.path(&key(5)), b"SKS\x02future").expect("write");
+        fs::write(dir.path().join("zz.session"), &live_bytes).expect("write");
+        fs::write(dir.path().join("README.txt"), b"not a session").expect("write");
+        assert_eq!(store.count_live(NOW).await.expect("count"), 1, "only the live record");
     }
 
     #[tokio::test]

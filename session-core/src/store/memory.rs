@@ -1,6 +1,8 @@
 //! The in-process store: a bounded concurrent map.
 
+use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use dashmap::mapref::entry::Entry as MapEntry;
@@ -21,10 +23,24 @@ use crate::time::Timestamp;
 /// a crawler, a CSRF token for a form never sent) go first, the earliest to expire first, and
 /// sessions that came back are evicted only when one-shot ones do not make enough room. So a
 /// flood of anonymous requests that each create a session cannot log the regular users out.
-#[derive(Debug)]
+///
+/// Cheap to clone: clones share the sessions (give one to the layer and one to a
+/// [`Collector`](crate::Collector)). [`count_live`](Store::count_live) looks at every record.
+#[derive(Clone)]
 pub struct MemoryStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     map: DashMap<StoreKey, Held>,
     capacity: usize,
+}
+
+impl fmt::Debug for MemoryStore {
+    // Not the map: it holds every session's data.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryStore").field("len", &self.len()).field("capacity", &self.inner.capacity).finish()
+    }
 }
 
 /// A record, and whether a request came back to it after the one that created it.
@@ -58,33 +74,34 @@ impl MemoryStore {
 
     /// A store holding up to `capacity` sessions (at least one).
     pub fn with_capacity(capacity: usize) -> Self {
-        Self { map: DashMap::new(), capacity: capacity.max(1) }
+        Self { inner: Arc::new(Inner { map: DashMap::new(), capacity: capacity.max(1) }) }
     }
 
     /// How many records are held, expired ones included until they are reclaimed.
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.inner.map.len()
     }
 
     /// Whether no record is held.
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.inner.map.is_empty()
     }
 
     fn make_room(&self, now: Timestamp) {
-        if self.map.len() < self.capacity {
+        let Inner { map, capacity } = &*self.inner;
+        let capacity = *capacity;
+        if map.len() < capacity {
             return;
         }
-        self.map.retain(|_, held| !held.record.meta.is_expired(now));
-        let len = self.map.len();
-        if len < self.capacity {
+        map.retain(|_, held| !held.record.meta.is_expired(now));
+        let len = map.len();
+        if len < capacity {
             return;
         }
-        let excess = len + 1 - self.capacity;
-        let batch = excess.max(self.capacity / 16).max(1);
+        let excess = len + 1 - capacity;
+        let batch = excess.max(capacity / 16).max(1);
         // One-shot sessions sort first (`false < true`), then by expiry.
-        let mut candidates: Vec<(bool, u64, StoreKey)> = self
-            .map
+        let mut candidates: Vec<(bool, u64, StoreKey)> = map
             .iter()
             .map(|held| {
                 let expiry = held.record.meta.expires_at().map_or(u64::MAX, Timestamp::as_millis);
@@ -94,23 +111,19 @@ impl MemoryStore {
         let batch = batch.min(candidates.len());
         candidates.select_nth_unstable(batch.saturating_sub(1));
         for (_, _, key) in &candidates[..batch] {
-            self.map.remove(key);
+            map.remove(key);
         }
-        tracing::debug!(
-            evicted = batch,
-            capacity = self.capacity,
-            "memory store full: evicted one-shot sessions first"
-        );
+        tracing::debug!(evicted = batch, capacity = capacity, "memory store full: evicted one-shot sessions first");
     }
 }
 
 #[async_trait]
 impl Store for MemoryStore {
     async fn load(&self, key: &StoreKey, now: Timestamp) -> Result<Option<Record>, StoreError> {
-        let Some(found) = self.map.get(key) else { return Ok(None) };
+        let Some(found) = self.inner.map.get(key) else { return Ok(None) };
         if found.record.meta.is_expired(now) {
             drop(found);
-            self.map.remove_if(key, |_, held| held.record.meta.is_expired(now));
+            self.inner.map.remove_if(key, |_, held| held.record.meta.is_expired(now));
             return Ok(None);
         }
         // A plain load first: most loads find it set, and a store would dirty the cache line.
@@ -125,7 +138,7 @@ impl Store for MemoryStore {
 
     async fn create(&self, key: &StoreKey, record: &Record, now: Timestamp) -> Result<Created, StoreError> {
         self.make_room(now);
-        match self.map.entry(*key) {
+        match self.inner.map.entry(*key) {
             MapEntry::Occupied(o) if !o.get().record.meta.is_expired(now) => Ok(Created::KeyTaken),
             MapEntry::Occupied(mut o) => {
                 o.insert(Held::new(record.clone()));
@@ -139,7 +152,7 @@ impl Store for MemoryStore {
     }
 
     async fn apply(&self, key: &StoreKey, change: &Change, now: Timestamp) -> Result<Applied, StoreError> {
-        match self.map.get_mut(key) {
+        match self.inner.map.get_mut(key) {
             Some(mut held) if !held.record.meta.is_expired(now) => {
                 held.record.apply(change);
                 held.record.drop_expired_entries(now);
@@ -150,25 +163,25 @@ impl Store for MemoryStore {
     }
 
     async fn delete(&self, key: &StoreKey) -> Result<(), StoreError> {
-        self.map.remove(key);
+        self.inner.map.remove(key);
         Ok(())
     }
 
     async fn rename(&self, from: &StoreKey, to: &StoreKey, now: Timestamp) -> Result<Renamed, StoreError> {
-        if self.map.get(to).is_some_and(|held| !held.record.meta.is_expired(now)) {
+        if self.inner.map.get(to).is_some_and(|held| !held.record.meta.is_expired(now)) {
             return Ok(Renamed::KeyTaken);
         }
         // The session keeps its standing: a login is not a one-shot session.
-        let Some((_, record)) = self.map.remove_if(from, |_, held| !held.record.meta.is_expired(now)) else {
+        let Some((_, record)) = self.inner.map.remove_if(from, |_, held| !held.record.meta.is_expired(now)) else {
             return Ok(Renamed::Gone);
         };
         // One shard lock at a time (dashmap's locks are not reentrant and both keys may share
         // a shard): the check above is repeated under the new key's lock, and in the rare race
         // where a live session took it meanwhile, the record goes back where it was.
-        match self.map.entry(*to) {
+        match self.inner.map.entry(*to) {
             MapEntry::Occupied(o) if !o.get().record.meta.is_expired(now) => {
                 drop(o);
-                self.map.insert(*from, record);
+                self.inner.map.insert(*from, record);
                 Ok(Renamed::KeyTaken)
             }
             MapEntry::Occupied(mut o) => {
@@ -183,9 +196,14 @@ impl Store for MemoryStore {
     }
 
     async fn collect_expired(&self, now: Timestamp) -> Result<u64, StoreError> {
-        let before = self.map.len();
-        self.map.retain(|_, held| !held.record.meta.is_expired(now));
-        Ok(before.saturating_sub(self.map.len()) as u64)
+        let before = self.inner.map.len();
+        self.inner.map.retain(|_, held| !held.record.meta.is_expired(now));
+        Ok(before.saturating_sub(self.inner.map.len()) as u64)
+    }
+
+    /// Looks at every record, holding one shard's read lock at a time.
+    async fn count_live(&self, now: Timestamp) -> Result<u64, StoreError> {
+        Ok(self.inner.map.iter().filter(|held| !held.record.meta.is_expired(now)).count() as u64)
     }
 }
 

@@ -21,8 +21,9 @@
 
 use async_trait::async_trait;
 
+use crate::data::SessionData;
 use crate::error::StoreError;
-use crate::id::StoreKey;
+use crate::id::{SessionId, StoreKey};
 use crate::record::{Change, Record};
 use crate::time::Timestamp;
 
@@ -122,6 +123,21 @@ pub trait Store: Send + Sync + 'static {
 
     /// Removes every record expired at `now`; returns how many went.
     async fn collect_expired(&self, now: Timestamp) -> Result<u64, StoreError>;
+
+    /// How many sessions are live at `now`: stored and not expired at `now` (expired records
+    /// not yet collected do not count), of every session type this store holds: keys are
+    /// hashes of type and id together, so types cannot be told apart.
+    ///
+    /// For operators and tests, not for requests: most stores read every record to answer
+    /// (each store's docs say what it costs). Sessions created, renamed or deleted while it
+    /// runs may or may not be counted.
+    ///
+    /// The default answers [`StoreError::Unsupported`]: a store that cannot count says so
+    /// rather than guess. Every store of session-kit counts.
+    async fn count_live(&self, now: Timestamp) -> Result<u64, StoreError> {
+        let _ = now;
+        Err(StoreError::Unsupported { operation: "count_live" })
+    }
 }
 
 #[async_trait]
@@ -144,4 +160,46 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
     async fn collect_expired(&self, now: Timestamp) -> Result<u64, StoreError> {
         (**self).collect_expired(now).await
     }
+    async fn count_live(&self, now: Timestamp) -> Result<u64, StoreError> {
+        (**self).count_live(now).await
+    }
+}
+
+/// Ends the session of type `T` whose id is `id`: deletes its record from `store`, so that a
+/// request still carrying the id gets a fresh session. Sessions of other types under the same
+/// id (in the same store) are left alone. Deleting a session that is not there is no error.
+///
+/// For operators and tests that know a session id, e.g. an admin endpoint ending a user's
+/// session. The record is the one the layer files under `id.store_key(T::NAME)`; this computes
+/// that key and calls [`Store::delete`]. Cookie sessions keep no server state, so there is
+/// nothing to delete for them.
+///
+/// ```
+/// # use session_core::{Codec, CodecError, FieldSpec, SessionData};
+/// # struct App;
+/// # impl SessionData for App {
+/// #     const NAME: &'static str = "app";
+/// #     const FIELDS: &'static [FieldSpec] = &[];
+/// #     fn fresh() -> Self { App }
+/// #     fn encode_field<C: Codec>(&self, _: usize, _: &C, _: &mut Vec<u8>) -> Result<(), CodecError> { Ok(()) }
+/// #     fn decode_field<C: Codec>(&mut self, _: usize, _: &C, _: &[u8]) -> Result<(), CodecError> { Ok(()) }
+/// #     fn reset_field(&mut self, _: usize) {}
+/// # }
+/// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+/// use session_core::store::delete_session;
+/// use session_core::{Meta, MemoryStore, Record, SessionId, Store, Timestamp};
+///
+/// // `App` is a `#[derive(Session)]` type; `store` the store its layer uses.
+/// let store = MemoryStore::new();
+/// let id = SessionId::new("nXq3mE0cVb9TzL1wYp7RuA".to_owned())?;
+/// # let now = Timestamp::from_millis(1_700_000_000_000);
+/// # store.create(&id.store_key("app"), &Record::new(Meta::new(now)), now).await?;
+/// delete_session::<App>(&store, &id).await?;
+/// assert_eq!(store.count_live(now).await?, 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub async fn delete_session<T: SessionData>(store: &(impl Store + ?Sized), id: &SessionId) -> Result<(), StoreError> {
+    store.delete(&id.store_key(T::NAME)).await
 }

@@ -21,6 +21,7 @@
 mod pool;
 mod protocol;
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
@@ -69,7 +70,13 @@ pub struct CasContention {
 /// A session is one item; changes read it with its CAS value, merge, and write it back only
 /// if nobody wrote in between (retrying otherwise), so concurrent requests that change
 /// different fields both survive. Items expire on their own at the record's deadline.
-/// Needs Memcached 1.6 or later (meta commands).
+/// Needs Memcached 1.6 or later (meta commands). Cheap to clone: clones share the
+/// connection pool.
+///
+/// [`collect_expired`](Store::collect_expired) and [`count_live`](Store::count_live) walk
+/// every key in the Memcached (`lru_crawler metadump all`; Memcached cannot list a prefix)
+/// and read each session under the prefix: fine for a session cache of moderate size, at most
+/// a million sessions.
 ///
 /// Every wait is bounded (see [`MemcachedStoreBuilder`] for the timeouts and their defaults),
 /// and the server's replies are treated as untrusted input: a reply that breaks the protocol,
@@ -93,8 +100,9 @@ pub struct CasContention {
 ///     .await?;
 /// # Ok(()) }
 /// ```
+#[derive(Clone)]
 pub struct MemcachedStore {
-    pool: Pool,
+    pool: Arc<Pool>,
     prefix: String,
 }
 
@@ -209,7 +217,8 @@ impl MemcachedStoreBuilder {
             ));
         }
         check_prefix(&prefix)?;
-        let store = MemcachedStore { pool: Pool::new(bare.to_owned(), limits, acquire_timeout, pool_size), prefix };
+        let store =
+            MemcachedStore { pool: Arc::new(Pool::new(bare.to_owned(), limits, acquire_timeout, pool_size)), prefix };
         store.pool.get().await?.noop().await.map_err(|failure| match failure {
             // What servers before 1.6 answer to a meta command.
             Failure::Refused(line) => StoreError::backend(
@@ -471,10 +480,17 @@ impl Store for MemcachedStore {
     /// expired one with a CAS check so a session refreshed meanwhile stays.
     async fn collect_expired(&self, now: Timestamp) -> Result<u64, StoreError> {
         // A connection of its own: the dump is long and ends the connection's reuse.
-        let keys = self.pool.dedicated().await?.metadump(&self.prefix, MAX_KEYS_PER_COLLECTION).await?;
+        let dump = self.pool.dedicated().await?.metadump(&self.prefix, MAX_KEYS_PER_COLLECTION).await?;
+        if dump.skipped > 0 {
+            tracing::warn!(
+                skipped = dump.skipped,
+                max_keys = MAX_KEYS_PER_COLLECTION,
+                "memcached store: more sessions than one collection pass examines; the rest wait for the next"
+            );
+        }
         let mut conn = self.pool.get().await?;
         let mut removed = 0;
-        for item in keys {
+        for item in dump.keys {
             for _ in 0..MAX_CAS_ATTEMPTS {
                 let Some((bytes, cas)) = conn.get(&item).await.map_err(Failure::on_read)? else { break };
                 let expired = match bytes.split_first() {
@@ -495,6 +511,37 @@ impl Store for MemcachedStore {
             }
         }
         Ok(removed)
+    }
+
+    /// O(every item in Memcached): walks all keys with `lru_crawler metadump all`, as
+    /// [`collect_expired`](Store::collect_expired) does, then reads each session under the
+    /// prefix (one round trip each) to check its deadline. Fails rather than answer a partial
+    /// count past a million sessions.
+    async fn count_live(&self, now: Timestamp) -> Result<u64, StoreError> {
+        let dump = self.pool.dedicated().await?.metadump(&self.prefix, MAX_KEYS_PER_COLLECTION).await?;
+        if dump.skipped > 0 {
+            return Err(StoreError::backend(
+                STORE,
+                std::io::Error::other(format!(
+                    "more than {MAX_KEYS_PER_COLLECTION} sessions under the prefix: too many to count"
+                )),
+            ));
+        }
+        // The crawler may meet an item twice if it moves between LRU queues during the walk.
+        let keys: std::collections::HashSet<String> = dump.keys.into_iter().collect();
+        let mut conn = self.pool.get().await?;
+        let mut live = 0;
+        for item in &keys {
+            // Gone since the dump (deleted, expired, evicted): not live.
+            let Some((bytes, _)) = conn.get(item).await.map_err(Failure::on_read)? else { continue };
+            // Read as `collect_expired` does: an unreadable item is no session, without a warning each.
+            if bytes.split_first().is_some_and(|(&format, rest)| {
+                format == FORMAT && Record::from_bytes(rest).is_some_and(|r| !r.meta.is_expired(now))
+            }) {
+                live += 1;
+            }
+        }
+        Ok(live)
     }
 }
 

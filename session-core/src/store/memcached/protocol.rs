@@ -308,8 +308,9 @@ impl Conn {
     }
 
     /// The keys starting with `prefix`, from `lru_crawler metadump all`, at most `max_keys`
-    /// of them (the dump is read to its end regardless). Leaves the connection unusable.
-    pub(super) async fn metadump(&mut self, prefix: &str, max_keys: usize) -> Result<Vec<String>, StoreError> {
+    /// of them (the dump is read to its end regardless, counting the others). Leaves the
+    /// connection unusable.
+    pub(super) async fn metadump(&mut self, prefix: &str, max_keys: usize) -> Result<Dump, StoreError> {
         self.healthy = false;
         let timeout = self.limits.operation_timeout;
         let busy_until = Instant::now() + timeout;
@@ -335,14 +336,7 @@ impl Conn {
                     .map_err(|_| stalled())?
                     .map_err(Failure::on_read)?;
                 if line == "END" {
-                    if skipped > 0 {
-                        tracing::warn!(
-                            skipped,
-                            max_keys,
-                            "memcached store: more sessions than one collection pass examines; the rest wait for the next"
-                        );
-                    }
-                    return Ok(keys);
+                    return Ok(Dump { keys, skipped });
                 }
                 if line.starts_with("BUSY") && Instant::now() < busy_until {
                     // Another crawl is running; ask again shortly.
@@ -387,6 +381,14 @@ fn outcome(reply: Reply) -> Result<Outcome, Failure> {
         Some("NF") => Ok(Outcome::NotFound),
         _ => Err(bad(format!("{} to a store or delete command", excerpt(&reply.head)))),
     }
+}
+
+/// What [`Conn::metadump`] listed.
+pub(super) struct Dump {
+    /// Keys under the prefix, up to the limit asked for.
+    pub(super) keys: Vec<String>,
+    /// Keys under the prefix past that limit, not listed.
+    pub(super) skipped: u64,
 }
 
 /// Decodes the `%XX` escapes metadump writes keys with.

@@ -203,6 +203,12 @@ impl ConnectionLike for Conn {
 ///
 /// Still start a [`Collector`](crate::Collector) if you want expired records gone at the
 /// app's clock rather than Redis's; native expiry alone keeps memory bounded.
+///
+/// [`count_live`](Store::count_live) is O(sessions), like a collection: it `SCAN`s the prefix
+/// (on every primary of a cluster) and reads each record's deadline, a round trip per
+/// thousand keys.
+///
+/// Cheap to clone: clones share the connection.
 #[derive(Clone)]
 pub struct RedisStore {
     conn: Conn,
@@ -309,8 +315,8 @@ impl RedisStoreBuilder {
     }
 
     /// Files sessions under keys starting with `prefix` (default `"session:"`), e.g. to share
-    /// one Redis among apps. [`collect_expired`](Store::collect_expired) only looks at keys
-    /// with this prefix.
+    /// one Redis among apps. [`collect_expired`](Store::collect_expired) and
+    /// [`count_live`](Store::count_live) only look at keys with this prefix.
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
         self
@@ -409,8 +415,8 @@ impl RedisStore {
     }
 
     /// Files sessions under keys starting with `prefix` instead of `"session:"`, e.g. to
-    /// share one Redis among apps. [`collect_expired`](Store::collect_expired) only looks at
-    /// keys with this prefix.
+    /// share one Redis among apps. [`collect_expired`](Store::collect_expired) and
+    /// [`count_live`](Store::count_live) only look at keys with this prefix.
     #[must_use]
     pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
@@ -448,18 +454,17 @@ impl RedisStore {
         p
     }
 
-    /// The keys under the prefix, on every node that holds data.
-    async fn scan_keys(&self) -> Result<Vec<Vec<u8>>, StoreError> {
-        let pattern = self.pattern();
+    /// The servers that hold keys: the one server, or every primary of the cluster.
+    async fn nodes(&self) -> Result<Vec<Node>, StoreError> {
         match &self.conn {
-            Conn::Single(c) => scan_node(&mut c.clone(), &pattern, |conn, cmd| Box::pin(cmd.query_async(conn))).await,
+            Conn::Single(c) => Ok(vec![Node::Single(c.clone())]),
             #[cfg(feature = "redis-cluster")]
             Conn::Cluster(c) => {
                 use redis::cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo, SingleNodeRoutingInfo};
-                let mut conn = c.clone();
                 // Without a response policy, the answers of all primaries come back as a map
-                // keyed by each node's `host:port`: that is the list of primaries to scan.
-                let pings = conn
+                // keyed by each node's `host:port`: that is the list of primaries.
+                let pings = c
+                    .clone()
                     .route_command(
                         redis::cmd("PING"),
                         RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllMasters, None)),
@@ -469,45 +474,105 @@ impl RedisStore {
                 let Value::Map(answers) = pings else {
                     return Err(backend(format!("unexpected answer listing cluster primaries: {pings:?}")));
                 };
-                let mut keys = Vec::new();
+                let mut nodes = Vec::with_capacity(answers.len());
                 for (address, _) in answers {
                     let address: String = redis::from_redis_value(address).map_err(backend)?;
                     let (host, port) = address
                         .rsplit_once(':')
                         .and_then(|(h, p)| Some((h.to_owned(), p.parse::<u16>().ok()?)))
                         .ok_or_else(|| backend(format!("unexpected cluster node address {address:?}")))?;
-                    let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress { host, port });
-                    let found = scan_node(&mut conn, &pattern, |conn, cmd| {
-                        let route = route.clone();
-                        Box::pin(async move { conn.route_command(cmd.clone(), route).await })
-                    })
-                    .await?;
-                    keys.extend(found);
+                    nodes.push(Node::Primary(c.clone(), SingleNodeRoutingInfo::ByAddress { host, port }));
                 }
-                Ok(keys)
+                Ok(nodes)
             }
         }
     }
+
+    /// The keys under the prefix, on every node that holds data.
+    async fn scan_keys(&self) -> Result<Vec<Vec<u8>>, StoreError> {
+        let pattern = self.pattern();
+        let mut keys = Vec::new();
+        for mut node in self.nodes().await? {
+            let mut cursor = String::from("0");
+            loop {
+                let (next, batch) = node.scan(&cursor, &pattern).await?;
+                keys.extend(batch);
+                if next == "0" {
+                    break;
+                }
+                cursor = next;
+            }
+        }
+        Ok(keys)
+    }
 }
 
-/// A full `SCAN ... MATCH pattern` on one node, through `send`.
-async fn scan_node<C>(
-    conn: &mut C,
-    pattern: &str,
-    send: impl for<'a> Fn(&'a mut C, &'a Cmd) -> RedisFuture<'a, Value>,
-) -> Result<Vec<Vec<u8>>, StoreError> {
-    let mut keys = Vec::new();
-    let mut cursor = String::from("0");
-    loop {
-        let mut cmd = redis::cmd("SCAN");
-        cmd.arg(&cursor).arg("MATCH").arg(pattern).arg("COUNT").arg(1000);
-        let answer = send(conn, &cmd).await.map_err(backend)?;
-        let (next, batch): (String, Vec<Vec<u8>>) = redis::from_redis_value(answer).map_err(backend)?;
-        keys.extend(batch);
-        if next == "0" {
-            return Ok(keys);
+/// How many keys one `SCAN` step asks a node for; counting reads about that many records per
+/// round trip.
+const SCAN_COUNT: usize = 1000;
+
+/// One server holding keys of the store, with the connection that reaches it.
+enum Node {
+    Single(ConnectionManager),
+    /// A cluster primary: commands go to it by address, whatever slots their keys are in.
+    #[cfg(feature = "redis-cluster")]
+    Primary(redis::cluster_async::ClusterConnection, redis::cluster_routing::SingleNodeRoutingInfo),
+}
+
+impl Node {
+    async fn command(&mut self, cmd: Cmd) -> Result<Value, RedisError> {
+        match self {
+            Self::Single(c) => c.req_packed_command(&cmd).await,
+            #[cfg(feature = "redis-cluster")]
+            Self::Primary(c, route) => {
+                c.route_command(cmd, redis::cluster_routing::RoutingInfo::SingleNode(route.clone())).await
+            }
         }
-        cursor = next;
+    }
+
+    /// The answers to a (non-atomic) pipeline of `count` commands, in one round trip.
+    async fn pipeline(&mut self, pipeline: Pipeline, count: usize) -> Result<Vec<Value>, RedisError> {
+        match self {
+            Self::Single(c) => c.req_packed_commands(&pipeline, 0, count).await,
+            #[cfg(feature = "redis-cluster")]
+            Self::Primary(c, route) => c.route_pipeline(pipeline, 0, count, route.clone()).await,
+        }
+    }
+
+    /// One `SCAN ... MATCH pattern` step from `cursor`: the next cursor (`"0"` at the end) and
+    /// the keys found.
+    async fn scan(&mut self, cursor: &str, pattern: &str) -> Result<(String, Vec<Vec<u8>>), StoreError> {
+        let mut cmd = redis::cmd("SCAN");
+        cmd.arg(cursor).arg("MATCH").arg(pattern).arg("COUNT").arg(SCAN_COUNT);
+        let answer = self.command(cmd).await.map_err(backend)?;
+        redis::from_redis_value(answer).map_err(backend)
+    }
+
+    /// How many of `keys` (all on this node) hold a session live at `now`, in one round trip:
+    /// `m` tells a session from a tombstone, `x` is its deadline, as the scripts read them.
+    async fn count_live(&mut self, keys: &[Vec<u8>], now: Timestamp) -> Result<u64, StoreError> {
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        let mut pipeline = redis::pipe();
+        for key in keys {
+            pipeline.cmd("HMGET").arg(key).arg(META).arg(EXPIRES);
+        }
+        let mut live = 0;
+        for answer in self.pipeline(pipeline, keys.len()).await.map_err(backend)? {
+            // Both nil when the key went away after the scan listed it.
+            let (meta, deadline): (Option<Vec<u8>>, Option<String>) =
+                redis::from_redis_value(answer).map_err(backend)?;
+            let deadline = match deadline.map(|x| x.parse::<u64>()) {
+                None => None,
+                Some(Ok(ms)) => Some(ms),
+                Some(Err(e)) => return Err(backend(format!("a session's deadline field is not a number: {e}"))),
+            };
+            if meta.is_some() && deadline.is_none_or(|ms| ms > now.as_millis()) {
+                live += 1;
+            }
+        }
+        Ok(live)
     }
 }
 
@@ -768,5 +833,32 @@ impl Store for RedisStore {
             removed += done.map_err(backend)?.map_err(|e| self.write_error(e))?.unsigned_abs();
         }
         Ok(removed)
+    }
+
+    /// O(sessions): a `SCAN` of the prefix on the server (on every primary of a cluster), and
+    /// for each page of up to a thousand keys one pipelined round trip that reads each record's
+    /// deadline. Remembers each session's key (32 bytes) while it runs, as `SCAN` may list a key
+    /// twice (while Redis resizes its table, or a cluster slot moves).
+    async fn count_live(&self, now: Timestamp) -> Result<u64, StoreError> {
+        let pattern = self.pattern();
+        let mut seen = std::collections::HashSet::new();
+        let mut live = 0;
+        for mut node in self.nodes().await? {
+            let mut cursor = String::from("0");
+            loop {
+                let (next, mut keys) = node.scan(&cursor, &pattern).await?;
+                // Only `{prefix}{store key}` is a session; each counts once.
+                keys.retain(|k| {
+                    let hex = k.get(self.prefix.len()..).and_then(|h| std::str::from_utf8(h).ok());
+                    hex.and_then(StoreKey::parse).is_some_and(|key| seen.insert(key))
+                });
+                live += node.count_live(&keys, now).await?;
+                if next == "0" {
+                    break;
+                }
+                cursor = next;
+            }
+        }
+        Ok(live)
     }
 }

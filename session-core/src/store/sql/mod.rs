@@ -93,6 +93,9 @@ macro_rules! forward_store {
             async fn collect_expired(&self, now: crate::time::Timestamp) -> Result<u64, crate::error::StoreError> {
                 self.inner.collect_expired(now).await
             }
+            async fn count_live(&self, now: crate::time::Timestamp) -> Result<u64, crate::error::StoreError> {
+                self.inner.count_live(now).await
+            }
         }
     };
 }
@@ -645,6 +648,22 @@ impl<D: Dialect> SqlStore<D> {
             Ok(_) => Ok(Renamed::Done),
             Err(e) if is_unique_violation(&e) => Ok(Renamed::KeyTaken),
             Err(e) => Err(e),
+        }
+    }
+
+    /// One `SELECT COUNT(*)` of the session rows whose deadline has not passed: the same
+    /// statement in every dialect. No index helps (live rows are most of the table), so the
+    /// database reads every live row: cheap for thousands of sessions, slow for many millions.
+    pub(crate) async fn count_live(&self, now: Timestamp) -> Result<u64, StoreError> {
+        let mut s = Statement::new();
+        s.sql(format!("SELECT COUNT(*) FROM {} WHERE expires_at IS NULL OR expires_at > ", self.tables.sessions))
+            .time(now)
+            .returning(&[Col::Int]);
+        let rows = self.dialect.run(Batch::new(Kind::Read, vec![s.done()])).await?;
+        match rows.first().and_then(|row| row.first()) {
+            Some(Ok(Value::Int(Some(n)))) => u64::try_from(*n)
+                .map_err(|_| StoreError::backend(D::NAME, format!("a negative count of sessions: {n}"))),
+            other => Err(StoreError::backend(D::NAME, format!("counting sessions returned no count: {other:?}"))),
         }
     }
 

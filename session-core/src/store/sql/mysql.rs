@@ -61,7 +61,8 @@ const READ_COMMITTED: &str = "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMI
 /// `UPDATE` of the deadlines (each only when the change has some), `COMMIT`: at most 6
 /// round trips. `create` is 6 (`BEGIN`, clear an expired predecessor's entries and row,
 /// insert the row, insert the entries, `COMMIT`), `rename` 7, `delete` 4,
-/// `collect_expired` 5 per thousand expired sessions. A write the database aborts to break a
+/// `collect_expired` 5 per thousand expired sessions, `count_live` one `SELECT COUNT(*)`
+/// (which reads every live session's row). A write the database aborts to break a
 /// deadlock is retried a few times, then fails with a
 /// [`WriteConflict`](crate::store::WriteConflict) as source.
 ///

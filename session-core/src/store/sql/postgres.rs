@@ -58,7 +58,8 @@ const MIGRATION_LOCK: i64 = 0x5e55_1011_4b17_0001;
 /// first locks the session row (`FOR NO KEY UPDATE`), so concurrent changes to one session
 /// queue instead of deadlocking and a concurrent `delete` cannot slip between the check and
 /// the writes; an unchanged session costs one `SELECT`. `collect_expired` is one statement
-/// per thousand expired sessions (`FOR UPDATE SKIP LOCKED`: it never waits for requests).
+/// per thousand expired sessions (`FOR UPDATE SKIP LOCKED`: it never waits for requests),
+/// `count_live` one `SELECT COUNT(*)`, which reads every live session's row.
 /// A write the database aborts to break a deadlock or a serialization conflict is retried
 /// a few times, then fails with a [`WriteConflict`](crate::store::WriteConflict) as source.
 ///

@@ -48,7 +48,8 @@ const MAX_CONNECTIONS: u32 = 4;
 ///
 /// Every operation is one call to the database: `load` one `SELECT`; `create`, `apply`,
 /// `rename` and `delete` one batch of statements in an `IMMEDIATE` transaction;
-/// `collect_expired` one batch per thousand expired sessions. The tables
+/// `collect_expired` one batch per thousand expired sessions; `count_live` one
+/// `SELECT COUNT(*)`, which reads every live session's row. The tables
 /// (`session_kit_sessions`, `session_kit_entries` by default) hold milliseconds since the
 /// epoch and the fields' encoded bytes.
 ///
