@@ -153,6 +153,9 @@ impl Store for Counting {
     async fn collect_expired(&self, now: Timestamp) -> Result<u64, StoreError> {
         self.inner.collect_expired(now).await
     }
+    async fn count_live(&self, now: Timestamp) -> Result<u64, StoreError> {
+        self.inner.count_live(now).await
+    }
 }
 
 /// The auth guard of the `guard` example: lets logged-in requests through to the handler.
@@ -262,6 +265,9 @@ impl Store for Faulty {
     }
     async fn collect_expired(&self, now: Timestamp) -> Result<u64, StoreError> {
         self.inner.collect_expired(now).await
+    }
+    async fn count_live(&self, now: Timestamp) -> Result<u64, StoreError> {
+        self.inner.count_live(now).await
     }
 }
 

@@ -93,6 +93,9 @@ impl Store for Recorder {
     async fn collect_expired(&self, now: Timestamp) -> Result<u64, StoreError> {
         self.inner.collect_expired(now).await
     }
+    async fn count_live(&self, now: Timestamp) -> Result<u64, StoreError> {
+        self.inner.count_live(now).await
+    }
 }
 
 /// One browser: a token carried from response to request, against one store and clock.

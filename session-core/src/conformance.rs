@@ -718,6 +718,7 @@ pub mod checks {
             absolute_deadline: absolute.map(|s| at(COUNT_BASE, s)),
             remember_me: false,
             last_active: COUNT_BASE,
+            lifetime: None,
         };
         // Expired at `now` by the idle deadline, by the absolute one exactly at `now`, and by
         // the only deadline there is.
