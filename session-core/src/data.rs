@@ -16,7 +16,21 @@ pub enum FieldKind {
 }
 
 /// One stored field of a session type, as the derive describes it.
+///
+/// Build one with the `const` constructors ([`plain`](Self::plain), [`flash`](Self::flash),
+/// then [`with_ttl`](Self::with_ttl)): it is `#[non_exhaustive]`, so a later release can describe
+/// fields further without breaking hand-written [`SessionData`] impls.
+///
+/// ```
+/// use std::time::Duration;
+/// # use session_core::{FieldKind, FieldSpec};
+///
+/// const OTP: FieldSpec = FieldSpec::plain("otp").with_ttl(Duration::from_secs(600));
+/// assert_eq!(OTP.kind, FieldKind::Plain);
+/// assert_eq!(OTP.ttl, Some(Duration::from_secs(600)));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FieldSpec {
     /// The storage key (the field name, or its `rename`).
     pub key: &'static str,
@@ -30,6 +44,16 @@ impl FieldSpec {
     /// A plain field stored under `key`, with no expiry of its own.
     pub const fn plain(key: &'static str) -> Self {
         Self { key, kind: FieldKind::Plain, ttl: None }
+    }
+
+    /// A flash field (`#[flash]`) stored under `key`, with no expiry of its own.
+    pub const fn flash(key: &'static str) -> Self {
+        Self { key, kind: FieldKind::Flash, ttl: None }
+    }
+
+    /// This field, expiring `ttl` after each write (`#[session(ttl = "..")]`).
+    pub const fn with_ttl(self, ttl: Duration) -> Self {
+        Self { ttl: Some(ttl), ..self }
     }
 }
 
