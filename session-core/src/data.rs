@@ -63,6 +63,13 @@ impl FieldSpec {
 /// checks the rules (unique keys, flash only on `Option`/`Vec`, valid durations) for you.
 /// Field indices passed to the methods are positions in [`FIELDS`](Self::FIELDS); fields marked
 /// `#[session(skip)]` are not listed and are never stored.
+// Named in every `Session<T>`: a type without the derive gets this message instead of a bare
+// "trait bound not satisfied".
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a session type: it does not implement `SessionData`",
+    label = "`{Self}` needs `#[derive(Session)]`",
+    note = "add `#[derive(Session)]` (from `session_kit`) to the struct `{Self}`; its fields then need `Serialize` and `Deserialize`"
+)]
 pub trait SessionData: Send + Sync + Sized + 'static {
     /// Default cookie name and store namespace (`#[session(name = "..")]`).
     const NAME: &'static str;
