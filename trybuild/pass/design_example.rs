@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use session_kit::__private::FieldSpec;
+use session_kit::integration::FieldSpec;
 use session_kit::{Session, SessionData};
 
 #[derive(Serialize, Deserialize, PartialEq, Debug)]

@@ -1,7 +1,7 @@
 //! No attributes at all: keys are field names (raw identifiers unprefixed), the name is the
 //! struct name in snake_case, and the struct itself needs no `Default`.
 
-use session_kit::__private::FieldSpec;
+use session_kit::integration::FieldSpec;
 use session_kit::{Session, SessionData};
 
 #[derive(Session)]
