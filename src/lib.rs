@@ -312,3 +312,7 @@ pub mod integration {
     };
 }
 
+// README.md's code blocks run as doc tests, so every snippet a reader copies compiles.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
