@@ -59,10 +59,9 @@ fn every_store_row_names_a_feature_that_gates_that_store() {
     for (store, names) in rows {
         assert!(!names.is_empty(), "the row of `{store}` names no feature");
         for name in names {
-            let (_, doc) = features
-                .iter()
-                .find(|(feature, _)| *feature == name)
-                .unwrap_or_else(|| panic!("README names feature `{name}` for `{store}`; Cargo.toml has no such feature"));
+            let (_, doc) = features.iter().find(|(feature, _)| *feature == name).unwrap_or_else(|| {
+                panic!("README names feature `{name}` for `{store}`; Cargo.toml has no such feature")
+            });
             assert!(
                 doc.contains(&format!("[`{store}`]")),
                 "feature `{name}`'s `##` comment in Cargo.toml does not name `{store}`, which README's table gives it: {doc:?}"
