@@ -62,8 +62,8 @@
 //! | builder method | module | e.g. |
 //! |---|---|---|
 //! | [`codec`](SessionLayer::codec) | [`codec`] | `.codec(codec::Json)`; the [`Codec`](codec::Codec) trait for your own |
-//! | [`clock`](SessionLayer::clock) | [`clock`] | `.clock(clock::ManualClock::starting_now())` in tests of expiry |
-//! | [`id_generator`](SessionLayer::id_generator) | [`id`] | `.id_generator(MyIds)`, an [`IdGenerator`](id::IdGenerator) making [`SessionId`](id::SessionId)s |
+//! | [`clock`](SessionLayer::clock) | [`clock`] | `.clock(clock::ManualClock::starting_now())` in tests of expiry; [`Session::expires_at`] gives a [`Timestamp`](clock::Timestamp) |
+//! | [`id_generator`](SessionLayer::id_generator) | [`id`] | `.id_generator(MyIds)`, an [`IdGenerator`](id::IdGenerator) making [`SessionId`](id::SessionId)s, which [`Session::id`] gives |
 //!
 //! What only a store writer or a framework integrator needs has a module of its own, so it
 //! never crowds an application's imports:
