@@ -16,8 +16,7 @@ use axum::extract::Query;
 use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
-use session_kit::cookie::{CookieStore, Key, KeyRing};
-use session_kit::{Session, SessionLayer};
+use session_kit::{CookieStore, Key, KeyRing, Session, SessionLayer};
 
 #[derive(Session)]
 #[session(name = "hello")]

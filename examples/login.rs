@@ -14,8 +14,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
-use session_kit::store::SqliteStore;
-use session_kit::{Session, SessionLayer};
+use session_kit::{Session, SessionLayer, SqliteStore};
 
 #[derive(Session)]
 #[session(name = "login")]

@@ -13,8 +13,7 @@ use axum::extract::Query;
 use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
-use session_kit::cookie::{CookieStore, Key, KeyRing};
-use session_kit::{MemoryStore, Session, SessionLayer};
+use session_kit::{CookieStore, Key, KeyRing, MemoryStore, Session, SessionLayer};
 
 #[derive(Session)]
 #[session(name = "auth")]

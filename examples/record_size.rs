@@ -12,9 +12,12 @@ use std::error::Error;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use session_core::store::Store;
-use session_core::{Codec, CookieOp, Engine, Json, ManualClock, MemoryStore, Postcard, Record, SessionId, Timestamp};
-use session_kit::Session;
+use session_kit::clock::{ManualClock, Timestamp};
+use session_kit::codec::{Codec, Json, Postcard};
+use session_kit::id::SessionId;
+use session_kit::integration::{CookieOp, Engine};
+use session_kit::store::{Record, Store};
+use session_kit::{MemoryStore, Session};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 enum Role {

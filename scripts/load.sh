@@ -6,22 +6,24 @@
 #   scripts/load.sh                 # 10 s, 2 threads, 32 connections per server
 #   DURATION=5s CONNECTIONS=64 scripts/load.sh
 #
-# Needs wrk (`apt-get install -y wrk`) and curl. Builds the servers in release mode into
-# $CARGO_TARGET_DIR (default /work/target-bench). Servers listen on 127.0.0.1 only, on free
-# ports, and are killed on exit.
+# Needs wrk (`apt-get install -y wrk`) and curl. Builds the servers in release mode into the
+# target directory cargo uses ($CARGO_TARGET_DIR, or what `cargo metadata` reports). Servers
+# listen on 127.0.0.1 only, on free ports, and are killed on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DURATION=${DURATION:-10s}
 THREADS=${THREADS:-2}
 CONNECTIONS=${CONNECTIONS:-32}
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/work/target-bench}
 
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
 command -v curl >/dev/null || { echo "curl is missing" >&2; exit 1; }
 
 cargo build --release -q -p session-kit-bench --bin kit_hello --bin ts_hello
-BIN="$CARGO_TARGET_DIR/release"
+# Wherever cargo put them: the environment, a config file or the default `target/`.
+TARGET_DIR=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+[ -n "$TARGET_DIR" ] || { echo "cargo metadata reported no target directory" >&2; exit 1; }
+BIN="$TARGET_DIR/release"
 
 WORK=$(mktemp -d)
 PIDS=()

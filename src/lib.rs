@@ -45,32 +45,50 @@
 //! | container `#[session(name = "..")]` | cookie name and store namespace |
 //! | container `#[session(crate = "..")]` | path to this crate, for re-exporters |
 //!
-//! # Features
+//! # Where things are
 //!
-//! | feature | default | what it adds |
+//! The crate root holds what an application uses: the derive and the extractor (both named
+//! [`Session`](struct@Session)), the trait the derive implements ([`SessionData`], for generic
+//! code), [`SessionLayer`] and the service it makes ([`SessionService`]), every store with its
+//! builder ([`MemoryStore`], [`CookieStore`] with [`Key`] and [`KeyRing`], [`FileStore`],
+//! `SqliteStore`, `PostgresStore`, `MysqlStore`, `RedisStore`, `MemcachedStore`, each behind
+//! its feature), the [`Collector`] and the errors they return ([`StoreError`], [`KeyError`],
+//! [`ConfigError`], [`SessionRejection`], [`Error`]). [`SameSite`] is there too: it is the one
+//! type a layer setting takes that needs no module of its own.
+//!
+//! The other types a layer's builder methods take live in a small module named after the
+//! method, so they are one obvious step away without crowding the root:
+//!
+//! | builder method | module | e.g. |
 //! |---|---|---|
-//! | `memory` | yes | [`MemoryStore`]: bounded in-process map |
-//! | `cookie` | yes | `CookieStore`: sealed (AES-SIV) or signed (HMAC-SHA256) client-side sessions with key rotation |
-//! | `file` | yes | [`FileStore`]: one file per session, cross-process locks |
-//! | `sqlite` | no | `SqliteStore`: SQLite via sqlx, the embedded persistent store |
-//! | `postgres` | no | `PostgresStore`: PostgreSQL via sqlx, one statement per load or change |
-//! | `mysql` | no | `MysqlStore`: MySQL / MariaDB via sqlx, a short transaction per change |
-//! | `redis` | no | `RedisStore`: Redis, one round trip per load or change, native expiry |
-//! | `redis-cluster` | no | `RedisStore::cluster`: the Redis store on a Redis Cluster |
-//! | `memcached` | no | `MemcachedStore`: Memcached 1.6+, compare-and-swap for concurrent changes |
-//! | `json` | no | the `Json` field codec |
-//! | `conformance` | no | `store_conformance!`, the suite every store passes, for testing your own |
+//! | [`codec`](SessionLayer::codec) | [`codec`] | `.codec(codec::Json)`; the [`Codec`](codec::Codec) trait for your own |
+//! | [`clock`](SessionLayer::clock) | [`clock`] | `.clock(clock::ManualClock::starting_now())` in tests of expiry; [`Session::expires_at`] gives a [`Timestamp`](clock::Timestamp) |
+//! | [`id_generator`](SessionLayer::id_generator) | [`id`] | `.id_generator(MyIds)`, an [`IdGenerator`](id::IdGenerator) making [`SessionId`](id::SessionId)s, which [`Session::id`] gives |
+//!
+//! What only a store writer or a framework integrator needs has a module of its own, so it
+//! never crowds an application's imports:
+//!
+//! - [`store`]: the [`Store`](store::Store) trait, the record it keeps and everything to
+//!   write and test a store of your own (with the `conformance` feature, the suite every
+//!   store here passes);
+//! - [`integration`]: the framework-independent [`Engine`](integration::Engine) that opens
+//!   and saves sessions, for integrating another web framework;
+//! - [`cookie`]: the cookie store's limits, key ids and modes, beyond the root's
+//!   `CookieStore`, `Key` and `KeyRing`.
 //!
 //! Expired sessions are removed by a [`Collector`] you start beside the server.
+//!
+//! # Features
+//!
+#![doc = document_features::document_features!()]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[doc(hidden)]
 pub mod __private {
     //! What `#[derive(Session)]` expands to; not a public API.
-    pub use core::default::Default;
-    pub use core::option::Option::{self, None, Some};
     pub use core::result::Result::{self, Err, Ok};
     pub use core::time::Duration;
-    pub use session_core::{Codec, CodecError, FieldKind, FieldSpec, SessionData};
+    pub use session_core::{Codec, CodecError, FieldSpec, SessionData};
     pub use std::vec::Vec;
 
     /// A field type the derive can store. Generated code names it as `<FieldType as Storable>`
@@ -142,45 +160,161 @@ pub mod __private {
     }
 }
 
+// What an application uses.
 pub use session_axum::{
     ConfigError, RejectionKind, SameSite, Session, SessionFailure, SessionLayer, SessionRejection, SessionService,
-    Transport,
 };
-pub use session_core::{
-    Clock, Codec, Collector, CookieOp, Engine, Error, ExpiryPolicy, IdGenerator, IntoStorage, ManualClock, Postcard,
-    RandomIds, SessionData, SessionId, SessionState, Storage, Store, StoreError, SystemClock, Timestamp,
-};
+pub use session_core::{Collector, Error, SessionData, StoreError};
 #[doc(inline)]
 pub use session_derive::Session;
 
-#[cfg(feature = "file")]
-pub use session_core::FileStore;
-#[cfg(feature = "json")]
-pub use session_core::Json;
-#[cfg(feature = "memcached")]
-pub use session_core::MemcachedStore;
-#[cfg(feature = "memory")]
-pub use session_core::MemoryStore;
-#[cfg(feature = "mysql")]
-pub use session_core::MysqlStore;
-#[cfg(feature = "postgres")]
-pub use session_core::PostgresStore;
-#[cfg(feature = "redis")]
-pub use session_core::RedisStore;
-#[cfg(feature = "sqlite")]
-pub use session_core::SqliteStore;
-#[cfg(feature = "conformance")]
-pub use session_core::{conformance, store_conformance};
-
-/// Client-side sessions: the whole session sealed (AES-SIV) or signed (HMAC-SHA256) into the
-/// cookie, with key rotation.
 #[cfg(feature = "cookie")]
-pub mod cookie {
-    pub use session_core::cookie::*;
+#[cfg_attr(docsrs, doc(cfg(feature = "cookie")))]
+pub use session_core::cookie::{CookieStore, Key, KeyError, KeyRing};
+#[cfg(feature = "memory")]
+#[cfg_attr(docsrs, doc(cfg(feature = "memory")))]
+pub use session_core::store::MemoryStore;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "postgres", feature = "mysql"))))]
+pub use session_core::store::WriteConflict;
+#[cfg(feature = "memcached")]
+#[cfg_attr(docsrs, doc(cfg(feature = "memcached")))]
+pub use session_core::store::{CasContention, MemcachedStore, MemcachedStoreBuilder};
+#[cfg(feature = "file")]
+#[cfg_attr(docsrs, doc(cfg(feature = "file")))]
+pub use session_core::store::{FileStore, FileStoreBuilder};
+#[cfg(feature = "mysql")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mysql")))]
+pub use session_core::store::{MysqlStore, MysqlStoreBuilder};
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use session_core::store::{PostgresStore, PostgresStoreBuilder};
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use session_core::store::{RedisStore, RedisStoreBuilder};
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub use session_core::store::{SqliteStore, SqliteStoreBuilder};
+
+pub mod codec {
+    //! How field values become bytes: [`Postcard`] by default, [`Json`] (feature `json`) or a
+    //! [`Codec`] of your own, set with [`SessionLayer::codec`](crate::SessionLayer::codec).
+    //!
+    //! Each field is encoded on its own, so a field whose type changed reads as its default
+    //! without losing its neighbours.
+
+    #[cfg(feature = "json")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "json")))]
+    pub use session_core::Json;
+    pub use session_core::{Codec, CodecError, Postcard};
 }
 
-/// Stores and the store contract: everything to write or test a store of your own.
-pub mod store {
-    pub use session_core::store::*;
-    pub use session_core::{Change, Entry, Meta, Record, StoreKey};
+pub mod clock {
+    //! Where sessions read the time from, set with [`SessionLayer::clock`](crate::SessionLayer::clock):
+    //! the [`SystemClock`] by default, a [`ManualClock`] in tests of expiry, which moves only when
+    //! told to.
+    //!
+    //! Give the [`Collector`](crate::Collector) the same clock
+    //! ([`Collector::spawn_with_clock`](crate::Collector::spawn_with_clock)).
+
+    pub use session_core::{Clock, ManualClock, SystemClock, Timestamp};
 }
+
+pub mod id {
+    //! Session ids and their generator, set with
+    //! [`SessionLayer::id_generator`](crate::SessionLayer::id_generator): [`RandomIds`] (128 bits
+    //! from the operating system) by default.
+
+    pub use session_core::{IdGenerator, MalformedId, RandomIds, SessionId};
+}
+
+#[cfg(feature = "cookie")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cookie")))]
+pub mod cookie {
+    //! The cookie store's details: its limits, its key ids and its two modes.
+    //!
+    //! [`CookieStore`](crate::CookieStore), [`Key`](crate::Key) and [`KeyRing`](crate::KeyRing)
+    //! are at the crate root. The threat model and the cookie format are described in
+    //! [`session_core::cookie`].
+
+    pub use session_core::cookie::{KeyId, Mode, Opened, MAX_COOKIE_SIZE, MAX_FUTURE_SKEW, MIN_MASTER_LEN};
+}
+
+pub mod store {
+    //! The store contract: everything to write a store of your own, and (feature `conformance`)
+    //! to test it with the suite every store of session-kit passes.
+    //!
+    //! ```
+    //! use session_kit::store::{
+    //!     async_trait, Applied, Change, Created, Record, Renamed, Store, StoreError, StoreKey, Timestamp,
+    //! };
+    //!
+    //! /// A store that keeps nothing: every session is new at every request.
+    //! struct Forgetful;
+    //!
+    //! #[async_trait]
+    //! impl Store for Forgetful {
+    //!     async fn load(&self, _: &StoreKey, _: Timestamp) -> Result<Option<Record>, StoreError> {
+    //!         Ok(None)
+    //!     }
+    //!     async fn create(&self, _: &StoreKey, _: &Record, _: Timestamp) -> Result<Created, StoreError> {
+    //!         Ok(Created::Stored)
+    //!     }
+    //!     async fn apply(&self, _: &StoreKey, _: &Change, _: Timestamp) -> Result<Applied, StoreError> {
+    //!         Ok(Applied::Gone)
+    //!     }
+    //!     async fn delete(&self, _: &StoreKey) -> Result<(), StoreError> {
+    //!         Ok(())
+    //!     }
+    //!     async fn rename(&self, _: &StoreKey, _: &StoreKey, _: Timestamp) -> Result<Renamed, StoreError> {
+    //!         Ok(Renamed::Gone)
+    //!     }
+    //!     async fn collect_expired(&self, _: Timestamp) -> Result<u64, StoreError> {
+    //!         Ok(0)
+    //!     }
+    //! }
+    //! ```
+    //!
+    //! A store is given to [`SessionLayer::new`](crate::SessionLayer::new) like the stores of
+    //! this crate. Check it with [`store_conformance!`](crate::store::store_conformance) (feature
+    //! `conformance`), which writes one test per rule a store must keep.
+
+    /// The attribute that makes an `impl Store` compile: [`Store`]'s methods are `async`.
+    #[doc(no_inline)]
+    pub use session_core::async_trait;
+    pub use session_core::store::{delete_session, Applied, Created, Renamed, Store};
+    pub use session_core::{BoxError, Change, Entry, Meta, Record, StoreKey};
+    // Named in `Store`'s signatures; their homes are the crate root and `clock`.
+    #[doc(no_inline)]
+    pub use session_core::{StoreError, Timestamp};
+
+    #[cfg(feature = "conformance")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
+    pub use session_core::{conformance, store_conformance};
+}
+
+pub mod integration {
+    //! For integrating another web framework: the [`Engine`] that opens a session from the
+    //! client's token and saves it, returning the [`CookieOp`] the response must carry. The
+    //! axum integration ([`SessionLayer`](crate::SessionLayer)) is built on these.
+    //!
+    //! - [`Engine`] and [`SessionState`], one request's session; [`CookieOp`], and [`SaveError`]
+    //!   when a save failed (it still carries the token the response must send);
+    //! - [`Storage`] and [`IntoStorage`]: a server-side store or a cookie store, as
+    //!   [`SessionLayer::new`](crate::SessionLayer::new) takes it;
+    //! - [`ExpiryPolicy`]: the timeouts the layer's builder methods set;
+    //! - [`FieldSpec`] and [`FieldKind`]: how [`SessionData`](crate::SessionData) lists the stored
+    //!   fields, for engines and for hand-written impls;
+    //! - [`Transport`]: where the axum layer reads the token from (a cookie, a header or a
+    //!   query parameter).
+
+    pub use session_axum::Transport;
+    pub use session_core::{
+        CookieOp, Engine, ExpiryPolicy, FieldKind, FieldSpec, IntoStorage, SaveError, SessionState, Storage,
+    };
+}
+
+// README.md's code blocks run as doc tests, so every snippet a reader copies compiles.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -13,8 +13,8 @@ use axum::routing::get;
 use axum::Router;
 use http::StatusCode;
 use serde::Deserialize;
-use session_kit::cookie::{CookieStore, Key, KeyRing};
-use session_kit::{ManualClock, Session, SessionLayer};
+use session_kit::clock::ManualClock;
+use session_kit::{CookieStore, Key, KeyRing, Session, SessionLayer};
 use support::{send, with_cookie, Client};
 
 #[derive(Session)]

@@ -9,7 +9,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use axum::extract::{Path, Query};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -17,8 +16,11 @@ use axum::routing::get;
 use axum::Router;
 use http::{Request, StatusCode};
 use serde::Deserialize;
-use session_kit::store::{Applied, Change, Created, Record, Renamed, StoreKey};
-use session_kit::{ManualClock, SameSite, Session, SessionLayer, Storage, Store, StoreError, Timestamp};
+use session_kit::clock::{ManualClock, Timestamp};
+use session_kit::id::{IdGenerator, RandomIds, SessionId};
+use session_kit::integration::{IntoStorage, Storage};
+use session_kit::store::{async_trait, Applied, Change, Created, Record, Renamed, Store, StoreKey};
+use session_kit::{SameSite, Session, SessionLayer, StoreError};
 use support::{send, with_cookie, Client};
 
 #[derive(Session)]
@@ -281,11 +283,11 @@ impl ScriptedIds {
     }
 }
 
-impl session_kit::IdGenerator for ScriptedIds {
-    fn generate(&self) -> session_kit::SessionId {
+impl IdGenerator for ScriptedIds {
+    fn generate(&self) -> SessionId {
         match self.0.lock().unwrap().pop_front() {
-            Some(id) => session_kit::SessionId::new(id).unwrap(),
-            None => session_kit::IdGenerator::generate(&session_kit::RandomIds),
+            Some(id) => SessionId::new(id).unwrap(),
+            None => RandomIds.generate(),
         }
     }
 }
@@ -423,7 +425,7 @@ mod suite {
         let ids = ScriptedIds::default();
         let app = app_routes().layer(SessionLayer::<App>::new(storage).secure(false).id_generator(ids.clone()));
         // A fresh id per run: persistent stores keep the records of earlier runs.
-        let taken = session_kit::IdGenerator::generate(&session_kit::RandomIds);
+        let taken = RandomIds.generate();
         let taken = taken.as_str();
         ids.next_is(taken);
         let mut alice = Client::new(app.clone());
@@ -586,8 +588,12 @@ mod suite {
                             return format!("not saved: {error}");
                         }
                         let id = s.id().expect("a saved session has an id").clone();
-                        let record =
-                            store.load(&id.store_key("app"), session_kit::Clock::now(&session_kit::SystemClock)).await;
+                        let record = store
+                            .load(
+                                &id.store_key("app"),
+                                session_kit::clock::Clock::now(&session_kit::clock::SystemClock),
+                            )
+                            .await;
                         match record {
                             Ok(Some(_)) => "stored before the response".to_owned(),
                             other => format!("not in the store: {other:?}"),
@@ -936,20 +942,20 @@ macro_rules! http_suite {
     };
 }
 
-http_suite!(memory, async { session_kit::IntoStorage::into_storage(session_kit::MemoryStore::new()) });
+http_suite!(memory, async { IntoStorage::into_storage(session_kit::MemoryStore::new()) });
 
 #[cfg(feature = "sqlite")]
 http_suite!(sqlite, async {
-    let store = session_kit::store::SqliteStore::open("sqlite::memory:").await.expect("open SQLite in memory");
-    session_kit::IntoStorage::into_storage(store)
+    let store = session_kit::SqliteStore::open("sqlite::memory:").await.expect("open SQLite in memory");
+    IntoStorage::into_storage(store)
 });
 
 #[cfg(feature = "file")]
 http_suite!(file, async {
     // Under target/: the directory outlives the test, as the router holds the store.
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("a temporary directory").keep();
-    let store = session_kit::store::FileStore::open(&dir).await.expect("open a file store");
-    session_kit::IntoStorage::into_storage(store)
+    let store = session_kit::FileStore::open(&dir).await.expect("open a file store");
+    IntoStorage::into_storage(store)
 });
 
 // ---- Behaviour that does not depend on the store ----
@@ -1139,41 +1145,41 @@ fn server_url(var: &str, what: &str) -> String {
 /// A key prefix of its own for each test, on servers shared by every test.
 #[cfg(feature = "redis")]
 fn test_prefix() -> String {
-    format!("session-kit-test:{}:", session_kit::IdGenerator::generate(&session_kit::RandomIds).as_str())
+    format!("session-kit-test:{}:", RandomIds.generate().as_str())
 }
 
 #[cfg(feature = "redis")]
 http_suite!(redis, async {
     let url = server_url("SESSION_KIT_REDIS_URL", "a Redis server");
-    let store = session_kit::store::RedisStore::connect(&url).await.expect("connect to SESSION_KIT_REDIS_URL");
-    session_kit::IntoStorage::into_storage(store.with_prefix(test_prefix()))
+    let store = session_kit::RedisStore::connect(&url).await.expect("connect to SESSION_KIT_REDIS_URL");
+    IntoStorage::into_storage(store.with_prefix(test_prefix()))
 });
 
 #[cfg(feature = "redis-cluster")]
 http_suite!(redis_cluster, async {
     let urls = server_url("SESSION_KIT_REDIS_CLUSTER_URLS", "Redis Cluster nodes");
     let urls: Vec<&str> = urls.split(',').collect();
-    let store = session_kit::store::RedisStore::cluster(&urls).await.expect("connect to the Redis Cluster");
-    session_kit::IntoStorage::into_storage(store.with_prefix(test_prefix()))
+    let store = session_kit::RedisStore::cluster(&urls).await.expect("connect to the Redis Cluster");
+    IntoStorage::into_storage(store.with_prefix(test_prefix()))
 });
 
 #[cfg(feature = "memcached")]
 http_suite!(memcached, async {
     let url = server_url("SESSION_KIT_MEMCACHED_URL", "a Memcached server");
-    let store = session_kit::store::MemcachedStore::connect(&url).await.expect("connect to SESSION_KIT_MEMCACHED_URL");
-    session_kit::IntoStorage::into_storage(store)
+    let store = session_kit::MemcachedStore::connect(&url).await.expect("connect to SESSION_KIT_MEMCACHED_URL");
+    IntoStorage::into_storage(store)
 });
 
 #[cfg(feature = "postgres")]
 http_suite!(postgres, async {
     let url = server_url("SESSION_KIT_POSTGRES_URL", "a PostgreSQL database");
-    let store = session_kit::store::PostgresStore::open(&url).await.expect("open SESSION_KIT_POSTGRES_URL");
-    session_kit::IntoStorage::into_storage(store)
+    let store = session_kit::PostgresStore::open(&url).await.expect("open SESSION_KIT_POSTGRES_URL");
+    IntoStorage::into_storage(store)
 });
 
 #[cfg(feature = "mysql")]
 http_suite!(mysql, async {
     let url = server_url("SESSION_KIT_MYSQL_URL", "a MySQL or MariaDB database");
-    let store = session_kit::store::MysqlStore::open(&url).await.expect("open SESSION_KIT_MYSQL_URL");
-    session_kit::IntoStorage::into_storage(store)
+    let store = session_kit::MysqlStore::open(&url).await.expect("open SESSION_KIT_MYSQL_URL");
+    IntoStorage::into_storage(store)
 });

@@ -4,14 +4,13 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use session_core::store::{Applied, Created, Renamed, Store};
-use session_core::{
-    Change, Codec, CookieOp, Engine, Json, ManualClock, MemoryStore, Postcard, Record, SessionData, SessionId,
-    SessionState, StoreError, StoreKey, Timestamp,
-};
-use session_kit::Session;
+use session_kit::clock::{Clock, ManualClock, Timestamp};
+use session_kit::codec::{Codec, Json, Postcard};
+use session_kit::id::SessionId;
+use session_kit::integration::{CookieOp, Engine, SessionState};
+use session_kit::store::{async_trait, Applied, Change, Created, Record, Renamed, Store, StoreKey};
+use session_kit::{MemoryStore, Session, SessionData, StoreError};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 enum Theme {
@@ -145,7 +144,7 @@ impl Browser {
 
     async fn record(&self) -> Record {
         let token = self.token.as_deref().expect("the session was saved");
-        self.store.record(token, session_core::Clock::now(&*self.clock)).await.expect("the record exists")
+        self.store.record(token, Clock::now(&*self.clock)).await.expect("the record exists")
     }
 
     async fn keys(&self) -> Vec<String> {
@@ -387,7 +386,7 @@ async fn ttl_field_expires_on_its_own() {
     })
     .await;
     let entry = b.record().await.get("otp").cloned().unwrap();
-    let written = session_core::Clock::now(&*b.clock);
+    let written = Clock::now(&*b.clock);
     assert_eq!(entry.expires_at, Some(written.after(Duration::from_secs(600))));
     b.clock.advance(Duration::from_secs(600) - Duration::from_millis(1));
     assert_eq!(b.read(|a: &App| a.otp.clone()).await.as_deref(), Some("111"));

@@ -7,9 +7,10 @@ use std::time::{Duration, Instant};
 
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
-use session_kit::cookie::{CookieStore, Key, KeyRing};
-use session_kit::store::{Change, Entry, StoreKey};
-use session_kit::{IdGenerator, Json, MemoryStore, Postcard, RandomIds, Store};
+use session_kit::codec::{Codec, Json, Postcard};
+use session_kit::id::{IdGenerator, RandomIds};
+use session_kit::store::{Change, Entry, Store, StoreKey};
+use session_kit::{CookieStore, Key, KeyRing, MemoryStore};
 use session_kit_bench::{
     decode_all, encode_all, meta_at, now, runtime, sample_peer, sample_profile, sample_record, PeerProfile,
     COOKIE_NAME, PEER_KEY,
@@ -181,7 +182,7 @@ fn kit_store(group: &mut BenchmarkGroup<'_, WallTime>, rt: &Runtime, name: &str,
             time_async(rt, iters, || {
                 seen_at += 1;
                 let mut value = Vec::new();
-                if let Err(error) = session_kit::Codec::encode(&Postcard, &seen_at, &mut value) {
+                if let Err(error) = Codec::encode(&Postcard, &seen_at, &mut value) {
                     panic!("encode: {error}");
                 }
                 let change = Change {
@@ -250,7 +251,7 @@ fn stores(c: &mut Criterion) {
     #[cfg(feature = "sqlite")]
     {
         let path = dir.path().join("kit.db");
-        let store = match rt.block_on(session_kit::store::SqliteStore::open(&path.to_string_lossy())) {
+        let store = match rt.block_on(session_kit::SqliteStore::open(&path.to_string_lossy())) {
             Ok(store) => store,
             Err(error) => panic!("session-kit SQLite store: {error}"),
         };

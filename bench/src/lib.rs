@@ -27,9 +27,10 @@ use axum_extra::extract::cookie::{Cookie, PrivateCookieJar};
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use serde::{Deserialize, Serialize};
-use session_kit::cookie::{CookieStore, Key, KeyRing};
+use session_kit::clock::{Clock, SystemClock, Timestamp};
+use session_kit::codec::Codec;
 use session_kit::store::{Entry, Meta, Record};
-use session_kit::{Codec, MemoryStore, Session, SessionData, SessionLayer, Timestamp};
+use session_kit::{CookieStore, Key, KeyRing, MemoryStore, Session, SessionData, SessionLayer};
 use tower::ServiceExt;
 
 /// The cookie name every cookie-carrying contender uses (tower-sessions too).
@@ -210,7 +211,7 @@ pub async fn ts_sqlite_store(path: &Path) -> Result<tower_sessions_sqlx_store::S
 /// session-kit with its own SQLite store, in the database file `path` (created, migrated).
 #[cfg(feature = "sqlite")]
 pub async fn kit_sqlite_router(path: &Path) -> Result<Router, session_kit::StoreError> {
-    let store = session_kit::store::SqliteStore::open(&path.to_string_lossy()).await?;
+    let store = session_kit::SqliteStore::open(&path.to_string_lossy()).await?;
     Ok(kit_routes().layer(SessionLayer::<Profile>::new(store).secure(false)))
 }
 
@@ -475,7 +476,7 @@ pub fn sample_record<C: Codec>(codec: &C, now: Timestamp) -> Record {
 
 /// The current time, as session-kit reads it.
 pub fn now() -> Timestamp {
-    session_kit::Clock::now(&session_kit::SystemClock)
+    SystemClock.now()
 }
 
 /// A single-threaded tokio runtime for driving in-process requests.

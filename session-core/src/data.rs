@@ -16,7 +16,21 @@ pub enum FieldKind {
 }
 
 /// One stored field of a session type, as the derive describes it.
+///
+/// Build one with the `const` constructors ([`plain`](Self::plain), [`flash`](Self::flash),
+/// then [`with_ttl`](Self::with_ttl)): it is `#[non_exhaustive]`, so a later release can describe
+/// fields further without breaking hand-written [`SessionData`] impls.
+///
+/// ```
+/// use std::time::Duration;
+/// # use session_core::{FieldKind, FieldSpec};
+///
+/// const OTP: FieldSpec = FieldSpec::plain("otp").with_ttl(Duration::from_secs(600));
+/// assert_eq!(OTP.kind, FieldKind::Plain);
+/// assert_eq!(OTP.ttl, Some(Duration::from_secs(600)));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FieldSpec {
     /// The storage key (the field name, or its `rename`).
     pub key: &'static str,
@@ -31,6 +45,16 @@ impl FieldSpec {
     pub const fn plain(key: &'static str) -> Self {
         Self { key, kind: FieldKind::Plain, ttl: None }
     }
+
+    /// A flash field (`#[flash]`) stored under `key`, with no expiry of its own.
+    pub const fn flash(key: &'static str) -> Self {
+        Self { key, kind: FieldKind::Flash, ttl: None }
+    }
+
+    /// This field, expiring `ttl` after each write (`#[session(ttl = "..")]`).
+    pub const fn with_ttl(self, ttl: Duration) -> Self {
+        Self { ttl: Some(ttl), ..self }
+    }
 }
 
 /// A typed session: a struct whose stored fields are listed in [`FIELDS`](Self::FIELDS).
@@ -39,6 +63,13 @@ impl FieldSpec {
 /// checks the rules (unique keys, flash only on `Option`/`Vec`, valid durations) for you.
 /// Field indices passed to the methods are positions in [`FIELDS`](Self::FIELDS); fields marked
 /// `#[session(skip)]` are not listed and are never stored.
+// Named in every `Session<T>`: a type without the derive gets this message instead of a bare
+// "trait bound not satisfied".
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a session type: it does not implement `SessionData`",
+    label = "`{Self}` needs `#[derive(Session)]`",
+    note = "add `#[derive(Session)]` (from `session_kit`) to the struct `{Self}`; its fields then need `Serialize` and `Deserialize`"
+)]
 pub trait SessionData: Send + Sync + Sized + 'static {
     /// Default cookie name and store namespace (`#[session(name = "..")]`).
     const NAME: &'static str;

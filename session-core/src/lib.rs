@@ -1,8 +1,10 @@
 //! The core of [session-kit](https://docs.rs/session-kit): typed session records, codecs,
 //! sealing keys, the [`Store`] trait and the stores, with no web framework in sight.
 //!
-//! Most users depend on `session-kit` and never name this crate. Read on if you write a
-//! store, a codec or an integration for another framework.
+//! Most users depend on `session-kit` and never name this crate: its facade re-exports what an
+//! application needs at its root, what a store writer needs in `session_kit::store` and what
+//! a framework integration needs in `session_kit::integration`. Read on if you work on this
+//! crate itself.
 //!
 //! - [`SessionData`] is what `#[derive(Session)]` implements: the stored fields of a type.
 //! - A [`Record`] is what a store keeps: encoded entries plus [`Meta`]; a [`Change`] is what
@@ -12,23 +14,13 @@
 //!
 //! # Features
 //!
-//! | feature | default | what it adds |
-//! |---|---|---|
-//! | `memory` | yes | [`MemoryStore`] |
-//! | `cookie` | yes | `cookie::CookieStore`: sealed (AES-SIV) or signed (HMAC-SHA256) client-side sessions |
-//! | `file` | yes | `FileStore`: a file per session, shared by the processes of one machine |
-//! | `sqlite` | no | `SqliteStore`: SQLite through sqlx, the embedded persistent default |
-//! | `postgres` | no | `PostgresStore`: PostgreSQL through sqlx, one statement per load or change |
-//! | `mysql` | no | `MysqlStore`: MySQL / MariaDB through sqlx, one statement per load, a short transaction per change |
-//! | `redis` | no | `RedisStore`: Redis, one round trip per load or change, native expiry |
-//! | `redis-cluster` | no | `RedisStore::cluster`: the same store on a Redis Cluster |
-//! | `memcached` | no | `MemcachedStore`: Memcached 1.6+, compare-and-swap for concurrent changes |
-//! | `json` | no | the `Json` codec |
-//! | `conformance` | no | the store conformance suite, to test a store of your own |
+#![doc = document_features::document_features!()]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod codec;
 pub mod collector;
 #[cfg(feature = "conformance")]
+#[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
 pub mod conformance;
 mod data;
 mod engine;
@@ -44,8 +36,12 @@ mod test_support;
 mod time;
 
 #[cfg(feature = "cookie")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cookie")))]
 pub mod cookie;
 
+/// The attribute [`Store`] implementations need: its methods are `async`.
+#[doc(no_inline)]
+pub use async_trait::async_trait;
 #[cfg(feature = "json")]
 pub use codec::Json;
 pub use codec::{Codec, CodecError, Postcard};

@@ -32,12 +32,10 @@ fn impl_session_data(cont: &Container<'_>) -> TokenStream {
 
     let specs = stored.iter().map(|f| {
         let key = f.key();
-        let kind = if f.attrs.flash.is_some() { quote!(Flash) } else { quote!(Plain) };
-        let ttl = match &f.attrs.ttl {
-            Some(millis) => quote!(#p::Some(#p::Duration::from_millis(#millis))),
-            None => quote!(#p::None),
-        };
-        quote!(#p::FieldSpec { key: #key, kind: #p::FieldKind::#kind, ttl: #ttl })
+        // The constructors, not a struct literal: `FieldSpec` is `#[non_exhaustive]`.
+        let kind = if f.attrs.flash.is_some() { quote!(flash) } else { quote!(plain) };
+        let ttl = f.attrs.ttl.as_ref().map(|millis| quote!(.with_ttl(#p::Duration::from_millis(#millis))));
+        quote!(#p::FieldSpec::#kind(#key)#ttl)
     });
 
     let inits = cont.fields.iter().map(|f| {

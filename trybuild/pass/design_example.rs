@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use session_kit::__private::{FieldKind, FieldSpec};
+use session_kit::integration::FieldSpec;
 use session_kit::{Session, SessionData};
 
 #[derive(Serialize, Deserialize, PartialEq, Debug)]
@@ -45,11 +45,11 @@ fn main() {
     assert_eq!(
         App::FIELDS,
         &[
-            FieldSpec { key: "user_id", kind: FieldKind::Plain, ttl: None },
-            FieldSpec { key: "notice", kind: FieldKind::Flash, ttl: None },
-            FieldSpec { key: "alerts", kind: FieldKind::Flash, ttl: None },
-            FieldSpec { key: "otp", kind: FieldKind::Plain, ttl: Some(Duration::from_secs(600)) },
-            FieldSpec { key: "t", kind: FieldKind::Plain, ttl: None },
+            FieldSpec::plain("user_id"),
+            FieldSpec::flash("notice"),
+            FieldSpec::flash("alerts"),
+            FieldSpec::plain("otp").with_ttl(Duration::from_secs(600)),
+            FieldSpec::plain("t"),
         ]
     );
     // `default = ".."` wins over the type's own `Default` (which is `Dark`).

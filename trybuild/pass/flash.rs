@@ -1,6 +1,6 @@
 //! `#[flash]` and `#[session(flash)]` on every accepted spelling of `Option` and `Vec`.
 
-use session_kit::__private::FieldKind;
+use session_kit::integration::FieldKind;
 use session_kit::{Session, SessionData};
 
 #[derive(Session)]

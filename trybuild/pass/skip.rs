@@ -1,6 +1,7 @@
 //! `#[session(skip)]` fields are not listed, and field indices count stored fields only.
 
-use session_kit::{Postcard, Session, SessionData};
+use session_kit::codec::Postcard;
+use session_kit::{Session, SessionData};
 
 #[derive(Session)]
 struct App {

@@ -4,8 +4,9 @@
 //! sessions are created and never used again (anonymous requests that each set a CSRF token or a
 //! flash). Prints how many of the returning sessions still load, for the store as shipped.
 
-use session_kit::store::{Meta, Record, StoreKey};
-use session_kit::{MemoryStore, Store, Timestamp};
+use session_kit::clock::Timestamp;
+use session_kit::store::{Meta, Record, Store, StoreKey};
+use session_kit::MemoryStore;
 use session_kit_bench::runtime;
 
 const CAPACITY: u64 = 10_000;

@@ -1,7 +1,7 @@
 //! Prints the encoded size of the benchmark session in every format, as a Markdown table.
 
-use session_kit::cookie::{CookieStore, Key, KeyRing};
-use session_kit::{Json, Postcard};
+use session_kit::codec::{Json, Postcard};
+use session_kit::{CookieStore, Key, KeyRing};
 use session_kit_bench::{
     cookie_value_len, encode_all, jar_router, kit_sealed_router, now, runtime, sample_peer, sample_profile,
     sample_record, Client, COOKIE_NAME,
