@@ -291,8 +291,8 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         Box::pin(async move {
             let mut response = inner.call(request).await?;
-            if slot.was_opened() {
-                shared.save(slot.finish(), &mut response).await;
+            if let Some(finished) = slot.finish() {
+                shared.save(finished, &mut response).await;
             }
             Ok(response)
         })

@@ -44,8 +44,9 @@ struct Inner<T: SessionData> {
     held: usize,
     /// Whether a handle that is out has been changed since it was handed out.
     changed_while_held: bool,
-    /// States handles gave back, in the order they came.
-    returned: Vec<SessionState<T>>,
+    /// The states handles gave back, merged in the order they came (no allocation for the
+    /// usual single handle).
+    returned: Option<SessionState<T>>,
     /// What an explicit save told the client's token to become, not sent yet.
     pending: Option<CookieOp>,
     /// The layer has built the response: a state given back now is saved on its own.
@@ -82,7 +83,7 @@ impl<T: SessionData> Slot<T> {
             token,
             held: 0,
             changed_while_held: false,
-            returned: Vec::new(),
+            returned: None,
             pending: None,
             finished: false,
         };
@@ -98,14 +99,13 @@ impl<T: SessionData> Slot<T> {
     pub(crate) async fn take(&self) -> Result<SessionState<T>, TakeError> {
         let token = {
             let mut inner = self.lock();
-            if inner.held == 0 && !inner.returned.is_empty() {
-                // Given back (e.g. a middleware dropped its handle before calling the handler):
-                // the new handle carries on with it, changes included.
-                let mut returned = std::mem::take(&mut inner.returned).into_iter();
-                let mut state = returned.next().expect("checked non-empty");
-                returned.for_each(|later| state.merge_later(later));
-                inner.held = 1;
-                return Ok(state);
+            if inner.held == 0 {
+                if let Some(state) = inner.returned.take() {
+                    // Given back (e.g. a middleware dropped its handle before calling the
+                    // handler): the new handle carries on with it, changes included.
+                    inner.held = 1;
+                    return Ok(state);
+                }
             }
             if inner.held > 0 && inner.changed_while_held {
                 return Err(TakeError::ChangedWhileHeld);
@@ -139,7 +139,10 @@ impl<T: SessionData> Slot<T> {
             inner.changed_while_held = false;
         }
         if !inner.finished {
-            inner.returned.push(state);
+            match &mut inner.returned {
+                Some(earlier) => earlier.merge_later(state),
+                None => inner.returned = Some(state),
+            }
             return;
         }
         drop(inner);
@@ -186,21 +189,16 @@ impl<T: SessionData> Slot<T> {
         inner.token.clone()
     }
 
-    /// Called by the layer once the inner service has answered.
-    pub(crate) fn finish(&self) -> Finished<T> {
+    /// Called by the layer once the inner service has answered; `None` if no handle opened
+    /// the session in this request.
+    pub(crate) fn finish(&self) -> Option<Finished<T>> {
         let mut inner = self.lock();
         inner.finished = true;
-        let mut returned = std::mem::take(&mut inner.returned).into_iter();
-        let state = returned.next().map(|mut state| {
-            returned.for_each(|later| state.merge_later(later));
-            state
-        });
-        Finished { state, pending: inner.pending.take(), still_held: inner.held }
-    }
-
-    /// Whether any handle opened the session in this request.
-    pub(crate) fn was_opened(&self) -> bool {
-        self.lock().opened
+        inner.opened.then(|| Finished {
+            state: inner.returned.take(),
+            pending: inner.pending.take(),
+            still_held: inner.held,
+        })
     }
 }
 
