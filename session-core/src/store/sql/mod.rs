@@ -101,6 +101,8 @@ macro_rules! forward_store {
 }
 pub(crate) use forward_store;
 
+#[cfg(test)]
+mod golden;
 #[cfg(feature = "mysql")]
 pub(crate) mod mysql;
 #[cfg(feature = "postgres")]
@@ -462,13 +464,21 @@ impl<D: Dialect> SqlStore<D> {
     }
 
     pub(crate) async fn migrate(&self) -> Result<(), StoreError> {
-        let statements = self.dialect.schema(&self.tables);
-        self.dialect.run(Batch::new(Kind::Schema, statements)).await?;
+        self.dialect.run(self.schema_batch()).await?;
         self.dialect.upgrade(&self.tables).await
+    }
+
+    pub(crate) fn schema_batch(&self) -> Batch {
+        Batch::new(Kind::Schema, self.dialect.schema(&self.tables))
     }
 
     /// One statement: the session row joined with its live entries.
     pub(crate) async fn load(&self, key: &StoreKey, now: Timestamp) -> Result<Option<Record>, StoreError> {
+        let rows = self.dialect.run(self.load_batch(key, now)).await?;
+        Ok(decode_record(key, rows))
+    }
+
+    pub(crate) fn load_batch(&self, key: &StoreKey, now: Timestamp) -> Batch {
         let t = &self.tables;
         let mut s = Statement::new();
         s.sql(format!(
@@ -481,8 +491,7 @@ impl<D: Dialect> SqlStore<D> {
         s.sql(" WHERE s.store_key = ").key(key);
         Self::live(&mut s, "s.expires_at", now);
         s.returning(&[Col::Int, Col::Int, Col::Int, Col::Int, Col::Text, Col::Blob, Col::Int, Col::Int, Col::Int]);
-        let rows = self.dialect.run(Batch::new(Kind::Read, vec![s.done()])).await?;
-        Ok(decode_record(key, rows))
+        Batch::new(Kind::Read, vec![s.done()])
     }
 
     /// One transaction: clear an expired predecessor, insert the session (a live one under
@@ -496,6 +505,14 @@ impl<D: Dialect> SqlStore<D> {
                 other => Err(StoreError::backend(D::NAME, format!("create returned no outcome: {other:?}"))),
             };
         }
+        match self.dialect.run(self.create_batch(key, record, now)).await {
+            Ok(_) => Ok(Created::Stored),
+            Err(e) if is_unique_violation(&e) => Ok(Created::KeyTaken),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub(crate) fn create_batch(&self, key: &StoreKey, record: &Record, now: Timestamp) -> Batch {
         let t = &self.tables;
         let mut statements = Vec::with_capacity(4);
         let mut s = Statement::new();
@@ -509,11 +526,7 @@ impl<D: Dialect> SqlStore<D> {
         statements.extend(self.upsert_entries(key, &record.entries, |s| {
             s.sql("1 = 1");
         }));
-        match self.dialect.run(Batch::new(Kind::Write, statements)).await {
-            Ok(_) => Ok(Created::Stored),
-            Err(e) if is_unique_violation(&e) => Ok(Created::KeyTaken),
-            Err(e) => Err(e),
-        }
+        Batch::new(Kind::Write, statements)
     }
 
     /// `INSERT INTO sessions (...) VALUES (...)`.
@@ -546,11 +559,15 @@ impl<D: Dialect> SqlStore<D> {
     /// One guarded batch: removals, upserts (one statement for all), new metadata, each
     /// conditional on the session being live, so a change to a dead session writes nothing.
     pub(crate) async fn apply(&self, key: &StoreKey, change: &Change, now: Timestamp) -> Result<Applied, StoreError> {
+        let rows = self.dialect.run(self.apply_batch(key, change, now)).await?;
+        Ok(if rows.is_empty() { Applied::Gone } else { Applied::Done })
+    }
+
+    pub(crate) fn apply_batch(&self, key: &StoreKey, change: &Change, now: Timestamp) -> Batch {
         let t = &self.tables;
         if change.is_empty() {
             // Nothing to write: no transaction, no write lock.
-            let rows = self.dialect.run(Batch::new(Kind::Read, vec![self.select_live(key, now, "")])).await?;
-            return Ok(if rows.is_empty() { Applied::Gone } else { Applied::Done });
+            return Batch::new(Kind::Read, vec![self.select_live(key, now, "")]);
         }
         let live = self.exists_live(key, now);
         let mut statements = Vec::with_capacity(3);
@@ -591,18 +608,21 @@ impl<D: Dialect> SqlStore<D> {
             Self::live(&mut s, "expires_at", now);
             statements.push(s.done());
         }
-        let rows = self.dialect.run(self.guarded(key, now, statements)).await?;
-        Ok(if rows.is_empty() { Applied::Gone } else { Applied::Done })
+        self.guarded(key, now, statements)
     }
 
     /// One transaction: the session row, then its entries (in case foreign keys are off).
     pub(crate) async fn delete(&self, key: &StoreKey) -> Result<(), StoreError> {
+        self.dialect.run(self.delete_batch(key)).await.map(drop)
+    }
+
+    pub(crate) fn delete_batch(&self, key: &StoreKey) -> Batch {
         let mut s = Statement::new();
         let mut statements = Vec::with_capacity(2);
         // Session first: once it is gone, no apply can add entries back.
         statements.push(s.sql(format!("DELETE FROM {} WHERE store_key = ", self.tables.sessions)).key(key).done());
         statements.push(s.sql(format!("DELETE FROM {} WHERE store_key = ", self.tables.entries)).key(key).done());
-        self.dialect.run(Batch::new(Kind::Write, statements)).await.map(drop)
+        Batch::new(Kind::Write, statements)
     }
 
     /// One guarded batch: clear an expired record under `to`, then move the session row (its
@@ -610,6 +630,15 @@ impl<D: Dialect> SqlStore<D> {
     /// off). A live record under `to` fails the move on the primary key (`KeyTaken`) and the
     /// whole batch, which leaves both records as they were.
     pub(crate) async fn rename(&self, from: &StoreKey, to: &StoreKey, now: Timestamp) -> Result<Renamed, StoreError> {
+        match self.dialect.run(self.rename_batch(from, to, now)).await {
+            Ok(rows) if rows.is_empty() => Ok(Renamed::Gone),
+            Ok(_) => Ok(Renamed::Done),
+            Err(e) if is_unique_violation(&e) => Ok(Renamed::KeyTaken),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub(crate) fn rename_batch(&self, from: &StoreKey, to: &StoreKey, now: Timestamp) -> Batch {
         let t = &self.tables;
         let live = self.exists_live(from, now);
         let mut s = Statement::new();
@@ -643,23 +672,14 @@ impl<D: Dialect> SqlStore<D> {
             .key(from)
             .sql(")");
         let statements = vec![clear, orphans, rename, s.done()];
-        match self.dialect.run(self.guarded(from, now, statements)).await {
-            Ok(rows) if rows.is_empty() => Ok(Renamed::Gone),
-            Ok(_) => Ok(Renamed::Done),
-            Err(e) if is_unique_violation(&e) => Ok(Renamed::KeyTaken),
-            Err(e) => Err(e),
-        }
+        self.guarded(from, now, statements)
     }
 
     /// One `SELECT COUNT(*)` of the session rows whose deadline has not passed: the same
     /// statement in every dialect. No index helps (live rows are most of the table), so the
     /// database reads every live row: cheap for thousands of sessions, slow for many millions.
     pub(crate) async fn count_live(&self, now: Timestamp) -> Result<u64, StoreError> {
-        let mut s = Statement::new();
-        s.sql(format!("SELECT COUNT(*) FROM {} WHERE expires_at IS NULL OR expires_at > ", self.tables.sessions))
-            .time(now)
-            .returning(&[Col::Int]);
-        let rows = self.dialect.run(Batch::new(Kind::Read, vec![s.done()])).await?;
+        let rows = self.dialect.run(self.count_live_batch(now)).await?;
         match rows.first().and_then(|row| row.first()) {
             Some(Ok(Value::Int(Some(n)))) => u64::try_from(*n)
                 .map_err(|_| StoreError::backend(D::NAME, format!("a negative count of sessions: {n}"))),
@@ -667,15 +687,20 @@ impl<D: Dialect> SqlStore<D> {
         }
     }
 
+    pub(crate) fn count_live_batch(&self, now: Timestamp) -> Batch {
+        let mut s = Statement::new();
+        s.sql(format!("SELECT COUNT(*) FROM {} WHERE expires_at IS NULL OR expires_at > ", self.tables.sessions))
+            .time(now)
+            .returning(&[Col::Int]);
+        Batch::new(Kind::Read, vec![s.done()])
+    }
+
     /// Expired entries of live sessions, then expired sessions in chunks, one transaction each.
     pub(crate) async fn collect_expired(&self, now: Timestamp) -> Result<u64, StoreError> {
-        let mut s = Statement::new();
-        let mut statements =
-            vec![s.sql(format!("DELETE FROM {} WHERE expires_at <= ", self.tables.entries)).time(now).done()];
         let mut total = 0u64;
+        let mut first = true;
         loop {
-            statements.extend(self.dialect.collect_chunk(&self.tables, now, COLLECT_CHUNK));
-            let rows = self.dialect.run(Batch::new(Kind::Write, statements)).await?;
+            let rows = self.dialect.run(self.collect_batch(now, first)).await?;
             let removed = match rows.first().and_then(|row| row.first()) {
                 Some(Ok(Value::Int(Some(n)))) => u64::try_from(*n).unwrap_or(0),
                 other => {
@@ -686,8 +711,20 @@ impl<D: Dialect> SqlStore<D> {
             if removed < COLLECT_CHUNK as u64 {
                 return Ok(total);
             }
-            statements = Vec::new();
+            first = false;
         }
+    }
+
+    /// One chunk of a collection; the `first` also removes expired entries of live sessions.
+    pub(crate) fn collect_batch(&self, now: Timestamp, first: bool) -> Batch {
+        let mut s = Statement::new();
+        let mut statements = Vec::new();
+        if first {
+            statements
+                .push(s.sql(format!("DELETE FROM {} WHERE expires_at <= ", self.tables.entries)).time(now).done());
+        }
+        statements.extend(self.dialect.collect_chunk(&self.tables, now, COLLECT_CHUNK));
+        Batch::new(Kind::Write, statements)
     }
 }
 

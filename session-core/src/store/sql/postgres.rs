@@ -72,7 +72,7 @@ const MIGRATION_LOCK: i64 = 0x5e55_1011_4b17_0001;
 /// `ON DELETE CASCADE ON UPDATE CASCADE`.
 #[derive(Clone)]
 pub struct PostgresStore {
-    inner: SqlStore<Postgres>,
+    pub(super) inner: SqlStore<Postgres>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -245,11 +245,23 @@ pub(crate) struct Postgres {
 /// The guard's answer, as the statements of a guarded batch see it.
 const LIVE: LiveAs = LiveAs::Text("EXISTS (SELECT 1 FROM live)");
 
+/// The statements of a schema batch as one text, run by the simple query protocol: it takes
+/// them all in one call (there are no bound values) and runs them as one implicit transaction,
+/// which keeps the advisory lock.
+pub(crate) fn schema_sql(batch: &Batch) -> String {
+    let mut sql = format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK});\n");
+    for statement in &batch.statements {
+        statement.render(&mut sql, &mut Vec::new(), LiveAs::Inline, &|_: &mut String, _| {});
+        sql.push_str(";\n");
+    }
+    sql
+}
+
 /// `batch` as one statement: its statements become `WITH` clauses, the last one (or, with a
 /// guard, a `SELECT` of the guard's rows) the main query. PostgreSQL runs the main query
 /// first, so the guard's row lock is taken before any clause writes; every clause that
 /// refers to the guard reads its one, locked, result.
-fn one_statement(batch: &Batch) -> (String, Vec<Value>) {
+pub(crate) fn one_statement(batch: &Batch) -> (String, Vec<Value>) {
     let placeholder = |out: &mut String, n: usize| {
         // Writing to a String cannot fail.
         let _ = write!(out, "${n}");
@@ -298,13 +310,7 @@ impl Dialect for Postgres {
         let conns = self.conns.clone();
         async move {
             if batch.kind == Kind::Schema {
-                // No bound values: the simple query protocol takes every statement in one call
-                // and runs them as one implicit transaction, which keeps the advisory lock.
-                let mut sql = format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK});\n");
-                for statement in &batch.statements {
-                    statement.render(&mut sql, &mut Vec::new(), LiveAs::Inline, &|_: &mut String, _| {});
-                    sql.push_str(";\n");
-                }
+                let sql = schema_sql(&batch);
                 let mut conn = conns.acquire(NAME).await?;
                 return match conns.within(Box::pin(conn.conn.execute(sqlx::raw_sql(&sql)))).await {
                     Ok(_) => Ok(Vec::new()),

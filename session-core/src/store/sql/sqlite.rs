@@ -58,7 +58,7 @@ const MAX_CONNECTIONS: u32 = 4;
 /// file that already exists keeps its permissions.
 #[derive(Clone)]
 pub struct SqliteStore {
-    inner: SqlStore<Sqlite>,
+    pub(super) inner: SqlStore<Sqlite>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -350,13 +350,19 @@ async fn add_missing_columns(pool: SqlitePool, writes: Arc<Semaphore>, sessions:
     result.map_err(|e| StoreError::backend(NAME, e))
 }
 
+/// The names of the columns of the table bound to it.
+pub(crate) const COLUMNS: &str = "SELECT name FROM pragma_table_info(?)";
+
+/// Adds `column` to the sessions table.
+pub(crate) fn add_column(sessions: &str, column: &str) -> String {
+    format!("ALTER TABLE {sessions} ADD COLUMN {column} INTEGER")
+}
+
 async fn look_and_add(conn: &mut sqlx::SqliteConnection, sessions: &str) -> Result<(), sqlx::Error> {
-    let columns: Vec<(String,)> =
-        sqlx::query_as("SELECT name FROM pragma_table_info(?)").bind(sessions.to_owned()).fetch_all(&mut *conn).await?;
+    let columns: Vec<(String,)> = sqlx::query_as(COLUMNS).bind(sessions.to_owned()).fetch_all(&mut *conn).await?;
     for column in ADDED_COLUMNS {
         if !columns.iter().any(|(name,)| name == column) {
-            let alter = format!("ALTER TABLE {sessions} ADD COLUMN {column} INTEGER");
-            sqlx::query(&alter).execute(&mut *conn).await?;
+            sqlx::query(&add_column(sessions, column)).execute(&mut *conn).await?;
         }
     }
     sqlx::query("COMMIT").execute(&mut *conn).await.map(drop)
@@ -366,6 +372,28 @@ async fn run_batch(pool: SqlitePool, writes: Arc<Semaphore>, batch: Batch) -> Re
     let write = batch.kind != Kind::Read;
     let _turn =
         if write { Some(writes.acquire_owned().await.map_err(|e| StoreError::backend(NAME, e))?) } else { None };
+    let (sql, values) = render(&batch);
+    let args = arguments::<sqlx::Sqlite>(values).map_err(|e| StoreError::backend(NAME, e))?;
+    let mut conn = pool.acquire().await.map_err(|e| StoreError::backend(NAME, e))?;
+    match sqlx::query_with(&sql, args).fetch_all(&mut *conn).await {
+        Ok(rows) => Ok(decode_rows(&rows, batch.columns())),
+        Err(e) => {
+            if write {
+                // The batch stopped at the failing statement, inside its transaction. A
+                // connection that cannot roll back (or had nothing to roll back because BEGIN
+                // failed) is closed rather than returned to the pool in an unknown state.
+                if sqlx::query("ROLLBACK").execute(&mut *conn).await.is_err() {
+                    conn.close_on_drop();
+                }
+            }
+            Err(StoreError::backend(NAME, e))
+        }
+    }
+}
+
+/// `batch` as the text of one call and its values: a write inside `BEGIN IMMEDIATE` ... `COMMIT`.
+pub(crate) fn render(batch: &Batch) -> (String, Vec<Value>) {
+    let write = batch.kind != Kind::Read;
     let mut sql = String::with_capacity(256);
     let mut values = Vec::new();
     if write {
@@ -385,22 +413,7 @@ async fn run_batch(pool: SqlitePool, writes: Arc<Semaphore>, batch: Batch) -> Re
     if write {
         sql.push_str("COMMIT;");
     }
-    let args = arguments::<sqlx::Sqlite>(values).map_err(|e| StoreError::backend(NAME, e))?;
-    let mut conn = pool.acquire().await.map_err(|e| StoreError::backend(NAME, e))?;
-    match sqlx::query_with(&sql, args).fetch_all(&mut *conn).await {
-        Ok(rows) => Ok(decode_rows(&rows, batch.columns())),
-        Err(e) => {
-            if write {
-                // The batch stopped at the failing statement, inside its transaction. A
-                // connection that cannot roll back (or had nothing to roll back because BEGIN
-                // failed) is closed rather than returned to the pool in an unknown state.
-                if sqlx::query("ROLLBACK").execute(&mut *conn).await.is_err() {
-                    conn.close_on_drop();
-                }
-            }
-            Err(StoreError::backend(NAME, e))
-        }
-    }
+    (sql, values)
 }
 
 #[cfg(test)]
