@@ -140,7 +140,10 @@ pub(crate) enum Col {
 pub(crate) type Rows = Vec<Vec<Result<Value, String>>>;
 
 /// One SQL statement: text with its bound values in place, rendered by the dialect.
-#[derive(Debug, Default)]
+///
+/// Built by value, one statement per value: `Statement::new().sql("DELETE ...").key(key)`.
+#[derive(Debug)]
+#[must_use]
 pub(crate) struct Statement {
     parts: Vec<Part>,
     /// The columns it returns, if it returns rows.
@@ -186,59 +189,60 @@ pub(crate) enum LiveAs {
 
 impl Statement {
     pub(crate) fn new() -> Self {
-        Self::default()
+        Self { parts: Vec::new(), columns: &[], name: None }
     }
 
     /// Appends SQL text.
-    pub(crate) fn sql(&mut self, text: impl Into<Cow<'static, str>>) -> &mut Self {
+    pub(crate) fn sql(mut self, text: impl Into<Cow<'static, str>>) -> Self {
         self.parts.push(Part::Sql(text.into()));
         self
     }
 
     /// Appends a placeholder bound to `value`.
-    pub(crate) fn arg(&mut self, value: Value) -> &mut Self {
+    pub(crate) fn arg(mut self, value: Value) -> Self {
         self.parts.push(Part::Arg(value));
         self
     }
 
-    fn key(&mut self, key: &StoreKey) -> &mut Self {
+    fn key(self, key: &StoreKey) -> Self {
         self.arg(Value::Text(Some(key.as_str().to_owned())))
     }
 
-    pub(crate) fn time(&mut self, t: Timestamp) -> &mut Self {
+    pub(crate) fn time(self, t: Timestamp) -> Self {
         self.arg(Value::Int(Some(millis(t))))
     }
 
-    fn deadline(&mut self, t: Option<Timestamp>) -> &mut Self {
+    fn deadline(self, t: Option<Timestamp>) -> Self {
         self.arg(Value::Int(t.map(millis)))
     }
 
+    /// Appends ` AND (column IS NULL OR column > now)`: the deadline in `column` has not passed.
+    fn not_expired(self, column: &'static str, now: Timestamp) -> Self {
+        self.sql(" AND (").sql(column).sql(" IS NULL OR ").sql(column).sql(" > ").time(now).sql(")")
+    }
+
     /// Appends `condition`, a statement fragment of text and values.
-    fn append(&mut self, condition: &Statement) -> &mut Self {
+    fn append(mut self, condition: &Statement) -> Self {
         self.parts.extend(condition.parts.iter().filter_map(Part::plain));
         self
     }
 
     /// Appends "the batch's guarded session is live", which `condition` says in SQL; only in
     /// the statements of a guarded batch (see the module docs).
-    fn live(&mut self, condition: &Statement) -> &mut Self {
+    fn live(mut self, condition: &Statement) -> Self {
         self.parts.push(Part::Live(condition.parts.iter().filter_map(Part::plain).collect()));
         self
     }
 
-    pub(crate) fn returning(&mut self, columns: &'static [Col]) -> &mut Self {
+    pub(crate) fn returning(mut self, columns: &'static [Col]) -> Self {
         self.columns = columns;
         self
     }
 
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
-    pub(crate) fn named(&mut self, name: &'static str) -> &mut Self {
+    pub(crate) fn named(mut self, name: &'static str) -> Self {
         self.name = Some(name);
         self
-    }
-
-    pub(crate) fn done(&mut self) -> Self {
-        std::mem::take(self)
     }
 
     /// Appends the text to `sql` and the values to `args`; `placeholder(out, n)` writes the
@@ -383,7 +387,9 @@ pub(crate) trait Dialect: Send + Sync + 'static {
     /// Makes `then`, a statement ending in a `WHERE` condition, change no row before `first`
     /// has run to its end, for a dialect that runs a batch's statements all at once; the
     /// others run them in order and leave both alone.
-    fn in_order(&self, _first: &mut Statement, _then: &mut Statement) {}
+    fn in_order(&self, first: Statement, then: Statement) -> (Statement, Statement) {
+        (first, then)
+    }
 
     /// Statements removing up to `limit` sessions expired at `now` (their entries first) and
     /// returning one row holding the number of sessions removed.
@@ -406,24 +412,22 @@ pub(crate) struct SqlStore<D> {
 }
 
 impl<D: Dialect> SqlStore<D> {
-    /// `(s.)expires_at` has not passed at `now`.
-    fn live(s: &mut Statement, column: &'static str, now: Timestamp) {
-        s.sql(" AND (").sql(column).sql(" IS NULL OR ").sql(column).sql(" > ").time(now).sql(")");
-    }
-
     /// `EXISTS (a live session under key)`.
     fn exists_live(&self, key: &StoreKey, now: Timestamp) -> Statement {
-        let mut s = Statement::new();
-        s.sql(format!("EXISTS (SELECT 1 FROM {} WHERE store_key = ", self.tables.sessions)).key(key);
-        Self::live(&mut s, "expires_at", now);
-        s.sql(")").done()
+        Statement::new()
+            .sql(format!("EXISTS (SELECT 1 FROM {} WHERE store_key = ", self.tables.sessions))
+            .key(key)
+            .not_expired("expires_at", now)
+            .sql(")")
     }
 
     fn select_live(&self, key: &StoreKey, now: Timestamp, lock: &'static str) -> Statement {
-        let mut s = Statement::new();
-        s.sql(format!("SELECT 1 FROM {} WHERE store_key = ", self.tables.sessions)).key(key);
-        Self::live(&mut s, "expires_at", now);
-        s.sql(lock).returning(&[Col::Int]).done()
+        Statement::new()
+            .sql(format!("SELECT 1 FROM {} WHERE store_key = ", self.tables.sessions))
+            .key(key)
+            .not_expired("expires_at", now)
+            .sql(lock)
+            .returning(&[Col::Int])
     }
 
     /// A write batch guarded by the liveness of the session under `key`.
@@ -437,17 +441,18 @@ impl<D: Dialect> SqlStore<D> {
         &self,
         key: &StoreKey,
         entries: &[(String, Entry)],
-        condition: impl FnOnce(&mut Statement),
+        condition: impl FnOnce(Statement) -> Statement,
     ) -> Option<Statement> {
         if entries.is_empty() {
             return None;
         }
-        let mut s = Statement::new();
-        s.sql(format!("INSERT INTO {} (store_key, field, value, expires_at) SELECT * FROM (", self.tables.entries));
+        let mut s = Statement::new()
+            .sql(format!("INSERT INTO {} (store_key, field, value, expires_at) SELECT * FROM (", self.tables.entries));
         for (i, (field, entry)) in entries.iter().enumerate() {
             // Named columns in the first row: MySQL refuses a derived table with duplicate names.
             let (k, f, v, x) = if i == 0 { (" AS k, ", " AS f, ", " AS v, ", " AS x") } else { (", ", ", ", ", ", "") };
-            s.sql(if i == 0 { "SELECT " } else { " UNION ALL SELECT " })
+            s = s
+                .sql(if i == 0 { "SELECT " } else { " UNION ALL SELECT " })
                 .key(key)
                 .sql(k)
                 .arg(Value::Text(Some(field.clone())))
@@ -458,9 +463,7 @@ impl<D: Dialect> SqlStore<D> {
                 .sql(x);
         }
         // The WHERE also lets SQLite parse `INSERT ... SELECT ... ON CONFLICT`.
-        s.sql(") AS v WHERE ");
-        condition(&mut s);
-        Some(s.sql(self.dialect.upsert_entry()).done())
+        Some(condition(s.sql(") AS v WHERE ")).sql(self.dialect.upsert_entry()))
     }
 
     pub(crate) async fn migrate(&self) -> Result<(), StoreError> {
@@ -480,18 +483,19 @@ impl<D: Dialect> SqlStore<D> {
 
     pub(crate) fn load_batch(&self, key: &StoreKey, now: Timestamp) -> Batch {
         let t = &self.tables;
-        let mut s = Statement::new();
-        s.sql(format!(
-            "SELECT s.created_at, s.idle_deadline, s.absolute_deadline, s.remember_me, e.field, e.value, e.expires_at, \
-             s.last_active, s.lifetime \
-             FROM {} s LEFT JOIN {} e ON e.store_key = s.store_key",
-            t.sessions, t.entries
-        ));
-        Self::live(&mut s, "e.expires_at", now);
-        s.sql(" WHERE s.store_key = ").key(key);
-        Self::live(&mut s, "s.expires_at", now);
-        s.returning(&[Col::Int, Col::Int, Col::Int, Col::Int, Col::Text, Col::Blob, Col::Int, Col::Int, Col::Int]);
-        Batch::new(Kind::Read, vec![s.done()])
+        let s = Statement::new()
+            .sql(format!(
+                "SELECT s.created_at, s.idle_deadline, s.absolute_deadline, s.remember_me, e.field, e.value, \
+                 e.expires_at, s.last_active, s.lifetime \
+                 FROM {} s LEFT JOIN {} e ON e.store_key = s.store_key",
+                t.sessions, t.entries
+            ))
+            .not_expired("e.expires_at", now)
+            .sql(" WHERE s.store_key = ")
+            .key(key)
+            .not_expired("s.expires_at", now)
+            .returning(&[Col::Int, Col::Int, Col::Int, Col::Int, Col::Text, Col::Blob, Col::Int, Col::Int, Col::Int]);
+        Batch::new(Kind::Read, vec![s])
     }
 
     /// One transaction: clear an expired predecessor, insert the session (a live one under
@@ -514,46 +518,48 @@ impl<D: Dialect> SqlStore<D> {
 
     pub(crate) fn create_batch(&self, key: &StoreKey, record: &Record, now: Timestamp) -> Batch {
         let t = &self.tables;
-        let mut statements = Vec::with_capacity(4);
-        let mut s = Statement::new();
-        // Entries of an expired or deleted predecessor must not show up in the new session.
-        s.sql(format!("DELETE FROM {} WHERE store_key = ", t.entries)).key(key).sql(" AND NOT ");
-        s.append(&self.exists_live(key, now));
-        statements.push(s.done());
-        s.sql(format!("DELETE FROM {} WHERE store_key = ", t.sessions)).key(key).sql(" AND expires_at <= ").time(now);
-        statements.push(s.done());
-        statements.push(self.insert_session(key, &record.meta));
-        statements.extend(self.upsert_entries(key, &record.entries, |s| {
-            s.sql("1 = 1");
-        }));
+        let mut statements = vec![
+            // Entries of an expired or deleted predecessor must not show up in the new session.
+            Statement::new()
+                .sql(format!("DELETE FROM {} WHERE store_key = ", t.entries))
+                .key(key)
+                .sql(" AND NOT ")
+                .append(&self.exists_live(key, now)),
+            Statement::new()
+                .sql(format!("DELETE FROM {} WHERE store_key = ", t.sessions))
+                .key(key)
+                .sql(" AND expires_at <= ")
+                .time(now),
+            self.insert_session(key, &record.meta),
+        ];
+        statements.extend(self.upsert_entries(key, &record.entries, |s| s.sql("1 = 1")));
         Batch::new(Kind::Write, statements)
     }
 
     /// `INSERT INTO sessions (...) VALUES (...)`.
     pub(crate) fn insert_session(&self, key: &StoreKey, meta: &Meta) -> Statement {
-        let mut s = Statement::new();
-        s.sql(format!(
-            "INSERT INTO {} (store_key, created_at, idle_deadline, absolute_deadline, expires_at, remember_me, last_active, lifetime) \
-             VALUES (",
-            self.tables.sessions
-        ))
-        .key(key)
-        .sql(", ")
-        .time(meta.created_at)
-        .sql(", ")
-        .deadline(meta.idle_deadline)
-        .sql(", ")
-        .deadline(meta.absolute_deadline)
-        .sql(", ")
-        .deadline(meta.expires_at())
-        .sql(", ")
-        .arg(Value::Int(Some(i64::from(meta.remember_me))))
-        .sql(", ")
-        .time(meta.last_active)
-        .sql(", ")
-        .arg(Value::Int(meta.lifetime.map(duration_millis)))
-        .sql(")");
-        s.done()
+        Statement::new()
+            .sql(format!(
+                "INSERT INTO {} (store_key, created_at, idle_deadline, absolute_deadline, expires_at, remember_me, \
+                 last_active, lifetime) VALUES (",
+                self.tables.sessions
+            ))
+            .key(key)
+            .sql(", ")
+            .time(meta.created_at)
+            .sql(", ")
+            .deadline(meta.idle_deadline)
+            .sql(", ")
+            .deadline(meta.absolute_deadline)
+            .sql(", ")
+            .deadline(meta.expires_at())
+            .sql(", ")
+            .arg(Value::Int(Some(i64::from(meta.remember_me))))
+            .sql(", ")
+            .time(meta.last_active)
+            .sql(", ")
+            .arg(Value::Int(meta.lifetime.map(duration_millis)))
+            .sql(")")
     }
 
     /// One guarded batch: removals, upserts (one statement for all), new metadata, each
@@ -571,25 +577,25 @@ impl<D: Dialect> SqlStore<D> {
         }
         let live = self.exists_live(key, now);
         let mut statements = Vec::with_capacity(3);
-        let mut s = Statement::new();
         // A key both removed and set ends up set, as in `Record::apply`: the upsert sets it, so
         // the removal leaves it out (statements never touch the same row: see the module docs).
         let removed: Vec<&String> =
             change.remove.iter().filter(|field| change.set.iter().all(|(set, _)| set != *field)).collect();
         if !removed.is_empty() {
-            s.sql(format!("DELETE FROM {} WHERE store_key = ", t.entries)).key(key).sql(" AND field IN (");
+            let mut s = Statement::new()
+                .sql(format!("DELETE FROM {} WHERE store_key = ", t.entries))
+                .key(key)
+                .sql(" AND field IN (");
             for (i, field) in removed.into_iter().enumerate() {
-                s.sql(if i == 0 { "" } else { ", " }).arg(Value::Text(Some(field.clone())));
+                s = s.sql(if i == 0 { "" } else { ", " }).arg(Value::Text(Some(field.clone())));
             }
-            s.sql(") AND ").live(&live);
-            statements.push(s.done());
+            statements.push(s.sql(") AND ").live(&live));
         }
-        statements.extend(self.upsert_entries(key, &change.set, |s| {
-            s.live(&live);
-        }));
+        statements.extend(self.upsert_entries(key, &change.set, |s| s.live(&live)));
         // Last: the guard of the statements before it must see the deadlines it was called with.
         if let Some(meta) = &change.meta {
-            s.sql(format!("UPDATE {} SET created_at = ", t.sessions))
+            let s = Statement::new()
+                .sql(format!("UPDATE {} SET created_at = ", t.sessions))
                 .time(meta.created_at)
                 .sql(", idle_deadline = ")
                 .deadline(meta.idle_deadline)
@@ -604,9 +610,9 @@ impl<D: Dialect> SqlStore<D> {
                 .sql(", lifetime = ")
                 .arg(Value::Int(meta.lifetime.map(duration_millis)))
                 .sql(" WHERE store_key = ")
-                .key(key);
-            Self::live(&mut s, "expires_at", now);
-            statements.push(s.done());
+                .key(key)
+                .not_expired("expires_at", now);
+            statements.push(s);
         }
         self.guarded(key, now, statements)
     }
@@ -617,11 +623,11 @@ impl<D: Dialect> SqlStore<D> {
     }
 
     pub(crate) fn delete_batch(&self, key: &StoreKey) -> Batch {
-        let mut s = Statement::new();
-        let mut statements = Vec::with_capacity(2);
-        // Session first: once it is gone, no apply can add entries back.
-        statements.push(s.sql(format!("DELETE FROM {} WHERE store_key = ", self.tables.sessions)).key(key).done());
-        statements.push(s.sql(format!("DELETE FROM {} WHERE store_key = ", self.tables.entries)).key(key).done());
+        let statements = vec![
+            // Session first: once it is gone, no apply can add entries back.
+            Statement::new().sql(format!("DELETE FROM {} WHERE store_key = ", self.tables.sessions)).key(key),
+            Statement::new().sql(format!("DELETE FROM {} WHERE store_key = ", self.tables.entries)).key(key),
+        ];
         Batch::new(Kind::Write, statements)
     }
 
@@ -641,28 +647,31 @@ impl<D: Dialect> SqlStore<D> {
     pub(crate) fn rename_batch(&self, from: &StoreKey, to: &StoreKey, now: Timestamp) -> Batch {
         let t = &self.tables;
         let live = self.exists_live(from, now);
-        let mut s = Statement::new();
         // Its entries go by the cascade. Only for a live `from`: a refused rename writes nothing.
-        s.sql(format!("DELETE FROM {} WHERE store_key = ", t.sessions))
+        let clear = Statement::new()
+            .sql(format!("DELETE FROM {} WHERE store_key = ", t.sessions))
             .key(to)
             .sql(" AND expires_at <= ")
             .time(now)
             .sql(" AND ")
             .live(&live);
-        let mut clear = s.done();
         // Entries under `to` with no session row, which foreign keys would not have left.
-        s.sql(format!("DELETE FROM {} WHERE store_key = ", t.entries))
+        let orphans = Statement::new()
+            .sql(format!("DELETE FROM {} WHERE store_key = ", t.entries))
             .key(to)
             .sql(format!(" AND NOT EXISTS (SELECT 1 FROM {} WHERE store_key = ", t.sessions))
             .key(to)
             .sql(") AND ")
             .live(&live);
-        let orphans = s.done();
-        s.sql(format!("UPDATE {} SET store_key = ", t.sessions)).key(to).sql(" WHERE store_key = ").key(from);
-        Self::live(&mut s, "expires_at", now);
-        let mut rename = s.done();
-        self.dialect.in_order(&mut clear, &mut rename);
-        s.sql(format!("UPDATE {} SET store_key = ", t.entries))
+        let rename = Statement::new()
+            .sql(format!("UPDATE {} SET store_key = ", t.sessions))
+            .key(to)
+            .sql(" WHERE store_key = ")
+            .key(from)
+            .not_expired("expires_at", now);
+        let (clear, rename) = self.dialect.in_order(clear, rename);
+        let entries = Statement::new()
+            .sql(format!("UPDATE {} SET store_key = ", t.entries))
             .key(to)
             .sql(" WHERE store_key = ")
             .key(from)
@@ -671,7 +680,7 @@ impl<D: Dialect> SqlStore<D> {
             .sql(format!(") AND NOT EXISTS (SELECT 1 FROM {} WHERE store_key = ", t.sessions))
             .key(from)
             .sql(")");
-        let statements = vec![clear, orphans, rename, s.done()];
+        let statements = vec![clear, orphans, rename, entries];
         self.guarded(from, now, statements)
     }
 
@@ -688,11 +697,11 @@ impl<D: Dialect> SqlStore<D> {
     }
 
     pub(crate) fn count_live_batch(&self, now: Timestamp) -> Batch {
-        let mut s = Statement::new();
-        s.sql(format!("SELECT COUNT(*) FROM {} WHERE expires_at IS NULL OR expires_at > ", self.tables.sessions))
+        let s = Statement::new()
+            .sql(format!("SELECT COUNT(*) FROM {} WHERE expires_at IS NULL OR expires_at > ", self.tables.sessions))
             .time(now)
             .returning(&[Col::Int]);
-        Batch::new(Kind::Read, vec![s.done()])
+        Batch::new(Kind::Read, vec![s])
     }
 
     /// Expired entries of live sessions, then expired sessions in chunks, one transaction each.
@@ -717,11 +726,11 @@ impl<D: Dialect> SqlStore<D> {
 
     /// One chunk of a collection; the `first` also removes expired entries of live sessions.
     pub(crate) fn collect_batch(&self, now: Timestamp, first: bool) -> Batch {
-        let mut s = Statement::new();
         let mut statements = Vec::new();
         if first {
-            statements
-                .push(s.sql(format!("DELETE FROM {} WHERE expires_at <= ", self.tables.entries)).time(now).done());
+            statements.push(
+                Statement::new().sql(format!("DELETE FROM {} WHERE expires_at <= ", self.tables.entries)).time(now),
+            );
         }
         statements.extend(self.dialect.collect_chunk(&self.tables, now, COLLECT_CHUNK));
         Batch::new(Kind::Write, statements)

@@ -457,7 +457,7 @@ impl Dialect for Mysql {
             ),
         ]
         .into_iter()
-        .map(|sql| Statement::new().sql(sql).done())
+        .map(|sql| Statement::new().sql(sql))
         .collect()
     }
 
@@ -466,16 +466,15 @@ impl Dialect for Mysql {
     }
 
     fn collect_chunk(&self, t: &Tables, now: Timestamp, limit: i64) -> Vec<Statement> {
-        let mut sessions = Statement::new();
-        // Their entries go by the cascade, which InnoDB always applies.
-        sessions
-            .sql(format!("DELETE FROM {} WHERE expires_at <= ", t.sessions))
-            .time(now)
-            .sql(" ORDER BY expires_at LIMIT ")
-            .arg(Value::Int(Some(limit)));
-        let mut count = Statement::new();
-        // Rows the previous statement deleted, cascades not counted.
-        count.sql("SELECT ROW_COUNT()").returning(&[Col::Int]);
-        vec![sessions.done(), count.done()]
+        vec![
+            // Their entries go by the cascade, which InnoDB always applies.
+            Statement::new()
+                .sql(format!("DELETE FROM {} WHERE expires_at <= ", t.sessions))
+                .time(now)
+                .sql(" ORDER BY expires_at LIMIT ")
+                .arg(Value::Int(Some(limit))),
+            // Rows the previous statement deleted, cascades not counted.
+            Statement::new().sql("SELECT ROW_COUNT()").returning(&[Col::Int]),
+        ]
     }
 }

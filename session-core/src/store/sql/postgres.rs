@@ -374,7 +374,7 @@ impl Dialect for Postgres {
                  END IF; END $$"
             )
         }))
-        .map(|sql| Statement::new().sql(sql).done())
+        .map(|sql| Statement::new().sql(sql))
         .collect()
     }
 
@@ -383,8 +383,8 @@ impl Dialect for Postgres {
     /// only if the claim succeeded, drop the old record's other fields and upsert the new ones.
     fn create(&self, store: &SqlStore<Self>, key: &StoreKey, record: &Record, now: Timestamp) -> Option<Batch> {
         let t = &store.tables;
-        let mut claim = store.insert_session(key, &record.meta);
-        claim
+        let claim = store
+            .insert_session(key, &record.meta)
             .sql(format!(
                 " ON CONFLICT (store_key) DO UPDATE SET created_at = excluded.created_at, \
                  idle_deadline = excluded.idle_deadline, absolute_deadline = excluded.absolute_deadline, \
@@ -397,20 +397,21 @@ impl Dialect for Postgres {
             .sql(" RETURNING 1")
             .named("claim");
         let claimed = "EXISTS (SELECT 1 FROM claim)";
-        let mut old = Statement::new();
-        old.sql(format!("DELETE FROM {} WHERE store_key = ", t.entries)).key(key).sql(" AND ").sql(claimed);
+        let mut old = Statement::new()
+            .sql(format!("DELETE FROM {} WHERE store_key = ", t.entries))
+            .key(key)
+            .sql(" AND ")
+            .sql(claimed);
         // Fields of the new record are upserted: the two clauses never touch the same row.
         for (i, (field, _)) in record.entries.iter().enumerate() {
-            old.sql(if i == 0 { " AND field NOT IN (" } else { ", " }).arg(Value::Text(Some(field.clone())));
+            old = old.sql(if i == 0 { " AND field NOT IN (" } else { ", " }).arg(Value::Text(Some(field.clone())));
         }
         if !record.entries.is_empty() {
-            old.sql(")");
+            old = old.sql(")");
         }
-        let mut statements = vec![claim.done(), old.done()];
-        statements.extend(store.upsert_entries(key, &record.entries, |s| {
-            s.sql(claimed);
-        }));
-        statements.push(Statement::new().sql("SELECT count(*) FROM claim").returning(&[Col::Int]).done());
+        let mut statements = vec![claim, old];
+        statements.extend(store.upsert_entries(key, &record.entries, |s| s.sql(claimed)));
+        statements.push(Statement::new().sql("SELECT count(*) FROM claim").returning(&[Col::Int]));
         Some(Batch { kind: Kind::Write, guard: None, statements })
     }
 
@@ -420,27 +421,28 @@ impl Dialect for Postgres {
     /// it, and the cascade of `first`'s deletion (run at the end of the statement, in the order
     /// the rows changed) must come before the cascade of the move, or it would delete the
     /// moved entries.
-    fn in_order(&self, first: &mut Statement, then: &mut Statement) {
-        first.sql(" RETURNING 1").named("earlier");
-        then.sql(" AND (SELECT count(*) FROM earlier) >= 0");
+    fn in_order(&self, first: Statement, then: Statement) -> (Statement, Statement) {
+        (first.sql(" RETURNING 1").named("earlier"), then.sql(" AND (SELECT count(*) FROM earlier) >= 0"))
     }
 
     fn collect_chunk(&self, t: &Tables, now: Timestamp, limit: i64) -> Vec<Statement> {
-        let mut chosen = Statement::new();
-        // SKIP LOCKED: a session a request is changing right now is left for the next round.
-        chosen
-            .sql(format!("SELECT store_key FROM {} WHERE expires_at <= ", t.sessions))
-            .time(now)
-            .sql(" ORDER BY expires_at LIMIT ")
-            .arg(Value::Int(Some(limit)))
-            .sql(" FOR UPDATE SKIP LOCKED")
-            .named("chosen");
-        let mut gone = Statement::new();
-        // Their entries go by the cascade.
-        gone.sql(format!("DELETE FROM {} WHERE store_key IN (SELECT store_key FROM chosen) RETURNING 1", t.sessions))
-            .named("gone");
-        let mut count = Statement::new();
-        count.sql("SELECT count(*) FROM gone").returning(&[Col::Int]);
-        vec![chosen.done(), gone.done(), count.done()]
+        vec![
+            // SKIP LOCKED: a session a request is changing right now is left for the next round.
+            Statement::new()
+                .sql(format!("SELECT store_key FROM {} WHERE expires_at <= ", t.sessions))
+                .time(now)
+                .sql(" ORDER BY expires_at LIMIT ")
+                .arg(Value::Int(Some(limit)))
+                .sql(" FOR UPDATE SKIP LOCKED")
+                .named("chosen"),
+            // Their entries go by the cascade.
+            Statement::new()
+                .sql(format!(
+                    "DELETE FROM {} WHERE store_key IN (SELECT store_key FROM chosen) RETURNING 1",
+                    t.sessions
+                ))
+                .named("gone"),
+            Statement::new().sql("SELECT count(*) FROM gone").returning(&[Col::Int]),
+        ]
     }
 }

@@ -300,11 +300,7 @@ impl Dialect for Sqlite {
             format!("CREATE INDEX IF NOT EXISTS {e}_expires_at ON {e} (expires_at) WHERE expires_at IS NOT NULL"),
         ]
         .into_iter()
-        .map(|sql| {
-            let mut statement = Statement::new();
-            statement.sql(sql);
-            statement
-        })
+        .map(|sql| Statement::new().sql(sql))
         .collect()
     }
 
@@ -317,23 +313,19 @@ impl Dialect for Sqlite {
 
     fn collect_chunk(&self, t: &Tables, now: Timestamp, limit: i64) -> Vec<Statement> {
         // The same ordered, limited choice twice in one transaction picks the same sessions.
-        let chosen = |s: &mut Statement| {
+        let chosen = |s: Statement| {
             s.sql(format!("store_key IN (SELECT store_key FROM {} WHERE expires_at <= ", t.sessions))
                 .time(now)
                 .sql(" ORDER BY expires_at, store_key LIMIT ")
                 .arg(Value::Int(Some(limit)))
-                .sql(")");
+                .sql(")")
         };
-        let mut entries = Statement::new();
-        entries.sql(format!("DELETE FROM {} WHERE ", t.entries));
-        chosen(&mut entries);
-        let mut sessions = Statement::new();
-        sessions.sql(format!("DELETE FROM {} WHERE ", t.sessions));
-        chosen(&mut sessions);
-        let mut count = Statement::new();
-        // Rows the previous statement deleted, cascades not counted.
-        count.sql("SELECT changes()").returning(&[Col::Int]);
-        vec![entries, sessions, count]
+        vec![
+            chosen(Statement::new().sql(format!("DELETE FROM {} WHERE ", t.entries))),
+            chosen(Statement::new().sql(format!("DELETE FROM {} WHERE ", t.sessions))),
+            // Rows the previous statement deleted, cascades not counted.
+            Statement::new().sql("SELECT changes()").returning(&[Col::Int]),
+        ]
     }
 }
 
