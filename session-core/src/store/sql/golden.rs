@@ -16,7 +16,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use super::{Batch, Kind, Value};
+use super::{statements, Batch, Create, Dialect, Kind, Tables, Value, COLLECT_CHUNK};
 use crate::id::StoreKey;
 use crate::record::{Change, Entry, Meta, Record};
 use crate::test_support::{key, NOW};
@@ -91,8 +91,30 @@ struct Case {
     calls: Vec<Call>,
 }
 
-/// `batches`, each rendered by `render` into the calls the dialect makes for it.
-fn rendered(batches: Vec<(&str, Batch)>, render: impl Fn(&Batch) -> Vec<Call>) -> Vec<Case> {
+/// The batches of every operation of `D`, each rendered by `render` into the calls the dialect
+/// makes for it.
+fn cases<D: Dialect>(render: impl Fn(&Batch) -> Vec<Call>) -> Vec<Case> {
+    let (t, i) = (Tables::default(), Inputs::new());
+    let create = |title: &str, record: &Record| match D::create(&t, &i.key, record, NOW) {
+        Create::FailsIfTaken(batch) | Create::Answers(batch) => (title.to_owned(), batch),
+    };
+    let apply = |title: &str, change: &Change| (title.to_owned(), statements::apply::<D>(&t, &i.key, change, NOW));
+    let chunk = |title: &str, first| (title.to_owned(), statements::collect_chunk::<D>(&t, NOW, COLLECT_CHUNK, first));
+    let batches = [
+        ("migrate".to_owned(), statements::schema::<D>(&t)),
+        ("load".to_owned(), statements::load(&t, &i.key, NOW)),
+        create("create", &i.record),
+        create("create: no fields", &i.bare),
+        apply("apply: sets, removes (one also set) and new metadata", &i.change),
+        apply("apply: sets only", &i.set_only),
+        apply("apply: new metadata only", &i.meta_only),
+        apply("apply: nothing to write", &Change::default()),
+        ("delete".to_owned(), statements::delete(&t, &i.key)),
+        ("rename".to_owned(), statements::rename::<D>(&t, &i.key, &i.to, NOW)),
+        ("count_live".to_owned(), statements::count_live(&t, NOW)),
+        chunk("collect_expired: first chunk", true),
+        chunk("collect_expired: later chunks", false),
+    ];
     batches
         .into_iter()
         .map(|(title, batch)| {
@@ -102,7 +124,7 @@ fn rendered(batches: Vec<(&str, Batch)>, render: impl Fn(&Batch) -> Vec<Call>) -
                 (Kind::Write, true) => "write, guarded",
                 (Kind::Schema, _) => "schema",
             };
-            Case { title: title.to_owned(), kind, calls: render(&batch) }
+            Case { title, kind, calls: render(&batch) }
         })
         .collect()
 }
@@ -319,13 +341,7 @@ fn the_pretty_printer_loses_nothing() {
 #[cfg(feature = "sqlite")]
 #[test]
 fn sqlite() {
-    use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
-
-    // A pool that never connects: the statements are only built and rendered.
-    let pool =
-        SqlitePoolOptions::new().idle_timeout(None).max_lifetime(None).connect_lazy_with(SqliteConnectOptions::new());
-    let store = super::sqlite::SqliteStore::new(pool).inner;
-    let mut cases = rendered(batches(&store), |batch| vec![super::sqlite::render(batch)]);
+    let mut cases = cases::<super::sqlite::Sqlite>(|batch| vec![super::sqlite::render(batch)]);
     // The upgrade, under the write lock: one look at the columns, then an `ALTER` for each missing.
     let table = "session_kit_sessions";
     let mut calls = vec![(super::sqlite::COLUMNS.to_owned(), vec![text(table)])];
@@ -337,11 +353,7 @@ fn sqlite() {
 #[cfg(feature = "postgres")]
 #[test]
 fn postgres() {
-    use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-
-    let pool = PgPoolOptions::new().idle_timeout(None).max_lifetime(None).connect_lazy_with(PgConnectOptions::new());
-    let store = super::postgres::PostgresStore::new(pool).inner;
-    let cases = rendered(batches(&store), |batch| match batch.kind {
+    let cases = cases::<super::postgres::Postgres>(|batch| match batch.kind {
         Kind::Schema => vec![(super::postgres::schema_sql(batch), Vec::new())],
         _ => vec![super::postgres::one_statement(batch)],
     });
@@ -351,13 +363,8 @@ fn postgres() {
 #[cfg(feature = "mysql")]
 #[test]
 fn mysql() {
-    use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
-
-    let pool =
-        MySqlPoolOptions::new().idle_timeout(None).max_lifetime(None).connect_lazy_with(MySqlConnectOptions::new());
-    let store = super::mysql::MysqlStore::new(pool).inner;
     // Statement by statement, the guard first; a write in one transaction.
-    let mut cases = rendered(batches(&store), |batch| {
+    let mut cases = cases::<super::mysql::Mysql>(|batch| {
         batch.guard.iter().chain(&batch.statements).map(super::mysql::rendered).collect()
     });
     // The upgrade: for each column, a look at the catalog, then an `ALTER` if it is missing.
@@ -375,27 +382,4 @@ fn mysql() {
 #[cfg(any(feature = "sqlite", feature = "mysql"))]
 fn text(text: &str) -> Value {
     Value::Text(Some(text.to_owned()))
-}
-
-/// The batches of every operation of `store`, titled.
-fn batches<D: super::Dialect>(store: &super::SqlStore<D>) -> Vec<(&'static str, Batch)> {
-    let i = Inputs::new();
-    let create = |record: &Record| {
-        store.dialect.create(store, &i.key, record, NOW).unwrap_or_else(|| store.create_batch(&i.key, record, NOW))
-    };
-    vec![
-        ("migrate", store.schema_batch()),
-        ("load", store.load_batch(&i.key, NOW)),
-        ("create", create(&i.record)),
-        ("create: no fields", create(&i.bare)),
-        ("apply: sets, removes (one also set) and new metadata", store.apply_batch(&i.key, &i.change, NOW)),
-        ("apply: sets only", store.apply_batch(&i.key, &i.set_only, NOW)),
-        ("apply: new metadata only", store.apply_batch(&i.key, &i.meta_only, NOW)),
-        ("apply: nothing to write", store.apply_batch(&i.key, &Change::default(), NOW)),
-        ("delete", store.delete_batch(&i.key)),
-        ("rename", store.rename_batch(&i.key, &i.to, NOW)),
-        ("count_live", store.count_live_batch(NOW)),
-        ("collect_expired: first chunk", store.collect_batch(NOW, true)),
-        ("collect_expired: later chunks", store.collect_batch(NOW, false)),
-    ]
 }

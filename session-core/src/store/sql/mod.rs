@@ -16,10 +16,12 @@
 //!
 //! # What a dialect supplies
 //!
-//! [`Statement`]s are written here once, as standard SQL with bound values kept apart from
-//! the text; a [`Dialect`] renders the placeholders (`?`, `$1`), supplies the few clauses that
-//! differ (entry upsert, row lock, batched collection, the schema's types) and runs a [`Batch`]
-//! — atomically for writes, in as few round trips as the backend allows:
+//! [`Statement`]s are written once, in [`statements`], as standard SQL with bound values kept
+//! apart from the text, one function per operation of the tables and the operation's inputs:
+//! no connection is needed to build them, and `golden/<dialect>.sql` shows what they render
+//! to. A [`Dialect`] supplies the few clauses that differ (entry upsert, row lock, batched
+//! collection, the schema's types, PostgreSQL's create), renders the placeholders (`?`, `$1`)
+//! and runs a [`Batch`] — atomically for writes, in as few round trips as the backend allows:
 //!
 //! - SQLite runs any batch as one multi-statement call inside `BEGIN IMMEDIATE`.
 //! - PostgreSQL cannot take several statements with bound values in one call, so it runs a
@@ -109,6 +111,7 @@ pub(crate) mod mysql;
 pub(crate) mod postgres;
 #[cfg(feature = "sqlite")]
 pub(crate) mod sqlite;
+mod statements;
 
 use std::borrow::Cow;
 use std::future::Future;
@@ -347,19 +350,24 @@ impl Tables {
 }
 
 /// A database's flavour of the SQL model and the way to run statements on it.
-pub(crate) trait Dialect: Send + Sync + 'static {
+///
+/// The SQL it adds is associated items, functions of the tables and the operation's inputs
+/// only: the statements can be built, and read, without a connection.
+pub(crate) trait Dialect: Sized + Send + Sync + 'static {
     /// The store's name in errors and logs.
     const NAME: &'static str;
 
     /// What follows the guard's `SELECT` to lock the session row until the end of the batch.
     const LOCK: &'static str = "";
 
+    /// The clause after `INSERT INTO entries (store_key, field, value, expires_at) SELECT ...`
+    /// that turns it into an upsert on `(store_key, field)`.
+    const UPSERT_ENTRY: &'static str =
+        " ON CONFLICT (store_key, field) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at";
+
     /// Runs `batch`: atomically if it writes, in one call where the backend allows. Returns
     /// the rows of its guard, or of its row-returning statement.
     fn run(&self, batch: Batch) -> impl Future<Output = Result<Rows, StoreError>> + Send;
-
-    /// Statements creating the tables and indexes if they do not exist.
-    fn schema(&self, t: &Tables) -> Vec<Statement>;
 
     /// Adds what tables created by an earlier release lack ([`ADDED_COLUMNS`]), after
     /// [`schema`](Self::schema) has run; safe when several processes do it at once. Dialects
@@ -368,32 +376,36 @@ pub(crate) trait Dialect: Send + Sync + 'static {
         std::future::ready(Ok(()))
     }
 
-    /// The clause after `INSERT INTO entries (store_key, field, value, expires_at) SELECT ...`
-    /// that turns it into an upsert on `(store_key, field)`.
-    fn upsert_entry(&self) -> &'static str {
-        " ON CONFLICT (store_key, field) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at"
-    }
+    /// Statements creating the tables and indexes if they do not exist.
+    fn schema(t: &Tables) -> Vec<Statement>;
 
-    /// The batch of [`SqlStore::create`], for a dialect that cannot use the shared one
-    /// (delete the expired predecessor, insert; a live one fails the insert: `KeyTaken`).
-    /// It returns one row holding 1 if it stored the record, 0 if the key was taken.
-    fn create(&self, _store: &SqlStore<Self>, _key: &StoreKey, _record: &Record, _now: Timestamp) -> Option<Batch>
-    where
-        Self: Sized,
-    {
-        None
+    /// The batch that stores a new session under `key`, unless a live one holds it: by
+    /// default the shared one ([`statements::create`]).
+    fn create(t: &Tables, key: &StoreKey, record: &Record, now: Timestamp) -> Create {
+        Create::FailsIfTaken(statements::create::<Self>(t, key, record, now))
     }
 
     /// Makes `then`, a statement ending in a `WHERE` condition, change no row before `first`
     /// has run to its end, for a dialect that runs a batch's statements all at once; the
     /// others run them in order and leave both alone.
-    fn in_order(&self, first: Statement, then: Statement) -> (Statement, Statement) {
+    fn in_order(first: Statement, then: Statement) -> (Statement, Statement) {
         (first, then)
     }
 
     /// Statements removing up to `limit` sessions expired at `now` (their entries first) and
     /// returning one row holding the number of sessions removed.
-    fn collect_chunk(&self, t: &Tables, now: Timestamp, limit: i64) -> Vec<Statement>;
+    fn collect_chunk(t: &Tables, now: Timestamp, limit: i64) -> Vec<Statement>;
+}
+
+/// The batch of a [`Dialect::create`], and how it tells that the key was taken.
+#[derive(Debug)]
+pub(crate) enum Create {
+    /// A live session under the key fails the batch on the primary key (`KeyTaken`).
+    FailsIfTaken(Batch),
+    /// The batch returns one row holding 1 if it stored the record, 0 if the key was taken.
+    // Only PostgreSQL writes its own create.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    Answers(Batch),
 }
 
 /// Nullable integer columns of the sessions table that tables created by session-kit 0.1 lack,
@@ -412,231 +424,50 @@ pub(crate) struct SqlStore<D> {
 }
 
 impl<D: Dialect> SqlStore<D> {
-    /// `EXISTS (a live session under key)`.
-    fn exists_live(&self, key: &StoreKey, now: Timestamp) -> Statement {
-        Statement::new()
-            .sql(format!("EXISTS (SELECT 1 FROM {} WHERE store_key = ", self.tables.sessions))
-            .key(key)
-            .not_expired("expires_at", now)
-            .sql(")")
-    }
-
-    fn select_live(&self, key: &StoreKey, now: Timestamp, lock: &'static str) -> Statement {
-        Statement::new()
-            .sql(format!("SELECT 1 FROM {} WHERE store_key = ", self.tables.sessions))
-            .key(key)
-            .not_expired("expires_at", now)
-            .sql(lock)
-            .returning(&[Col::Int])
-    }
-
-    /// A write batch guarded by the liveness of the session under `key`.
-    fn guarded(&self, key: &StoreKey, now: Timestamp, statements: Vec<Statement>) -> Batch {
-        Batch { kind: Kind::Write, guard: Some(self.select_live(key, now, D::LOCK)), statements }
-    }
-
-    /// The upsert of all `entries` in one statement: `INSERT ... SELECT * FROM (<rows>) AS v
-    /// WHERE <condition> <upsert>`. `None` when there are none.
-    pub(crate) fn upsert_entries(
-        &self,
-        key: &StoreKey,
-        entries: &[(String, Entry)],
-        condition: impl FnOnce(Statement) -> Statement,
-    ) -> Option<Statement> {
-        if entries.is_empty() {
-            return None;
-        }
-        let mut s = Statement::new()
-            .sql(format!("INSERT INTO {} (store_key, field, value, expires_at) SELECT * FROM (", self.tables.entries));
-        for (i, (field, entry)) in entries.iter().enumerate() {
-            // Named columns in the first row: MySQL refuses a derived table with duplicate names.
-            let (k, f, v, x) = if i == 0 { (" AS k, ", " AS f, ", " AS v, ", " AS x") } else { (", ", ", ", ", ", "") };
-            s = s
-                .sql(if i == 0 { "SELECT " } else { " UNION ALL SELECT " })
-                .key(key)
-                .sql(k)
-                .arg(Value::Text(Some(field.clone())))
-                .sql(f)
-                .arg(Value::Blob(Some(entry.value.clone())))
-                .sql(v)
-                .deadline(entry.expires_at)
-                .sql(x);
-        }
-        // The WHERE also lets SQLite parse `INSERT ... SELECT ... ON CONFLICT`.
-        Some(condition(s.sql(") AS v WHERE ")).sql(self.dialect.upsert_entry()))
-    }
-
     pub(crate) async fn migrate(&self) -> Result<(), StoreError> {
-        self.dialect.run(self.schema_batch()).await?;
+        self.dialect.run(statements::schema::<D>(&self.tables)).await?;
         self.dialect.upgrade(&self.tables).await
-    }
-
-    pub(crate) fn schema_batch(&self) -> Batch {
-        Batch::new(Kind::Schema, self.dialect.schema(&self.tables))
     }
 
     /// One statement: the session row joined with its live entries.
     pub(crate) async fn load(&self, key: &StoreKey, now: Timestamp) -> Result<Option<Record>, StoreError> {
-        let rows = self.dialect.run(self.load_batch(key, now)).await?;
+        let rows = self.dialect.run(statements::load(&self.tables, key, now)).await?;
         Ok(decode_record(key, rows))
     }
 
-    pub(crate) fn load_batch(&self, key: &StoreKey, now: Timestamp) -> Batch {
-        let t = &self.tables;
-        let s = Statement::new()
-            .sql(format!(
-                "SELECT s.created_at, s.idle_deadline, s.absolute_deadline, s.remember_me, e.field, e.value, \
-                 e.expires_at, s.last_active, s.lifetime \
-                 FROM {} s LEFT JOIN {} e ON e.store_key = s.store_key",
-                t.sessions, t.entries
-            ))
-            .not_expired("e.expires_at", now)
-            .sql(" WHERE s.store_key = ")
-            .key(key)
-            .not_expired("s.expires_at", now)
-            .returning(&[Col::Int, Col::Int, Col::Int, Col::Int, Col::Text, Col::Blob, Col::Int, Col::Int, Col::Int]);
-        Batch::new(Kind::Read, vec![s])
-    }
-
-    /// One transaction: clear an expired predecessor, insert the session (a live one under
-    /// the key makes this fail on the primary key: `KeyTaken`), insert the entries.
+    /// One transaction: the dialect's [`create`](Dialect::create).
     pub(crate) async fn create(&self, key: &StoreKey, record: &Record, now: Timestamp) -> Result<Created, StoreError> {
-        if let Some(batch) = self.dialect.create(self, key, record, now) {
-            let rows = self.dialect.run(batch).await?;
-            return match rows.first().and_then(|row| row.first()) {
-                Some(Ok(Value::Int(Some(1)))) => Ok(Created::Stored),
-                Some(Ok(Value::Int(Some(0)))) => Ok(Created::KeyTaken),
-                other => Err(StoreError::backend(D::NAME, format!("create returned no outcome: {other:?}"))),
-            };
+        match D::create(&self.tables, key, record, now) {
+            Create::FailsIfTaken(batch) => match self.dialect.run(batch).await {
+                Ok(_) => Ok(Created::Stored),
+                Err(e) if is_unique_violation(&e) => Ok(Created::KeyTaken),
+                Err(e) => Err(e),
+            },
+            Create::Answers(batch) => {
+                let rows = self.dialect.run(batch).await?;
+                match rows.first().and_then(|row| row.first()) {
+                    Some(Ok(Value::Int(Some(1)))) => Ok(Created::Stored),
+                    Some(Ok(Value::Int(Some(0)))) => Ok(Created::KeyTaken),
+                    other => Err(StoreError::backend(D::NAME, format!("create returned no outcome: {other:?}"))),
+                }
+            }
         }
-        match self.dialect.run(self.create_batch(key, record, now)).await {
-            Ok(_) => Ok(Created::Stored),
-            Err(e) if is_unique_violation(&e) => Ok(Created::KeyTaken),
-            Err(e) => Err(e),
-        }
     }
 
-    pub(crate) fn create_batch(&self, key: &StoreKey, record: &Record, now: Timestamp) -> Batch {
-        let t = &self.tables;
-        let mut statements = vec![
-            // Entries of an expired or deleted predecessor must not show up in the new session.
-            Statement::new()
-                .sql(format!("DELETE FROM {} WHERE store_key = ", t.entries))
-                .key(key)
-                .sql(" AND NOT ")
-                .append(&self.exists_live(key, now)),
-            Statement::new()
-                .sql(format!("DELETE FROM {} WHERE store_key = ", t.sessions))
-                .key(key)
-                .sql(" AND expires_at <= ")
-                .time(now),
-            self.insert_session(key, &record.meta),
-        ];
-        statements.extend(self.upsert_entries(key, &record.entries, |s| s.sql("1 = 1")));
-        Batch::new(Kind::Write, statements)
-    }
-
-    /// `INSERT INTO sessions (...) VALUES (...)`.
-    pub(crate) fn insert_session(&self, key: &StoreKey, meta: &Meta) -> Statement {
-        Statement::new()
-            .sql(format!(
-                "INSERT INTO {} (store_key, created_at, idle_deadline, absolute_deadline, expires_at, remember_me, \
-                 last_active, lifetime) VALUES (",
-                self.tables.sessions
-            ))
-            .key(key)
-            .sql(", ")
-            .time(meta.created_at)
-            .sql(", ")
-            .deadline(meta.idle_deadline)
-            .sql(", ")
-            .deadline(meta.absolute_deadline)
-            .sql(", ")
-            .deadline(meta.expires_at())
-            .sql(", ")
-            .arg(Value::Int(Some(i64::from(meta.remember_me))))
-            .sql(", ")
-            .time(meta.last_active)
-            .sql(", ")
-            .arg(Value::Int(meta.lifetime.map(duration_millis)))
-            .sql(")")
-    }
-
-    /// One guarded batch: removals, upserts (one statement for all), new metadata, each
-    /// conditional on the session being live, so a change to a dead session writes nothing.
+    /// One guarded batch, whose guard finds no row if the session is not live.
     pub(crate) async fn apply(&self, key: &StoreKey, change: &Change, now: Timestamp) -> Result<Applied, StoreError> {
-        let rows = self.dialect.run(self.apply_batch(key, change, now)).await?;
+        let rows = self.dialect.run(statements::apply::<D>(&self.tables, key, change, now)).await?;
         Ok(if rows.is_empty() { Applied::Gone } else { Applied::Done })
     }
 
-    pub(crate) fn apply_batch(&self, key: &StoreKey, change: &Change, now: Timestamp) -> Batch {
-        let t = &self.tables;
-        if change.is_empty() {
-            // Nothing to write: no transaction, no write lock.
-            return Batch::new(Kind::Read, vec![self.select_live(key, now, "")]);
-        }
-        let live = self.exists_live(key, now);
-        let mut statements = Vec::with_capacity(3);
-        // A key both removed and set ends up set, as in `Record::apply`: the upsert sets it, so
-        // the removal leaves it out (statements never touch the same row: see the module docs).
-        let removed: Vec<&String> =
-            change.remove.iter().filter(|field| change.set.iter().all(|(set, _)| set != *field)).collect();
-        if !removed.is_empty() {
-            let mut s = Statement::new()
-                .sql(format!("DELETE FROM {} WHERE store_key = ", t.entries))
-                .key(key)
-                .sql(" AND field IN (");
-            for (i, field) in removed.into_iter().enumerate() {
-                s = s.sql(if i == 0 { "" } else { ", " }).arg(Value::Text(Some(field.clone())));
-            }
-            statements.push(s.sql(") AND ").live(&live));
-        }
-        statements.extend(self.upsert_entries(key, &change.set, |s| s.live(&live)));
-        // Last: the guard of the statements before it must see the deadlines it was called with.
-        if let Some(meta) = &change.meta {
-            let s = Statement::new()
-                .sql(format!("UPDATE {} SET created_at = ", t.sessions))
-                .time(meta.created_at)
-                .sql(", idle_deadline = ")
-                .deadline(meta.idle_deadline)
-                .sql(", absolute_deadline = ")
-                .deadline(meta.absolute_deadline)
-                .sql(", expires_at = ")
-                .deadline(meta.expires_at())
-                .sql(", remember_me = ")
-                .arg(Value::Int(Some(i64::from(meta.remember_me))))
-                .sql(", last_active = ")
-                .time(meta.last_active)
-                .sql(", lifetime = ")
-                .arg(Value::Int(meta.lifetime.map(duration_millis)))
-                .sql(" WHERE store_key = ")
-                .key(key)
-                .not_expired("expires_at", now);
-            statements.push(s);
-        }
-        self.guarded(key, now, statements)
-    }
-
-    /// One transaction: the session row, then its entries (in case foreign keys are off).
+    /// One transaction.
     pub(crate) async fn delete(&self, key: &StoreKey) -> Result<(), StoreError> {
-        self.dialect.run(self.delete_batch(key)).await.map(drop)
+        self.dialect.run(statements::delete(&self.tables, key)).await.map(drop)
     }
 
-    pub(crate) fn delete_batch(&self, key: &StoreKey) -> Batch {
-        let statements = vec![
-            // Session first: once it is gone, no apply can add entries back.
-            Statement::new().sql(format!("DELETE FROM {} WHERE store_key = ", self.tables.sessions)).key(key),
-            Statement::new().sql(format!("DELETE FROM {} WHERE store_key = ", self.tables.entries)).key(key),
-        ];
-        Batch::new(Kind::Write, statements)
-    }
-
-    /// One guarded batch: clear an expired record under `to`, then move the session row (its
-    /// entries follow by `ON UPDATE CASCADE`, or by the last statement if foreign keys are
-    /// off). A live record under `to` fails the move on the primary key (`KeyTaken`) and the
-    /// whole batch, which leaves both records as they were.
+    /// One guarded batch; a live record under `to` fails it on the primary key (`KeyTaken`).
     pub(crate) async fn rename(&self, from: &StoreKey, to: &StoreKey, now: Timestamp) -> Result<Renamed, StoreError> {
-        match self.dialect.run(self.rename_batch(from, to, now)).await {
+        match self.dialect.run(statements::rename::<D>(&self.tables, from, to, now)).await {
             Ok(rows) if rows.is_empty() => Ok(Renamed::Gone),
             Ok(_) => Ok(Renamed::Done),
             Err(e) if is_unique_violation(&e) => Ok(Renamed::KeyTaken),
@@ -644,51 +475,11 @@ impl<D: Dialect> SqlStore<D> {
         }
     }
 
-    pub(crate) fn rename_batch(&self, from: &StoreKey, to: &StoreKey, now: Timestamp) -> Batch {
-        let t = &self.tables;
-        let live = self.exists_live(from, now);
-        // Its entries go by the cascade. Only for a live `from`: a refused rename writes nothing.
-        let clear = Statement::new()
-            .sql(format!("DELETE FROM {} WHERE store_key = ", t.sessions))
-            .key(to)
-            .sql(" AND expires_at <= ")
-            .time(now)
-            .sql(" AND ")
-            .live(&live);
-        // Entries under `to` with no session row, which foreign keys would not have left.
-        let orphans = Statement::new()
-            .sql(format!("DELETE FROM {} WHERE store_key = ", t.entries))
-            .key(to)
-            .sql(format!(" AND NOT EXISTS (SELECT 1 FROM {} WHERE store_key = ", t.sessions))
-            .key(to)
-            .sql(") AND ")
-            .live(&live);
-        let rename = Statement::new()
-            .sql(format!("UPDATE {} SET store_key = ", t.sessions))
-            .key(to)
-            .sql(" WHERE store_key = ")
-            .key(from)
-            .not_expired("expires_at", now);
-        let (clear, rename) = self.dialect.in_order(clear, rename);
-        let entries = Statement::new()
-            .sql(format!("UPDATE {} SET store_key = ", t.entries))
-            .key(to)
-            .sql(" WHERE store_key = ")
-            .key(from)
-            .sql(format!(" AND EXISTS (SELECT 1 FROM {} WHERE store_key = ", t.sessions))
-            .key(to)
-            .sql(format!(") AND NOT EXISTS (SELECT 1 FROM {} WHERE store_key = ", t.sessions))
-            .key(from)
-            .sql(")");
-        let statements = vec![clear, orphans, rename, entries];
-        self.guarded(from, now, statements)
-    }
-
     /// One `SELECT COUNT(*)` of the session rows whose deadline has not passed: the same
     /// statement in every dialect. No index helps (live rows are most of the table), so the
     /// database reads every live row: cheap for thousands of sessions, slow for many millions.
     pub(crate) async fn count_live(&self, now: Timestamp) -> Result<u64, StoreError> {
-        let rows = self.dialect.run(self.count_live_batch(now)).await?;
+        let rows = self.dialect.run(statements::count_live(&self.tables, now)).await?;
         match rows.first().and_then(|row| row.first()) {
             Some(Ok(Value::Int(Some(n)))) => u64::try_from(*n)
                 .map_err(|_| StoreError::backend(D::NAME, format!("a negative count of sessions: {n}"))),
@@ -696,20 +487,13 @@ impl<D: Dialect> SqlStore<D> {
         }
     }
 
-    pub(crate) fn count_live_batch(&self, now: Timestamp) -> Batch {
-        let s = Statement::new()
-            .sql(format!("SELECT COUNT(*) FROM {} WHERE expires_at IS NULL OR expires_at > ", self.tables.sessions))
-            .time(now)
-            .returning(&[Col::Int]);
-        Batch::new(Kind::Read, vec![s])
-    }
-
     /// Expired entries of live sessions, then expired sessions in chunks, one transaction each.
     pub(crate) async fn collect_expired(&self, now: Timestamp) -> Result<u64, StoreError> {
         let mut total = 0u64;
         let mut first = true;
         loop {
-            let rows = self.dialect.run(self.collect_batch(now, first)).await?;
+            let chunk = statements::collect_chunk::<D>(&self.tables, now, COLLECT_CHUNK, first);
+            let rows = self.dialect.run(chunk).await?;
             let removed = match rows.first().and_then(|row| row.first()) {
                 Some(Ok(Value::Int(Some(n)))) => u64::try_from(*n).unwrap_or(0),
                 other => {
@@ -722,18 +506,6 @@ impl<D: Dialect> SqlStore<D> {
             }
             first = false;
         }
-    }
-
-    /// One chunk of a collection; the `first` also removes expired entries of live sessions.
-    pub(crate) fn collect_batch(&self, now: Timestamp, first: bool) -> Batch {
-        let mut statements = Vec::new();
-        if first {
-            statements.push(
-                Statement::new().sql(format!("DELETE FROM {} WHERE expires_at <= ", self.tables.entries)).time(now),
-            );
-        }
-        statements.extend(self.dialect.collect_chunk(&self.tables, now, COLLECT_CHUNK));
-        Batch::new(Kind::Write, statements)
     }
 }
 

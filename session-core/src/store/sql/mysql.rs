@@ -77,7 +77,7 @@ const READ_COMMITTED: &str = "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMI
 /// `ON DELETE CASCADE ON UPDATE CASCADE`.
 #[derive(Clone)]
 pub struct MysqlStore {
-    pub(super) inner: SqlStore<Mysql>,
+    inner: SqlStore<Mysql>,
 }
 
 impl std::fmt::Debug for MysqlStore {
@@ -426,7 +426,7 @@ impl Dialect for Mysql {
         }
     }
 
-    fn schema(&self, t: &Tables) -> Vec<Statement> {
+    fn schema(t: &Tables) -> Vec<Statement> {
         let (s, e) = (&t.sessions, &t.entries);
         // Binary collation: field names are compared byte for byte, as in the other stores.
         let text = "CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL";
@@ -461,11 +461,10 @@ impl Dialect for Mysql {
         .collect()
     }
 
-    fn upsert_entry(&self) -> &'static str {
-        " ON DUPLICATE KEY UPDATE value = VALUES(value), expires_at = VALUES(expires_at)"
-    }
+    const UPSERT_ENTRY: &'static str =
+        " ON DUPLICATE KEY UPDATE value = VALUES(value), expires_at = VALUES(expires_at)";
 
-    fn collect_chunk(&self, t: &Tables, now: Timestamp, limit: i64) -> Vec<Statement> {
+    fn collect_chunk(t: &Tables, now: Timestamp, limit: i64) -> Vec<Statement> {
         vec![
             // Their entries go by the cascade, which InnoDB always applies.
             Statement::new()

@@ -7,9 +7,10 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::Executor as _;
 
+use super::statements::{insert_session, upsert_entries};
 use super::{
-    arguments, decode_rows, retrying, Batch, Col, Connections, Dialect, Kind, LiveAs, Rows, SqlStore, Statement,
-    Tables, Value, ADDED_COLUMNS,
+    arguments, decode_rows, retrying, Batch, Col, Connections, Create, Dialect, Kind, LiveAs, Rows, SqlStore,
+    Statement, Tables, Value, ADDED_COLUMNS,
 };
 use crate::error::StoreError;
 use crate::id::StoreKey;
@@ -72,7 +73,7 @@ const MIGRATION_LOCK: i64 = 0x5e55_1011_4b17_0001;
 /// `ON DELETE CASCADE ON UPDATE CASCADE`.
 #[derive(Clone)]
 pub struct PostgresStore {
-    pub(super) inner: SqlStore<Postgres>,
+    inner: SqlStore<Postgres>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -337,7 +338,7 @@ impl Dialect for Postgres {
         }
     }
 
-    fn schema(&self, t: &Tables) -> Vec<Statement> {
+    fn schema(t: &Tables) -> Vec<Statement> {
         let (s, e) = (&t.sessions, &t.entries);
         [
             format!(
@@ -381,10 +382,8 @@ impl Dialect for Postgres {
     /// One statement: claim the key (insert the session, or overwrite an expired one in place:
     /// deleting it would cascade, at the end of the statement, onto the new entries), then,
     /// only if the claim succeeded, drop the old record's other fields and upsert the new ones.
-    fn create(&self, store: &SqlStore<Self>, key: &StoreKey, record: &Record, now: Timestamp) -> Option<Batch> {
-        let t = &store.tables;
-        let claim = store
-            .insert_session(key, &record.meta)
+    fn create(t: &Tables, key: &StoreKey, record: &Record, now: Timestamp) -> Create {
+        let claim = insert_session(t, key, &record.meta)
             .sql(format!(
                 " ON CONFLICT (store_key) DO UPDATE SET created_at = excluded.created_at, \
                  idle_deadline = excluded.idle_deadline, absolute_deadline = excluded.absolute_deadline, \
@@ -409,10 +408,10 @@ impl Dialect for Postgres {
         if !record.entries.is_empty() {
             old = old.sql(")");
         }
-        let mut statements = vec![claim, old];
-        statements.extend(store.upsert_entries(key, &record.entries, |s| s.sql(claimed)));
-        statements.push(Statement::new().sql("SELECT count(*) FROM claim").returning(&[Col::Int]));
-        Some(Batch { kind: Kind::Write, guard: None, statements })
+        let mut clauses = vec![claim, old];
+        clauses.extend(upsert_entries::<Self>(t, key, &record.entries, |s| s.sql(claimed)));
+        clauses.push(Statement::new().sql("SELECT count(*) FROM claim").returning(&[Col::Int]));
+        Create::Answers(Batch { kind: Kind::Write, guard: None, statements: clauses })
     }
 
     /// Data-modifying `WITH` clauses run in no set order, except that a clause runs to its end
@@ -421,11 +420,11 @@ impl Dialect for Postgres {
     /// it, and the cascade of `first`'s deletion (run at the end of the statement, in the order
     /// the rows changed) must come before the cascade of the move, or it would delete the
     /// moved entries.
-    fn in_order(&self, first: Statement, then: Statement) -> (Statement, Statement) {
+    fn in_order(first: Statement, then: Statement) -> (Statement, Statement) {
         (first.sql(" RETURNING 1").named("earlier"), then.sql(" AND (SELECT count(*) FROM earlier) >= 0"))
     }
 
-    fn collect_chunk(&self, t: &Tables, now: Timestamp, limit: i64) -> Vec<Statement> {
+    fn collect_chunk(t: &Tables, now: Timestamp, limit: i64) -> Vec<Statement> {
         vec![
             // SKIP LOCKED: a session a request is changing right now is left for the next round.
             Statement::new()

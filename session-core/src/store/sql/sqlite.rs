@@ -58,7 +58,7 @@ const MAX_CONNECTIONS: u32 = 4;
 /// file that already exists keeps its permissions.
 #[derive(Clone)]
 pub struct SqliteStore {
-    pub(super) inner: SqlStore<Sqlite>,
+    inner: SqlStore<Sqlite>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -270,7 +270,7 @@ impl Dialect for Sqlite {
         }
     }
 
-    fn schema(&self, t: &Tables) -> Vec<Statement> {
+    fn schema(t: &Tables) -> Vec<Statement> {
         let (s, e) = (&t.sessions, &t.entries);
         [
             format!(
@@ -311,7 +311,7 @@ impl Dialect for Sqlite {
         }
     }
 
-    fn collect_chunk(&self, t: &Tables, now: Timestamp, limit: i64) -> Vec<Statement> {
+    fn collect_chunk(t: &Tables, now: Timestamp, limit: i64) -> Vec<Statement> {
         // The same ordered, limited choice twice in one transaction picks the same sessions.
         let chosen = |s: Statement| {
             s.sql(format!("store_key IN (SELECT store_key FROM {} WHERE expires_at <= ", t.sessions))
