@@ -96,7 +96,8 @@ struct Case {
 fn cases<D: Dialect>(render: impl Fn(&Batch) -> Vec<Call>) -> Vec<Case> {
     let (t, i) = (Tables::default(), Inputs::new());
     let create = |title: &str, record: &Record| match D::create(&t, &i.key, record, NOW) {
-        Create::FailsIfTaken(batch) | Create::Answers(batch) => (title.to_owned(), batch),
+        Create::FailsIfTaken(batch) => (format!("{title}; a live session under the key fails it"), batch),
+        Create::Answers(batch) => (format!("{title}; answers 1 if stored, 0 if the key was taken"), batch),
     };
     let apply = |title: &str, change: &Change| (title.to_owned(), statements::apply::<D>(&t, &i.key, change, NOW));
     let chunk = |title: &str, first| (title.to_owned(), statements::collect_chunk::<D>(&t, NOW, COLLECT_CHUNK, first));

@@ -35,7 +35,7 @@ WHERE s.store_key = ? AND (s.expires_at IS NULL OR s.expires_at > ?)
 -- 2: text '01000000000000000000000000000000'
 -- 3: integer 1700000000000
 
--- ===== create (write) =====
+-- ===== create; a live session under the key fails it (write) =====
 DELETE FROM session_kit_entries
 WHERE store_key = ? AND NOT EXISTS (
   SELECT 1 FROM session_kit_sessions
@@ -77,7 +77,7 @@ ON DUPLICATE KEY UPDATE value = VALUES(value), expires_at = VALUES(expires_at)
 -- 7: blob x'04'
 -- 8: integer 1700000600000
 
--- ===== create: no fields (write) =====
+-- ===== create: no fields; a live session under the key fails it (write) =====
 DELETE FROM session_kit_entries
 WHERE store_key = ? AND NOT EXISTS (
   SELECT 1 FROM session_kit_sessions

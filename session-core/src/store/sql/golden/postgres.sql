@@ -45,7 +45,7 @@ WHERE s.store_key = $2 AND (s.expires_at IS NULL OR s.expires_at > $3)
 -- 2: text '01000000000000000000000000000000'
 -- 3: integer 1700000000000
 
--- ===== create (write) =====
+-- ===== create; answers 1 if stored, 0 if the key was taken (write) =====
 WITH claim AS (
   INSERT INTO session_kit_sessions (store_key, created_at, idle_deadline, absolute_deadline, expires_at, remember_me, last_active, lifetime)
   VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
@@ -86,7 +86,7 @@ SELECT count(*) FROM claim
 -- 19: blob x'04'
 -- 20: integer 1700000600000
 
--- ===== create: no fields (write) =====
+-- ===== create: no fields; answers 1 if stored, 0 if the key was taken (write) =====
 WITH claim AS (
   INSERT INTO session_kit_sessions (store_key, created_at, idle_deadline, absolute_deadline, expires_at, remember_me, last_active, lifetime)
   VALUES ($1, $2, $3, $4, $5, $6, $7, $8)

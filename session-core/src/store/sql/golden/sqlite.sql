@@ -38,7 +38,7 @@ WHERE s.store_key = ? AND (s.expires_at IS NULL OR s.expires_at > ?);
 -- 2: text '01000000000000000000000000000000'
 -- 3: integer 1700000000000
 
--- ===== create (write) =====
+-- ===== create; a live session under the key fails it (write) =====
 BEGIN IMMEDIATE;
 DELETE FROM session_kit_entries
 WHERE store_key = ? AND NOT EXISTS (
@@ -79,7 +79,7 @@ COMMIT;
 -- 20: blob x'04'
 -- 21: integer 1700000600000
 
--- ===== create: no fields (write) =====
+-- ===== create: no fields; a live session under the key fails it (write) =====
 BEGIN IMMEDIATE;
 DELETE FROM session_kit_entries
 WHERE store_key = ? AND NOT EXISTS (
