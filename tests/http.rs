@@ -1099,22 +1099,22 @@ struct Broken;
 #[async_trait]
 impl Store for Broken {
     async fn load(&self, _: &StoreKey, _: Timestamp) -> Result<Option<Record>, StoreError> {
-        Err(StoreError::Config("down".into()))
+        Err(down())
     }
     async fn create(&self, _: &StoreKey, _: &Record, _: Timestamp) -> Result<Created, StoreError> {
-        Err(StoreError::Config("down".into()))
+        Err(down())
     }
     async fn apply(&self, _: &StoreKey, _: &Change, _: Timestamp) -> Result<Applied, StoreError> {
-        Err(StoreError::Config("down".into()))
+        Err(down())
     }
     async fn delete(&self, _: &StoreKey) -> Result<(), StoreError> {
-        Err(StoreError::Config("down".into()))
+        Err(down())
     }
     async fn rename(&self, _: &StoreKey, _: &StoreKey, _: Timestamp) -> Result<Renamed, StoreError> {
-        Err(StoreError::Config("down".into()))
+        Err(down())
     }
     async fn collect_expired(&self, _: Timestamp) -> Result<u64, StoreError> {
-        Err(StoreError::Config("down".into()))
+        Err(down())
     }
 }
 
