@@ -1021,6 +1021,18 @@ fn invalid_cookie_configurations_are_refused_when_built() {
     }
 }
 
+#[test]
+fn a_bad_query_parameter_is_refused_by_its_name() {
+    let layer = SessionLayer::<App>::new(session_kit::MemoryStore::new()).id_from_query("session id");
+    let message = layer.validate().expect_err("a space is no header name").to_string();
+    assert!(message.contains("`session id` cannot be the session's query parameter"), "{message}");
+    assert!(!message.contains("cookie"), "the cookie is not in use: {message}");
+    let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        Router::<()>::new().route("/", get(read)).layer(layer.clone())
+    }));
+    assert!(built.is_err(), "applying {layer:?} must fail");
+}
+
 #[tokio::test]
 async fn missing_layer_is_a_clear_rejection() {
     let app = Router::new().route("/read", get(read)).route(
