@@ -335,3 +335,79 @@ pub(crate) fn check_cookie_name(name: &str, span: Span, hint: &str, errors: &mut
         }
     }
 }
+#[cfg(test)]
+mod tests {
+    use syn::{parse_quote, Attribute};
+
+    use super::{ContainerAttrs, FieldAttrs};
+    use crate::ctxt::Errors;
+
+    /// The messages of the errors recorded, in order.
+    fn messages(errors: Errors) -> Vec<String> {
+        errors.finish().err().map(|all| all.into_iter().map(|e| e.to_string()).collect()).unwrap_or_default()
+    }
+
+    fn field(attrs: &[Attribute]) -> (FieldAttrs, Vec<String>) {
+        let mut errors = Errors::default();
+        let attrs = FieldAttrs::parse(attrs, &mut errors);
+        (attrs, messages(errors))
+    }
+
+    fn duplicate(name: &str, on: &str) -> String {
+        format!("duplicate `{name}` attribute on {on}; keep only one")
+    }
+
+    #[test]
+    fn a_second_field_attribute_is_a_duplicate_and_the_first_stands() {
+        let (attrs, errors) = field(&[
+            parse_quote!(#[session(ttl = "10m", rename = "a")]),
+            parse_quote!(#[session(ttl = "20m", rename = "b")]),
+        ]);
+        assert_eq!(errors, [duplicate("ttl", "this field"), duplicate("rename", "this field")]);
+        assert_eq!(attrs.ttl, Some(600_000));
+        assert_eq!(attrs.rename.map(|lit| lit.value()).as_deref(), Some("a"));
+        let order: Vec<&str> = attrs.order.iter().map(|(key, _)| *key).collect();
+        assert_eq!(order, ["ttl", "rename"], "each attribute once, where it was first given");
+    }
+
+    #[test]
+    fn flash_written_both_ways_is_one_attribute() {
+        let (attrs, errors) = field(&[parse_quote!(#[flash]), parse_quote!(#[session(flash, skip, skip)])]);
+        assert_eq!(errors, [duplicate("flash", "this field"), duplicate("skip", "this field")]);
+        assert!(attrs.flash.is_some() && attrs.skip.is_some());
+    }
+
+    #[test]
+    fn a_duplicate_is_reported_whatever_its_values() {
+        // The duplicate's own value is not read: one mistake, one error.
+        let (attrs, errors) = field(&[parse_quote!(#[session(ttl = "10m", ttl = "soon")])]);
+        assert_eq!(errors, [duplicate("ttl", "this field")]);
+        assert_eq!(attrs.ttl, Some(600_000));
+        // An invalid first value still makes the second a duplicate: both mistakes in one build.
+        let (attrs, errors) = field(&[parse_quote!(#[session(rename = "", rename = "k")])]);
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors[0].starts_with("a storage key cannot be empty"), "{errors:?}");
+        assert_eq!(errors[1], duplicate("rename", "this field"));
+        assert!(attrs.rename.is_none());
+    }
+
+    #[test]
+    fn a_malformed_attribute_is_not_given() {
+        // `ttl` without a value is reported as such, and the `ttl` after it is the one given.
+        let (attrs, errors) = field(&[parse_quote!(#[session(ttl, ttl = "1s")])]);
+        assert_eq!(errors, ["`ttl` needs a value: `ttl = \"10m\"`"]);
+        assert_eq!(attrs.ttl, Some(1_000));
+    }
+
+    #[test]
+    fn the_struct_catches_duplicates_the_same_way() {
+        let mut errors = Errors::default();
+        let attrs = ContainerAttrs::parse(
+            &[parse_quote!(#[session(name = "a", crate = "x")]), parse_quote!(#[session(crate = "y", name = "b")])],
+            &mut errors,
+        );
+        assert_eq!(messages(errors), [duplicate("crate", "the struct"), duplicate("name", "the struct")]);
+        assert_eq!(attrs.name.map(|lit| lit.value()).as_deref(), Some("a"));
+        assert!(attrs.krate.is_some_and(|path| path.is_ident("x")));
+    }
+}
