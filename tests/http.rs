@@ -1027,6 +1027,18 @@ fn invalid_cookie_configurations_are_refused_when_built() {
     }
 }
 
+#[test]
+fn a_bad_query_parameter_is_refused_by_its_name() {
+    let layer = SessionLayer::<App>::new(session_kit::MemoryStore::new()).id_from_query("session id");
+    let message = layer.validate().expect_err("a space is no header name").to_string();
+    assert!(message.contains("`session id` cannot be the session's query parameter"), "{message}");
+    assert!(!message.contains("cookie"), "the cookie is not in use: {message}");
+    let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        Router::<()>::new().route("/", get(read)).layer(layer.clone())
+    }));
+    assert!(built.is_err(), "applying {layer:?} must fail");
+}
+
 #[tokio::test]
 async fn missing_layer_is_a_clear_rejection() {
     let app = Router::new().route("/read", get(read)).route(
@@ -1105,22 +1117,22 @@ struct Broken;
 #[async_trait]
 impl Store for Broken {
     async fn load(&self, _: &StoreKey, _: Timestamp) -> Result<Option<Record>, StoreError> {
-        Err(StoreError::Config("down".into()))
+        Err(down())
     }
     async fn create(&self, _: &StoreKey, _: &Record, _: Timestamp) -> Result<Created, StoreError> {
-        Err(StoreError::Config("down".into()))
+        Err(down())
     }
     async fn apply(&self, _: &StoreKey, _: &Change, _: Timestamp) -> Result<Applied, StoreError> {
-        Err(StoreError::Config("down".into()))
+        Err(down())
     }
     async fn delete(&self, _: &StoreKey) -> Result<(), StoreError> {
-        Err(StoreError::Config("down".into()))
+        Err(down())
     }
     async fn rename(&self, _: &StoreKey, _: &StoreKey, _: Timestamp) -> Result<Renamed, StoreError> {
-        Err(StoreError::Config("down".into()))
+        Err(down())
     }
     async fn collect_expired(&self, _: Timestamp) -> Result<u64, StoreError> {
-        Err(StoreError::Config("down".into()))
+        Err(down())
     }
 }
 

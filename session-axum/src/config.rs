@@ -19,6 +19,18 @@ pub enum Transport {
     Query(String),
 }
 
+impl Transport {
+    /// Checks what the layer will need: a query parameter's name must also be a header name.
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        match self {
+            Transport::Query(param) if HeaderName::try_from(param.as_str()).is_err() => {
+                Err(ConfigError::QueryParameter(param.clone()))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 /// The session cookie's attributes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct CookieConfig {
@@ -126,6 +138,14 @@ pub enum ConfigError {
     /// A path that is not absolute or holds `;`.
     #[error("cookie path `{0}` must start with `/` and hold no `;`")]
     Path(String),
+    /// The query parameter given to
+    /// [`SessionLayer::id_from_query`](crate::SessionLayer::id_from_query) cannot also name the
+    /// response header that sends a new token back.
+    #[error(
+        "`{0}` cannot be the session's query parameter: a new token is sent back in the response header \
+         of that name, so use letters, digits and `!#$%&'*+-.^_`|~`"
+    )]
+    QueryParameter(String),
 }
 
 #[cfg(test)]
@@ -151,6 +171,19 @@ mod tests {
         c.same_site = SameSite::None;
         c.secure = false;
         assert_eq!(c.validate(), Err(ConfigError::SameSiteNoneNeedsSecure));
+    }
+
+    #[test]
+    fn a_query_parameter_must_also_be_a_header_name() {
+        assert_eq!(Transport::Query("sid".into()).validate(), Ok(()));
+        assert_eq!(Transport::Cookie.validate(), Ok(()));
+        for bad in ["", "session id", "sid=", "s\u{e9}ance"] {
+            let error = Transport::Query(bad.into()).validate().expect_err(bad);
+            assert_eq!(error, ConfigError::QueryParameter(bad.into()));
+            let message = error.to_string();
+            assert!(message.starts_with(&format!("`{bad}` cannot be the session's query parameter")), "{message}");
+            assert!(!message.contains("cookie"), "not a cookie name: {message}");
+        }
     }
 
     #[test]

@@ -215,10 +215,7 @@ impl<T: SessionData, C: Codec> SessionLayer<T, C> {
     /// Checks the configuration against the rules browsers enforce.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.shared.cookie.validate()?;
-        if let Transport::Query(param) = &self.shared.transport {
-            HeaderName::try_from(param.as_str()).map_err(|_| ConfigError::CookieName(param.clone()))?;
-        }
-        Ok(())
+        self.shared.transport.validate()
     }
 }
 

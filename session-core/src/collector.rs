@@ -150,7 +150,8 @@ mod tests {
         async fn collect_expired(&self, now: Timestamp) -> Result<u64, StoreError> {
             let _ = self.calls.send(now);
             if self.fail {
-                Err(StoreError::Config("probe failure".into()))
+                // What a store whose backend is down reports.
+                Err(StoreError::backend("probe", "probe failure"))
             } else {
                 Ok(1)
             }

@@ -37,7 +37,10 @@ pub enum StoreError {
         #[source]
         source: BoxError,
     },
-    /// The store was set up wrongly (e.g. a directory that cannot be written).
+    /// A setting of the store is invalid (a zero timeout, a malformed URL or address, a table
+    /// name that is not a plain identifier): reported when the store is built, and fixed in the
+    /// configuration. Never a failure at run time: those are [`Backend`](Self::Backend) and the
+    /// other variants.
     #[error("{0}")]
     Config(String),
     /// The server's reply broke its protocol: garbage, a line or value over the store's limits,

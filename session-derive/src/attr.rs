@@ -21,7 +21,6 @@ pub(crate) struct DefaultFn {
 }
 
 /// The attributes of one field.
-#[derive(Default)]
 pub(crate) struct FieldAttrs {
     /// `#[flash]` or `#[session(flash)]`: where it was written.
     pub(crate) flash: Option<Span>,
@@ -31,13 +30,12 @@ pub(crate) struct FieldAttrs {
     pub(crate) ttl: Option<u64>,
     pub(crate) rename: Option<LitStr>,
     pub(crate) default: Option<DefaultFn>,
-    /// Every key seen, in source order, with where it was written: the `skip` rule needs to
+    /// Every key given, in source order, with where it was written: the `skip` rule needs to
     /// know which attribute came second.
     pub(crate) order: Vec<(&'static str, Span)>,
 }
 
 /// The attributes of the struct.
-#[derive(Default)]
 pub(crate) struct ContainerAttrs {
     /// `name = ".."`, already checked to be a valid cookie name.
     pub(crate) name: Option<LitStr>,
@@ -45,29 +43,90 @@ pub(crate) struct ContainerAttrs {
     pub(crate) krate: Option<Path>,
 }
 
+/// An attribute that may be given once, after serde_derive's `Attr`: its value and where it
+/// was given. Fields and the struct catch a duplicate the same way, through [`Attr::set`].
+struct Attr<T> {
+    name: &'static str,
+    /// What it is given on, for the duplicate's message: "this field" or "the struct".
+    on: &'static str,
+    /// Where it was first given: also when its value was invalid, so that a second occurrence
+    /// is still a duplicate and all the mistakes are reported in one build.
+    span: Option<Span>,
+    value: Option<T>,
+}
+
+impl<T> Attr<T> {
+    fn none(name: &'static str, on: &'static str) -> Self {
+        Self { name, on, span: None, value: None }
+    }
+
+    /// Records the attribute given at `key`, with what `value` makes of it (`None` when it
+    /// reported the value invalid); returns `true`. If it was given before: reports "duplicate
+    /// attribute" on `key` and returns `false`, the first one standing and this value unread.
+    fn set(&mut self, key: &Path, errors: &mut Errors, value: impl FnOnce(&mut Errors) -> Option<T>) -> bool {
+        if self.span.is_some() {
+            errors.spanned(key, format_args!("duplicate `{}` attribute on {}; keep only one", self.name, self.on));
+            return false;
+        }
+        self.span = Some(key.span());
+        self.value = value(errors);
+        true
+    }
+
+    fn get(self) -> Option<T> {
+        self.value
+    }
+}
+
+/// The field's attributes while they are read.
+struct FieldBuilder {
+    flash: Attr<()>,
+    skip: Attr<()>,
+    ttl: Attr<u64>,
+    rename: Attr<LitStr>,
+    default: Attr<DefaultFn>,
+    order: Vec<(&'static str, Span)>,
+}
+
 impl FieldAttrs {
     /// Reads the `#[flash]` and `#[session(..)]` attributes among `attrs`, recording errors.
     pub(crate) fn parse(attrs: &[Attribute], errors: &mut Errors) -> Self {
-        let mut out = Self::default();
+        const ON: &str = "this field";
+        let mut field = FieldBuilder {
+            flash: Attr::none("flash", ON),
+            skip: Attr::none("skip", ON),
+            ttl: Attr::none("ttl", ON),
+            rename: Attr::none("rename", ON),
+            default: Attr::none("default", ON),
+            order: Vec::new(),
+        };
         for attr in attrs {
             if attr.path().is_ident("flash") {
                 match &attr.meta {
-                    Meta::Path(path) => out.set_flag("flash", path.span(), errors),
+                    Meta::Path(path) => field.flag("flash", path, errors),
                     Meta::List(list) => errors.spanned(&list.tokens, "`#[flash]` takes no arguments: write `#[flash]`"),
                     Meta::NameValue(nv) => errors.spanned(&nv.value, "`#[flash]` takes no value: write `#[flash]`"),
                 }
             } else if attr.path().is_ident("session") {
                 for meta in session_metas(attr, errors) {
-                    out.parse_meta(&meta, errors);
+                    field.parse_meta(&meta, errors);
                 }
             }
         }
-        out
+        Self {
+            flash: field.flash.span,
+            skip: field.skip.span,
+            ttl: field.ttl.get(),
+            rename: field.rename.get(),
+            default: field.default.get(),
+            order: field.order,
+        }
     }
+}
 
+impl FieldBuilder {
     fn parse_meta(&mut self, meta: &Meta, errors: &mut Errors) {
         let path = meta.path();
-        let key_span = path.span();
         let Some(key) = key_name(path) else {
             errors.spanned(path, format_args!("unknown session attribute; expected one of {FIELD_KEYS}"));
             return;
@@ -76,67 +135,61 @@ impl FieldAttrs {
             "flash" | "skip" => {
                 let key = if key == "flash" { "flash" } else { "skip" };
                 if no_value(meta, key, errors) {
-                    self.set_flag(key, key_span, errors);
+                    self.flag(key, path, errors);
                 }
             }
             "ttl" => {
                 let Some(lit) = string_value(meta, "ttl", "\"10m\"", errors) else { return };
-                if !self.first("ttl", key_span, errors) {
-                    return;
-                }
-                if let Some(millis) = parse_ttl(&lit, errors) {
-                    self.ttl = Some(millis);
-                }
+                let first = self.ttl.set(path, errors, |errors| parse_ttl(&lit, errors));
+                self.given(first, "ttl", path);
             }
             "rename" => {
                 let Some(lit) = string_value(meta, "rename", "\"key\"", errors) else { return };
-                if !self.first("rename", key_span, errors) {
-                    return;
-                }
-                if lit.value().is_empty() {
-                    errors.at(lit.span(), "a storage key cannot be empty; give a name like `rename = \"user\"`");
-                } else {
-                    self.rename = Some(lit);
-                }
+                let first = self.rename.set(path, errors, |errors| {
+                    if lit.value().is_empty() {
+                        errors.at(lit.span(), "a storage key cannot be empty; give a name like `rename = \"user\"`");
+                        return None;
+                    }
+                    Some(lit)
+                });
+                self.given(first, "rename", path);
             }
             "default" => {
                 let Some(lit) = string_value(meta, "default", "\"path::to::function\"", errors) else { return };
-                if !self.first("default", key_span, errors) {
-                    return;
-                }
-                match lit.parse::<ExprPath>() {
-                    Ok(path) => self.default = Some(DefaultFn { lit, path }),
-                    Err(_) => errors.at(
-                        lit.span(),
-                        "`default` takes the path of a function returning the field's value, e.g. \
-                         `default = \"Theme::light\"` (no parentheses, no expression)",
-                    ),
-                }
+                let first = self.default.set(path, errors, |errors| match lit.parse::<ExprPath>() {
+                    Ok(path) => Some(DefaultFn { lit, path }),
+                    Err(_) => {
+                        errors.at(
+                            lit.span(),
+                            "`default` takes the path of a function returning the field's value, e.g. \
+                             `default = \"Theme::light\"` (no parentheses, no expression)",
+                        );
+                        None
+                    }
+                });
+                self.given(first, "default", path);
             }
             "name" | "crate" => errors.at(
-                key_span,
+                path.span(),
                 format_args!("`{key}` belongs on the struct, not on a field: `#[session({key} = \"..\")] struct ..`"),
             ),
-            _ => errors.at(key_span, format_args!("unknown session attribute `{key}`; expected one of {FIELD_KEYS}")),
-        }
-    }
-
-    /// Records `key` in source order; `false` (and an error on `span`) if it was already given.
-    fn first(&mut self, key: &'static str, span: Span, errors: &mut Errors) -> bool {
-        if self.order.iter().any(|(k, _)| *k == key) {
-            errors.at(span, format_args!("duplicate `{key}` attribute on this field; keep only one"));
-            return false;
-        }
-        self.order.push((key, span));
-        true
-    }
-
-    fn set_flag(&mut self, key: &'static str, span: Span, errors: &mut Errors) {
-        if self.first(key, span, errors) {
-            match key {
-                "flash" => self.flash = Some(span),
-                _ => self.skip = Some(span),
+            _ => {
+                errors.at(path.span(), format_args!("unknown session attribute `{key}`; expected one of {FIELD_KEYS}"))
             }
+        }
+    }
+
+    /// `flash` or `skip`, given at `key`.
+    fn flag(&mut self, name: &'static str, key: &Path, errors: &mut Errors) {
+        let attr = if name == "flash" { &mut self.flash } else { &mut self.skip };
+        let first = attr.set(key, errors, |_| Some(()));
+        self.given(first, name, key);
+    }
+
+    /// Keeps the source order of the attributes given (their first occurrence).
+    fn given(&mut self, first: bool, name: &'static str, key: &Path) {
+        if first {
+            self.order.push((name, key.span()));
         }
     }
 }
@@ -145,8 +198,9 @@ impl ContainerAttrs {
     /// Reads the struct's `#[session(..)]` attributes, recording errors; `#[flash]` there is
     /// one too.
     pub(crate) fn parse(attrs: &[Attribute], errors: &mut Errors) -> Self {
-        let mut out = Self::default();
-        let mut seen: Vec<&'static str> = Vec::new();
+        const ON: &str = "the struct";
+        let mut name = Attr::none("name", ON);
+        let mut krate = Attr::none("crate", ON);
         for attr in attrs {
             if attr.path().is_ident("flash") {
                 errors.spanned(attr, "`#[flash]` goes on a field of type `Option<_>` or `Vec<_>`, not on the struct");
@@ -161,52 +215,43 @@ impl ContainerAttrs {
                     errors.spanned(path, format_args!("unknown session attribute; expected one of {CONTAINER_KEYS}"));
                     continue;
                 };
-                let key: &'static str = match key.as_str() {
-                    "name" => "name",
-                    "crate" => "crate",
-                    "flash" | "skip" | "ttl" | "rename" | "default" => {
-                        errors.at(
-                            path.span(),
-                            format_args!(
-                                "`{key}` belongs on a field, not on the struct; move it to the field it is for"
-                            ),
-                        );
-                        continue;
+                match key.as_str() {
+                    "name" => {
+                        let Some(lit) = string_value(&meta, "name", "\"app\"", errors) else { continue };
+                        name.set(path, errors, |errors| {
+                            check_cookie_name(&lit.value(), lit.span(), "", errors).then_some(lit)
+                        });
                     }
-                    _ => {
-                        errors.at(
-                            path.span(),
-                            format_args!(
-                                "unknown session attribute `{key}` on the struct; expected one of {CONTAINER_KEYS}"
-                            ),
-                        );
-                        continue;
+                    "crate" => {
+                        let Some(lit) = string_value(&meta, "crate", "\"my_crate::sessions\"", errors) else {
+                            continue;
+                        };
+                        krate.set(path, errors, |errors| match lit.parse::<Path>() {
+                            Ok(path) => Some(path),
+                            Err(_) => {
+                                errors.at(
+                                    lit.span(),
+                                    "`crate` takes the path under which `session_kit` is reachable, e.g. \
+                                     `crate = \"my_crate::sessions\"` or `crate = \"::session_kit\"`",
+                                );
+                                None
+                            }
+                        });
                     }
-                };
-                let example = if key == "name" { "\"app\"" } else { "\"my_crate::sessions\"" };
-                let Some(lit) = string_value(&meta, key, example, errors) else { continue };
-                if seen.contains(&key) {
-                    errors.at(path.span(), format_args!("duplicate `{key}` attribute on the struct; keep only one"));
-                    continue;
-                }
-                seen.push(key);
-                if key == "name" {
-                    if check_cookie_name(&lit.value(), lit.span(), "", errors) {
-                        out.name = Some(lit);
-                    }
-                } else {
-                    match lit.parse::<Path>() {
-                        Ok(path) => out.krate = Some(path),
-                        Err(_) => errors.at(
-                            lit.span(),
-                            "`crate` takes the path under which `session_kit` is reachable, e.g. \
-                             `crate = \"my_crate::sessions\"` or `crate = \"::session_kit\"`",
+                    "flash" | "skip" | "ttl" | "rename" | "default" => errors.at(
+                        path.span(),
+                        format_args!("`{key}` belongs on a field, not on the struct; move it to the field it is for"),
+                    ),
+                    _ => errors.at(
+                        path.span(),
+                        format_args!(
+                            "unknown session attribute `{key}` on the struct; expected one of {CONTAINER_KEYS}"
                         ),
-                    }
+                    ),
                 }
             }
         }
-        out
+        Self { name: name.get(), krate: krate.get() }
     }
 }
 
@@ -333,5 +378,82 @@ pub(crate) fn check_cookie_name(name: &str, span: Span, hint: &str, errors: &mut
             );
             false
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use syn::{parse_quote, Attribute};
+
+    use super::{ContainerAttrs, FieldAttrs};
+    use crate::ctxt::Errors;
+
+    /// The messages of the errors recorded, in order.
+    fn messages(errors: Errors) -> Vec<String> {
+        errors.finish().err().map(|all| all.into_iter().map(|e| e.to_string()).collect()).unwrap_or_default()
+    }
+
+    fn field(attrs: &[Attribute]) -> (FieldAttrs, Vec<String>) {
+        let mut errors = Errors::default();
+        let attrs = FieldAttrs::parse(attrs, &mut errors);
+        (attrs, messages(errors))
+    }
+
+    fn duplicate(name: &str, on: &str) -> String {
+        format!("duplicate `{name}` attribute on {on}; keep only one")
+    }
+
+    #[test]
+    fn a_second_field_attribute_is_a_duplicate_and_the_first_stands() {
+        let (attrs, errors) = field(&[
+            parse_quote!(#[session(ttl = "10m", rename = "a")]),
+            parse_quote!(#[session(ttl = "20m", rename = "b")]),
+        ]);
+        assert_eq!(errors, [duplicate("ttl", "this field"), duplicate("rename", "this field")]);
+        assert_eq!(attrs.ttl, Some(600_000));
+        assert_eq!(attrs.rename.map(|lit| lit.value()).as_deref(), Some("a"));
+        let order: Vec<&str> = attrs.order.iter().map(|(key, _)| *key).collect();
+        assert_eq!(order, ["ttl", "rename"], "each attribute once, where it was first given");
+    }
+
+    #[test]
+    fn flash_written_both_ways_is_one_attribute() {
+        let (attrs, errors) = field(&[parse_quote!(#[flash]), parse_quote!(#[session(flash, skip, skip)])]);
+        assert_eq!(errors, [duplicate("flash", "this field"), duplicate("skip", "this field")]);
+        assert!(attrs.flash.is_some() && attrs.skip.is_some());
+    }
+
+    #[test]
+    fn a_duplicate_is_reported_whatever_its_values() {
+        // The duplicate's own value is not read: one mistake, one error.
+        let (attrs, errors) = field(&[parse_quote!(#[session(ttl = "10m", ttl = "soon")])]);
+        assert_eq!(errors, [duplicate("ttl", "this field")]);
+        assert_eq!(attrs.ttl, Some(600_000));
+        // An invalid first value still makes the second a duplicate: both mistakes in one build.
+        let (attrs, errors) = field(&[parse_quote!(#[session(rename = "", rename = "k")])]);
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors[0].starts_with("a storage key cannot be empty"), "{errors:?}");
+        assert_eq!(errors[1], duplicate("rename", "this field"));
+        assert!(attrs.rename.is_none());
+    }
+
+    #[test]
+    fn a_malformed_attribute_is_not_given() {
+        // `ttl` without a value is reported as such, and the `ttl` after it is the one given.
+        let (attrs, errors) = field(&[parse_quote!(#[session(ttl, ttl = "1s")])]);
+        assert_eq!(errors, ["`ttl` needs a value: `ttl = \"10m\"`"]);
+        assert_eq!(attrs.ttl, Some(1_000));
+    }
+
+    #[test]
+    fn the_struct_catches_duplicates_the_same_way() {
+        let mut errors = Errors::default();
+        let attrs = ContainerAttrs::parse(
+            &[parse_quote!(#[session(name = "a", crate = "x")]), parse_quote!(#[session(crate = "y", name = "b")])],
+            &mut errors,
+        );
+        assert_eq!(messages(errors), [duplicate("crate", "the struct"), duplicate("name", "the struct")]);
+        assert_eq!(attrs.name.map(|lit| lit.value()).as_deref(), Some("a"));
+        assert!(attrs.krate.is_some_and(|path| path.is_ident("x")));
     }
 }

@@ -16,10 +16,12 @@
 //!
 //! # What a dialect supplies
 //!
-//! [`Statement`]s are written here once, as standard SQL with bound values kept apart from
-//! the text; a [`Dialect`] renders the placeholders (`?`, `$1`), supplies the few clauses that
-//! differ (entry upsert, row lock, batched collection, the schema's types) and runs a [`Batch`]
-//! — atomically for writes, in as few round trips as the backend allows:
+//! [`Statement`]s are written once, in [`statements`], as standard SQL with bound values kept
+//! apart from the text, one function per operation of the tables and the operation's inputs:
+//! no connection is needed to build them, and `golden/<dialect>.sql` shows what they render
+//! to. A [`Dialect`] supplies the few clauses that differ (entry upsert, row lock, batched
+//! collection, the schema's types, PostgreSQL's create), renders the placeholders (`?`, `$1`)
+//! and runs a [`Batch`] — atomically for writes, in as few round trips as the backend allows:
 //!
 //! - SQLite runs any batch as one multi-statement call inside `BEGIN IMMEDIATE`.
 //! - PostgreSQL cannot take several statements with bound values in one call, so it runs a
@@ -101,12 +103,15 @@ macro_rules! forward_store {
 }
 pub(crate) use forward_store;
 
+#[cfg(test)]
+mod golden;
 #[cfg(feature = "mysql")]
 pub(crate) mod mysql;
 #[cfg(feature = "postgres")]
 pub(crate) mod postgres;
 #[cfg(feature = "sqlite")]
 pub(crate) mod sqlite;
+mod statements;
 
 use std::borrow::Cow;
 use std::future::Future;
@@ -138,7 +143,10 @@ pub(crate) enum Col {
 pub(crate) type Rows = Vec<Vec<Result<Value, String>>>;
 
 /// One SQL statement: text with its bound values in place, rendered by the dialect.
-#[derive(Debug, Default)]
+///
+/// Built by value, one statement per value: `Statement::new().sql("DELETE ...").key(key)`.
+#[derive(Debug)]
+#[must_use]
 pub(crate) struct Statement {
     parts: Vec<Part>,
     /// The columns it returns, if it returns rows.
@@ -184,59 +192,60 @@ pub(crate) enum LiveAs {
 
 impl Statement {
     pub(crate) fn new() -> Self {
-        Self::default()
+        Self { parts: Vec::new(), columns: &[], name: None }
     }
 
     /// Appends SQL text.
-    pub(crate) fn sql(&mut self, text: impl Into<Cow<'static, str>>) -> &mut Self {
+    pub(crate) fn sql(mut self, text: impl Into<Cow<'static, str>>) -> Self {
         self.parts.push(Part::Sql(text.into()));
         self
     }
 
     /// Appends a placeholder bound to `value`.
-    pub(crate) fn arg(&mut self, value: Value) -> &mut Self {
+    pub(crate) fn arg(mut self, value: Value) -> Self {
         self.parts.push(Part::Arg(value));
         self
     }
 
-    fn key(&mut self, key: &StoreKey) -> &mut Self {
+    fn key(self, key: &StoreKey) -> Self {
         self.arg(Value::Text(Some(key.as_str().to_owned())))
     }
 
-    pub(crate) fn time(&mut self, t: Timestamp) -> &mut Self {
+    pub(crate) fn time(self, t: Timestamp) -> Self {
         self.arg(Value::Int(Some(millis(t))))
     }
 
-    fn deadline(&mut self, t: Option<Timestamp>) -> &mut Self {
+    fn deadline(self, t: Option<Timestamp>) -> Self {
         self.arg(Value::Int(t.map(millis)))
     }
 
+    /// Appends ` AND (column IS NULL OR column > now)`: the deadline in `column` has not passed.
+    fn not_expired(self, column: &'static str, now: Timestamp) -> Self {
+        self.sql(" AND (").sql(column).sql(" IS NULL OR ").sql(column).sql(" > ").time(now).sql(")")
+    }
+
     /// Appends `condition`, a statement fragment of text and values.
-    fn append(&mut self, condition: &Statement) -> &mut Self {
+    fn append(mut self, condition: &Statement) -> Self {
         self.parts.extend(condition.parts.iter().filter_map(Part::plain));
         self
     }
 
     /// Appends "the batch's guarded session is live", which `condition` says in SQL; only in
     /// the statements of a guarded batch (see the module docs).
-    fn live(&mut self, condition: &Statement) -> &mut Self {
+    fn live(mut self, condition: &Statement) -> Self {
         self.parts.push(Part::Live(condition.parts.iter().filter_map(Part::plain).collect()));
         self
     }
 
-    pub(crate) fn returning(&mut self, columns: &'static [Col]) -> &mut Self {
+    pub(crate) fn returning(mut self, columns: &'static [Col]) -> Self {
         self.columns = columns;
         self
     }
 
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
-    pub(crate) fn named(&mut self, name: &'static str) -> &mut Self {
+    pub(crate) fn named(mut self, name: &'static str) -> Self {
         self.name = Some(name);
         self
-    }
-
-    pub(crate) fn done(&mut self) -> Self {
-        std::mem::take(self)
     }
 
     /// Appends the text to `sql` and the values to `args`; `placeholder(out, n)` writes the
@@ -341,19 +350,24 @@ impl Tables {
 }
 
 /// A database's flavour of the SQL model and the way to run statements on it.
-pub(crate) trait Dialect: Send + Sync + 'static {
+///
+/// The SQL it adds is associated items, functions of the tables and the operation's inputs
+/// only: the statements can be built, and read, without a connection.
+pub(crate) trait Dialect: Sized + Send + Sync + 'static {
     /// The store's name in errors and logs.
     const NAME: &'static str;
 
     /// What follows the guard's `SELECT` to lock the session row until the end of the batch.
     const LOCK: &'static str = "";
 
+    /// The clause after `INSERT INTO entries (store_key, field, value, expires_at) SELECT ...`
+    /// that turns it into an upsert on `(store_key, field)`.
+    const UPSERT_ENTRY: &'static str =
+        " ON CONFLICT (store_key, field) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at";
+
     /// Runs `batch`: atomically if it writes, in one call where the backend allows. Returns
     /// the rows of its guard, or of its row-returning statement.
     fn run(&self, batch: Batch) -> impl Future<Output = Result<Rows, StoreError>> + Send;
-
-    /// Statements creating the tables and indexes if they do not exist.
-    fn schema(&self, t: &Tables) -> Vec<Statement>;
 
     /// Adds what tables created by an earlier release lack ([`ADDED_COLUMNS`]), after
     /// [`schema`](Self::schema) has run; safe when several processes do it at once. Dialects
@@ -362,30 +376,36 @@ pub(crate) trait Dialect: Send + Sync + 'static {
         std::future::ready(Ok(()))
     }
 
-    /// The clause after `INSERT INTO entries (store_key, field, value, expires_at) SELECT ...`
-    /// that turns it into an upsert on `(store_key, field)`.
-    fn upsert_entry(&self) -> &'static str {
-        " ON CONFLICT (store_key, field) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at"
-    }
+    /// Statements creating the tables and indexes if they do not exist.
+    fn schema(t: &Tables) -> Vec<Statement>;
 
-    /// The batch of [`SqlStore::create`], for a dialect that cannot use the shared one
-    /// (delete the expired predecessor, insert; a live one fails the insert: `KeyTaken`).
-    /// It returns one row holding 1 if it stored the record, 0 if the key was taken.
-    fn create(&self, _store: &SqlStore<Self>, _key: &StoreKey, _record: &Record, _now: Timestamp) -> Option<Batch>
-    where
-        Self: Sized,
-    {
-        None
+    /// The batch that stores a new session under `key`, unless a live one holds it: by
+    /// default the shared one ([`statements::create`]).
+    fn create(t: &Tables, key: &StoreKey, record: &Record, now: Timestamp) -> Create {
+        Create::FailsIfTaken(statements::create::<Self>(t, key, record, now))
     }
 
     /// Makes `then`, a statement ending in a `WHERE` condition, change no row before `first`
     /// has run to its end, for a dialect that runs a batch's statements all at once; the
     /// others run them in order and leave both alone.
-    fn in_order(&self, _first: &mut Statement, _then: &mut Statement) {}
+    fn in_order(first: Statement, then: Statement) -> (Statement, Statement) {
+        (first, then)
+    }
 
     /// Statements removing up to `limit` sessions expired at `now` (their entries first) and
     /// returning one row holding the number of sessions removed.
-    fn collect_chunk(&self, t: &Tables, now: Timestamp, limit: i64) -> Vec<Statement>;
+    fn collect_chunk(t: &Tables, now: Timestamp, limit: i64) -> Vec<Statement>;
+}
+
+/// The batch of a [`Dialect::create`], and how it tells that the key was taken.
+#[derive(Debug)]
+pub(crate) enum Create {
+    /// A live session under the key fails the batch on the primary key (`KeyTaken`).
+    FailsIfTaken(Batch),
+    /// The batch returns one row holding 1 if it stored the record, 0 if the key was taken.
+    // Only PostgreSQL writes its own create.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    Answers(Batch),
 }
 
 /// Nullable integer columns of the sessions table that tables created by session-kit 0.1 lack,
@@ -404,246 +424,50 @@ pub(crate) struct SqlStore<D> {
 }
 
 impl<D: Dialect> SqlStore<D> {
-    /// `(s.)expires_at` has not passed at `now`.
-    fn live(s: &mut Statement, column: &'static str, now: Timestamp) {
-        s.sql(" AND (").sql(column).sql(" IS NULL OR ").sql(column).sql(" > ").time(now).sql(")");
-    }
-
-    /// `EXISTS (a live session under key)`.
-    fn exists_live(&self, key: &StoreKey, now: Timestamp) -> Statement {
-        let mut s = Statement::new();
-        s.sql(format!("EXISTS (SELECT 1 FROM {} WHERE store_key = ", self.tables.sessions)).key(key);
-        Self::live(&mut s, "expires_at", now);
-        s.sql(")").done()
-    }
-
-    fn select_live(&self, key: &StoreKey, now: Timestamp, lock: &'static str) -> Statement {
-        let mut s = Statement::new();
-        s.sql(format!("SELECT 1 FROM {} WHERE store_key = ", self.tables.sessions)).key(key);
-        Self::live(&mut s, "expires_at", now);
-        s.sql(lock).returning(&[Col::Int]).done()
-    }
-
-    /// A write batch guarded by the liveness of the session under `key`.
-    fn guarded(&self, key: &StoreKey, now: Timestamp, statements: Vec<Statement>) -> Batch {
-        Batch { kind: Kind::Write, guard: Some(self.select_live(key, now, D::LOCK)), statements }
-    }
-
-    /// The upsert of all `entries` in one statement: `INSERT ... SELECT * FROM (<rows>) AS v
-    /// WHERE <condition> <upsert>`. `None` when there are none.
-    pub(crate) fn upsert_entries(
-        &self,
-        key: &StoreKey,
-        entries: &[(String, Entry)],
-        condition: impl FnOnce(&mut Statement),
-    ) -> Option<Statement> {
-        if entries.is_empty() {
-            return None;
-        }
-        let mut s = Statement::new();
-        s.sql(format!("INSERT INTO {} (store_key, field, value, expires_at) SELECT * FROM (", self.tables.entries));
-        for (i, (field, entry)) in entries.iter().enumerate() {
-            // Named columns in the first row: MySQL refuses a derived table with duplicate names.
-            let (k, f, v, x) = if i == 0 { (" AS k, ", " AS f, ", " AS v, ", " AS x") } else { (", ", ", ", ", ", "") };
-            s.sql(if i == 0 { "SELECT " } else { " UNION ALL SELECT " })
-                .key(key)
-                .sql(k)
-                .arg(Value::Text(Some(field.clone())))
-                .sql(f)
-                .arg(Value::Blob(Some(entry.value.clone())))
-                .sql(v)
-                .deadline(entry.expires_at)
-                .sql(x);
-        }
-        // The WHERE also lets SQLite parse `INSERT ... SELECT ... ON CONFLICT`.
-        s.sql(") AS v WHERE ");
-        condition(&mut s);
-        Some(s.sql(self.dialect.upsert_entry()).done())
-    }
-
     pub(crate) async fn migrate(&self) -> Result<(), StoreError> {
-        let statements = self.dialect.schema(&self.tables);
-        self.dialect.run(Batch::new(Kind::Schema, statements)).await?;
+        self.dialect.run(statements::schema::<D>(&self.tables)).await?;
         self.dialect.upgrade(&self.tables).await
     }
 
     /// One statement: the session row joined with its live entries.
     pub(crate) async fn load(&self, key: &StoreKey, now: Timestamp) -> Result<Option<Record>, StoreError> {
-        let t = &self.tables;
-        let mut s = Statement::new();
-        s.sql(format!(
-            "SELECT s.created_at, s.idle_deadline, s.absolute_deadline, s.remember_me, e.field, e.value, e.expires_at, \
-             s.last_active, s.lifetime \
-             FROM {} s LEFT JOIN {} e ON e.store_key = s.store_key",
-            t.sessions, t.entries
-        ));
-        Self::live(&mut s, "e.expires_at", now);
-        s.sql(" WHERE s.store_key = ").key(key);
-        Self::live(&mut s, "s.expires_at", now);
-        s.returning(&[Col::Int, Col::Int, Col::Int, Col::Int, Col::Text, Col::Blob, Col::Int, Col::Int, Col::Int]);
-        let rows = self.dialect.run(Batch::new(Kind::Read, vec![s.done()])).await?;
+        let rows = self.dialect.run(statements::load(&self.tables, key, now)).await?;
         Ok(decode_record(key, rows))
     }
 
-    /// One transaction: clear an expired predecessor, insert the session (a live one under
-    /// the key makes this fail on the primary key: `KeyTaken`), insert the entries.
+    /// One transaction: the dialect's [`create`](Dialect::create).
     pub(crate) async fn create(&self, key: &StoreKey, record: &Record, now: Timestamp) -> Result<Created, StoreError> {
-        if let Some(batch) = self.dialect.create(self, key, record, now) {
-            let rows = self.dialect.run(batch).await?;
-            return match rows.first().and_then(|row| row.first()) {
-                Some(Ok(Value::Int(Some(1)))) => Ok(Created::Stored),
-                Some(Ok(Value::Int(Some(0)))) => Ok(Created::KeyTaken),
-                other => Err(StoreError::backend(D::NAME, format!("create returned no outcome: {other:?}"))),
-            };
-        }
-        let t = &self.tables;
-        let mut statements = Vec::with_capacity(4);
-        let mut s = Statement::new();
-        // Entries of an expired or deleted predecessor must not show up in the new session.
-        s.sql(format!("DELETE FROM {} WHERE store_key = ", t.entries)).key(key).sql(" AND NOT ");
-        s.append(&self.exists_live(key, now));
-        statements.push(s.done());
-        s.sql(format!("DELETE FROM {} WHERE store_key = ", t.sessions)).key(key).sql(" AND expires_at <= ").time(now);
-        statements.push(s.done());
-        statements.push(self.insert_session(key, &record.meta));
-        statements.extend(self.upsert_entries(key, &record.entries, |s| {
-            s.sql("1 = 1");
-        }));
-        match self.dialect.run(Batch::new(Kind::Write, statements)).await {
-            Ok(_) => Ok(Created::Stored),
-            Err(e) if is_unique_violation(&e) => Ok(Created::KeyTaken),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// `INSERT INTO sessions (...) VALUES (...)`.
-    pub(crate) fn insert_session(&self, key: &StoreKey, meta: &Meta) -> Statement {
-        let mut s = Statement::new();
-        s.sql(format!(
-            "INSERT INTO {} (store_key, created_at, idle_deadline, absolute_deadline, expires_at, remember_me, last_active, lifetime) \
-             VALUES (",
-            self.tables.sessions
-        ))
-        .key(key)
-        .sql(", ")
-        .time(meta.created_at)
-        .sql(", ")
-        .deadline(meta.idle_deadline)
-        .sql(", ")
-        .deadline(meta.absolute_deadline)
-        .sql(", ")
-        .deadline(meta.expires_at())
-        .sql(", ")
-        .arg(Value::Int(Some(i64::from(meta.remember_me))))
-        .sql(", ")
-        .time(meta.last_active)
-        .sql(", ")
-        .arg(Value::Int(meta.lifetime.map(duration_millis)))
-        .sql(")");
-        s.done()
-    }
-
-    /// One guarded batch: removals, upserts (one statement for all), new metadata, each
-    /// conditional on the session being live, so a change to a dead session writes nothing.
-    pub(crate) async fn apply(&self, key: &StoreKey, change: &Change, now: Timestamp) -> Result<Applied, StoreError> {
-        let t = &self.tables;
-        if change.is_empty() {
-            // Nothing to write: no transaction, no write lock.
-            let rows = self.dialect.run(Batch::new(Kind::Read, vec![self.select_live(key, now, "")])).await?;
-            return Ok(if rows.is_empty() { Applied::Gone } else { Applied::Done });
-        }
-        let live = self.exists_live(key, now);
-        let mut statements = Vec::with_capacity(3);
-        let mut s = Statement::new();
-        // A key both removed and set ends up set, as in `Record::apply`: the upsert sets it, so
-        // the removal leaves it out (statements never touch the same row: see the module docs).
-        let removed: Vec<&String> =
-            change.remove.iter().filter(|field| change.set.iter().all(|(set, _)| set != *field)).collect();
-        if !removed.is_empty() {
-            s.sql(format!("DELETE FROM {} WHERE store_key = ", t.entries)).key(key).sql(" AND field IN (");
-            for (i, field) in removed.into_iter().enumerate() {
-                s.sql(if i == 0 { "" } else { ", " }).arg(Value::Text(Some(field.clone())));
+        match D::create(&self.tables, key, record, now) {
+            Create::FailsIfTaken(batch) => match self.dialect.run(batch).await {
+                Ok(_) => Ok(Created::Stored),
+                Err(e) if is_unique_violation(&e) => Ok(Created::KeyTaken),
+                Err(e) => Err(e),
+            },
+            Create::Answers(batch) => {
+                let rows = self.dialect.run(batch).await?;
+                match rows.first().and_then(|row| row.first()) {
+                    Some(Ok(Value::Int(Some(1)))) => Ok(Created::Stored),
+                    Some(Ok(Value::Int(Some(0)))) => Ok(Created::KeyTaken),
+                    other => Err(StoreError::backend(D::NAME, format!("create returned no outcome: {other:?}"))),
+                }
             }
-            s.sql(") AND ").live(&live);
-            statements.push(s.done());
         }
-        statements.extend(self.upsert_entries(key, &change.set, |s| {
-            s.live(&live);
-        }));
-        // Last: the guard of the statements before it must see the deadlines it was called with.
-        if let Some(meta) = &change.meta {
-            s.sql(format!("UPDATE {} SET created_at = ", t.sessions))
-                .time(meta.created_at)
-                .sql(", idle_deadline = ")
-                .deadline(meta.idle_deadline)
-                .sql(", absolute_deadline = ")
-                .deadline(meta.absolute_deadline)
-                .sql(", expires_at = ")
-                .deadline(meta.expires_at())
-                .sql(", remember_me = ")
-                .arg(Value::Int(Some(i64::from(meta.remember_me))))
-                .sql(", last_active = ")
-                .time(meta.last_active)
-                .sql(", lifetime = ")
-                .arg(Value::Int(meta.lifetime.map(duration_millis)))
-                .sql(" WHERE store_key = ")
-                .key(key);
-            Self::live(&mut s, "expires_at", now);
-            statements.push(s.done());
-        }
-        let rows = self.dialect.run(self.guarded(key, now, statements)).await?;
+    }
+
+    /// One guarded batch, whose guard finds no row if the session is not live.
+    pub(crate) async fn apply(&self, key: &StoreKey, change: &Change, now: Timestamp) -> Result<Applied, StoreError> {
+        let rows = self.dialect.run(statements::apply::<D>(&self.tables, key, change, now)).await?;
         Ok(if rows.is_empty() { Applied::Gone } else { Applied::Done })
     }
 
-    /// One transaction: the session row, then its entries (in case foreign keys are off).
+    /// One transaction.
     pub(crate) async fn delete(&self, key: &StoreKey) -> Result<(), StoreError> {
-        let mut s = Statement::new();
-        let mut statements = Vec::with_capacity(2);
-        // Session first: once it is gone, no apply can add entries back.
-        statements.push(s.sql(format!("DELETE FROM {} WHERE store_key = ", self.tables.sessions)).key(key).done());
-        statements.push(s.sql(format!("DELETE FROM {} WHERE store_key = ", self.tables.entries)).key(key).done());
-        self.dialect.run(Batch::new(Kind::Write, statements)).await.map(drop)
+        self.dialect.run(statements::delete(&self.tables, key)).await.map(drop)
     }
 
-    /// One guarded batch: clear an expired record under `to`, then move the session row (its
-    /// entries follow by `ON UPDATE CASCADE`, or by the last statement if foreign keys are
-    /// off). A live record under `to` fails the move on the primary key (`KeyTaken`) and the
-    /// whole batch, which leaves both records as they were.
+    /// One guarded batch; a live record under `to` fails it on the primary key (`KeyTaken`).
     pub(crate) async fn rename(&self, from: &StoreKey, to: &StoreKey, now: Timestamp) -> Result<Renamed, StoreError> {
-        let t = &self.tables;
-        let live = self.exists_live(from, now);
-        let mut s = Statement::new();
-        // Its entries go by the cascade. Only for a live `from`: a refused rename writes nothing.
-        s.sql(format!("DELETE FROM {} WHERE store_key = ", t.sessions))
-            .key(to)
-            .sql(" AND expires_at <= ")
-            .time(now)
-            .sql(" AND ")
-            .live(&live);
-        let mut clear = s.done();
-        // Entries under `to` with no session row, which foreign keys would not have left.
-        s.sql(format!("DELETE FROM {} WHERE store_key = ", t.entries))
-            .key(to)
-            .sql(format!(" AND NOT EXISTS (SELECT 1 FROM {} WHERE store_key = ", t.sessions))
-            .key(to)
-            .sql(") AND ")
-            .live(&live);
-        let orphans = s.done();
-        s.sql(format!("UPDATE {} SET store_key = ", t.sessions)).key(to).sql(" WHERE store_key = ").key(from);
-        Self::live(&mut s, "expires_at", now);
-        let mut rename = s.done();
-        self.dialect.in_order(&mut clear, &mut rename);
-        s.sql(format!("UPDATE {} SET store_key = ", t.entries))
-            .key(to)
-            .sql(" WHERE store_key = ")
-            .key(from)
-            .sql(format!(" AND EXISTS (SELECT 1 FROM {} WHERE store_key = ", t.sessions))
-            .key(to)
-            .sql(format!(") AND NOT EXISTS (SELECT 1 FROM {} WHERE store_key = ", t.sessions))
-            .key(from)
-            .sql(")");
-        let statements = vec![clear, orphans, rename, s.done()];
-        match self.dialect.run(self.guarded(from, now, statements)).await {
+        match self.dialect.run(statements::rename::<D>(&self.tables, from, to, now)).await {
             Ok(rows) if rows.is_empty() => Ok(Renamed::Gone),
             Ok(_) => Ok(Renamed::Done),
             Err(e) if is_unique_violation(&e) => Ok(Renamed::KeyTaken),
@@ -655,11 +479,7 @@ impl<D: Dialect> SqlStore<D> {
     /// statement in every dialect. No index helps (live rows are most of the table), so the
     /// database reads every live row: cheap for thousands of sessions, slow for many millions.
     pub(crate) async fn count_live(&self, now: Timestamp) -> Result<u64, StoreError> {
-        let mut s = Statement::new();
-        s.sql(format!("SELECT COUNT(*) FROM {} WHERE expires_at IS NULL OR expires_at > ", self.tables.sessions))
-            .time(now)
-            .returning(&[Col::Int]);
-        let rows = self.dialect.run(Batch::new(Kind::Read, vec![s.done()])).await?;
+        let rows = self.dialect.run(statements::count_live(&self.tables, now)).await?;
         match rows.first().and_then(|row| row.first()) {
             Some(Ok(Value::Int(Some(n)))) => u64::try_from(*n)
                 .map_err(|_| StoreError::backend(D::NAME, format!("a negative count of sessions: {n}"))),
@@ -669,13 +489,11 @@ impl<D: Dialect> SqlStore<D> {
 
     /// Expired entries of live sessions, then expired sessions in chunks, one transaction each.
     pub(crate) async fn collect_expired(&self, now: Timestamp) -> Result<u64, StoreError> {
-        let mut s = Statement::new();
-        let mut statements =
-            vec![s.sql(format!("DELETE FROM {} WHERE expires_at <= ", self.tables.entries)).time(now).done()];
         let mut total = 0u64;
+        let mut first = true;
         loop {
-            statements.extend(self.dialect.collect_chunk(&self.tables, now, COLLECT_CHUNK));
-            let rows = self.dialect.run(Batch::new(Kind::Write, statements)).await?;
+            let chunk = statements::collect_chunk::<D>(&self.tables, now, COLLECT_CHUNK, first);
+            let rows = self.dialect.run(chunk).await?;
             let removed = match rows.first().and_then(|row| row.first()) {
                 Some(Ok(Value::Int(Some(n)))) => u64::try_from(*n).unwrap_or(0),
                 other => {
@@ -686,7 +504,7 @@ impl<D: Dialect> SqlStore<D> {
             if removed < COLLECT_CHUNK as u64 {
                 return Ok(total);
             }
-            statements = Vec::new();
+            first = false;
         }
     }
 }

@@ -295,24 +295,25 @@ pub(crate) struct Mysql {
 /// the statements run only then.
 const LIVE: LiveAs = LiveAs::Text("1 = 1");
 
+/// Whether the table and column bound to it exist.
+pub(crate) const COLUMN_EXISTS: &str = "SELECT COUNT(*) FROM information_schema.columns \
+     WHERE table_schema = DATABASE() AND table_name = ? AND column_name = ?";
+
+/// Adds `column` to the sessions table.
+pub(crate) fn add_column(sessions: &str, column: &str) -> String {
+    format!("ALTER TABLE {sessions} ADD COLUMN {column} BIGINT NULL")
+}
+
 /// Adds the columns a sessions table of an earlier release lacks ([`ADDED_COLUMNS`]). MySQL 8
 /// has no `ADD COLUMN IF NOT EXISTS`: the catalog says whether each is there, and a process
 /// that added one meanwhile makes the `ALTER` fail with "duplicate column" (1060), which is fine.
 async fn add_missing_columns(conn: &mut sqlx::MySqlConnection, sessions: String) -> Result<(), sqlx::Error> {
     for column in ADDED_COLUMNS {
-        let (found,): (i64,) = sqlx::query_as(
-            "SELECT COUNT(*) FROM information_schema.columns \
-             WHERE table_schema = DATABASE() AND table_name = ? AND column_name = ?",
-        )
-        .bind(&sessions)
-        .bind(column)
-        .fetch_one(&mut *conn)
-        .await?;
+        let (found,): (i64,) = sqlx::query_as(COLUMN_EXISTS).bind(&sessions).bind(column).fetch_one(&mut *conn).await?;
         if found > 0 {
             continue;
         }
-        let alter = format!("ALTER TABLE {sessions} ADD COLUMN {column} BIGINT NULL");
-        match conn.execute(sqlx::raw_sql(&alter)).await {
+        match conn.execute(sqlx::raw_sql(&add_column(&sessions, column))).await {
             Err(sqlx::Error::Database(db))
                 if db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>().is_some_and(|e| e.number() == 1060) => {}
             other => other.map(drop)?,
@@ -322,7 +323,7 @@ async fn add_missing_columns(conn: &mut sqlx::MySqlConnection, sessions: String)
 }
 
 /// A statement's text and values.
-fn rendered(statement: &Statement) -> (String, Vec<Value>) {
+pub(crate) fn rendered(statement: &Statement) -> (String, Vec<Value>) {
     let (mut sql, mut values) = (String::with_capacity(256), Vec::new());
     statement.render(&mut sql, &mut values, LIVE, &|out: &mut String, _| out.push('?'));
     (sql, values)
@@ -425,7 +426,7 @@ impl Dialect for Mysql {
         }
     }
 
-    fn schema(&self, t: &Tables) -> Vec<Statement> {
+    fn schema(t: &Tables) -> Vec<Statement> {
         let (s, e) = (&t.sessions, &t.entries);
         // Binary collation: field names are compared byte for byte, as in the other stores.
         let text = "CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL";
@@ -456,25 +457,23 @@ impl Dialect for Mysql {
             ),
         ]
         .into_iter()
-        .map(|sql| Statement::new().sql(sql).done())
+        .map(|sql| Statement::new().sql(sql))
         .collect()
     }
 
-    fn upsert_entry(&self) -> &'static str {
-        " ON DUPLICATE KEY UPDATE value = VALUES(value), expires_at = VALUES(expires_at)"
-    }
+    const UPSERT_ENTRY: &'static str =
+        " ON DUPLICATE KEY UPDATE value = VALUES(value), expires_at = VALUES(expires_at)";
 
-    fn collect_chunk(&self, t: &Tables, now: Timestamp, limit: i64) -> Vec<Statement> {
-        let mut sessions = Statement::new();
-        // Their entries go by the cascade, which InnoDB always applies.
-        sessions
-            .sql(format!("DELETE FROM {} WHERE expires_at <= ", t.sessions))
-            .time(now)
-            .sql(" ORDER BY expires_at LIMIT ")
-            .arg(Value::Int(Some(limit)));
-        let mut count = Statement::new();
-        // Rows the previous statement deleted, cascades not counted.
-        count.sql("SELECT ROW_COUNT()").returning(&[Col::Int]);
-        vec![sessions.done(), count.done()]
+    fn collect_chunk(t: &Tables, now: Timestamp, limit: i64) -> Vec<Statement> {
+        vec![
+            // Their entries go by the cascade, which InnoDB always applies.
+            Statement::new()
+                .sql(format!("DELETE FROM {} WHERE expires_at <= ", t.sessions))
+                .time(now)
+                .sql(" ORDER BY expires_at LIMIT ")
+                .arg(Value::Int(Some(limit))),
+            // Rows the previous statement deleted, cascades not counted.
+            Statement::new().sql("SELECT ROW_COUNT()").returning(&[Col::Int]),
+        ]
     }
 }

@@ -7,9 +7,10 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::Executor as _;
 
+use super::statements::{insert_session, upsert_entries};
 use super::{
-    arguments, decode_rows, retrying, Batch, Col, Connections, Dialect, Kind, LiveAs, Rows, SqlStore, Statement,
-    Tables, Value, ADDED_COLUMNS,
+    arguments, decode_rows, retrying, Batch, Col, Connections, Create, Dialect, Kind, LiveAs, Rows, SqlStore,
+    Statement, Tables, Value, ADDED_COLUMNS,
 };
 use crate::error::StoreError;
 use crate::id::StoreKey;
@@ -245,11 +246,23 @@ pub(crate) struct Postgres {
 /// The guard's answer, as the statements of a guarded batch see it.
 const LIVE: LiveAs = LiveAs::Text("EXISTS (SELECT 1 FROM live)");
 
+/// The statements of a schema batch as one text, run by the simple query protocol: it takes
+/// them all in one call (there are no bound values) and runs them as one implicit transaction,
+/// which keeps the advisory lock.
+pub(crate) fn schema_sql(batch: &Batch) -> String {
+    let mut sql = format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK});\n");
+    for statement in &batch.statements {
+        statement.render(&mut sql, &mut Vec::new(), LiveAs::Inline, &|_: &mut String, _| {});
+        sql.push_str(";\n");
+    }
+    sql
+}
+
 /// `batch` as one statement: its statements become `WITH` clauses, the last one (or, with a
 /// guard, a `SELECT` of the guard's rows) the main query. PostgreSQL runs the main query
 /// first, so the guard's row lock is taken before any clause writes; every clause that
 /// refers to the guard reads its one, locked, result.
-fn one_statement(batch: &Batch) -> (String, Vec<Value>) {
+pub(crate) fn one_statement(batch: &Batch) -> (String, Vec<Value>) {
     let placeholder = |out: &mut String, n: usize| {
         // Writing to a String cannot fail.
         let _ = write!(out, "${n}");
@@ -298,13 +311,7 @@ impl Dialect for Postgres {
         let conns = self.conns.clone();
         async move {
             if batch.kind == Kind::Schema {
-                // No bound values: the simple query protocol takes every statement in one call
-                // and runs them as one implicit transaction, which keeps the advisory lock.
-                let mut sql = format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK});\n");
-                for statement in &batch.statements {
-                    statement.render(&mut sql, &mut Vec::new(), LiveAs::Inline, &|_: &mut String, _| {});
-                    sql.push_str(";\n");
-                }
+                let sql = schema_sql(&batch);
                 let mut conn = conns.acquire(NAME).await?;
                 return match conns.within(Box::pin(conn.conn.execute(sqlx::raw_sql(&sql)))).await {
                     Ok(_) => Ok(Vec::new()),
@@ -331,7 +338,7 @@ impl Dialect for Postgres {
         }
     }
 
-    fn schema(&self, t: &Tables) -> Vec<Statement> {
+    fn schema(t: &Tables) -> Vec<Statement> {
         let (s, e) = (&t.sessions, &t.entries);
         [
             format!(
@@ -368,17 +375,15 @@ impl Dialect for Postgres {
                  END IF; END $$"
             )
         }))
-        .map(|sql| Statement::new().sql(sql).done())
+        .map(|sql| Statement::new().sql(sql))
         .collect()
     }
 
     /// One statement: claim the key (insert the session, or overwrite an expired one in place:
     /// deleting it would cascade, at the end of the statement, onto the new entries), then,
     /// only if the claim succeeded, drop the old record's other fields and upsert the new ones.
-    fn create(&self, store: &SqlStore<Self>, key: &StoreKey, record: &Record, now: Timestamp) -> Option<Batch> {
-        let t = &store.tables;
-        let mut claim = store.insert_session(key, &record.meta);
-        claim
+    fn create(t: &Tables, key: &StoreKey, record: &Record, now: Timestamp) -> Create {
+        let claim = insert_session(t, key, &record.meta)
             .sql(format!(
                 " ON CONFLICT (store_key) DO UPDATE SET created_at = excluded.created_at, \
                  idle_deadline = excluded.idle_deadline, absolute_deadline = excluded.absolute_deadline, \
@@ -391,21 +396,22 @@ impl Dialect for Postgres {
             .sql(" RETURNING 1")
             .named("claim");
         let claimed = "EXISTS (SELECT 1 FROM claim)";
-        let mut old = Statement::new();
-        old.sql(format!("DELETE FROM {} WHERE store_key = ", t.entries)).key(key).sql(" AND ").sql(claimed);
+        let mut old = Statement::new()
+            .sql(format!("DELETE FROM {} WHERE store_key = ", t.entries))
+            .key(key)
+            .sql(" AND ")
+            .sql(claimed);
         // Fields of the new record are upserted: the two clauses never touch the same row.
         for (i, (field, _)) in record.entries.iter().enumerate() {
-            old.sql(if i == 0 { " AND field NOT IN (" } else { ", " }).arg(Value::Text(Some(field.clone())));
+            old = old.sql(if i == 0 { " AND field NOT IN (" } else { ", " }).arg(Value::Text(Some(field.clone())));
         }
         if !record.entries.is_empty() {
-            old.sql(")");
+            old = old.sql(")");
         }
-        let mut statements = vec![claim.done(), old.done()];
-        statements.extend(store.upsert_entries(key, &record.entries, |s| {
-            s.sql(claimed);
-        }));
-        statements.push(Statement::new().sql("SELECT count(*) FROM claim").returning(&[Col::Int]).done());
-        Some(Batch { kind: Kind::Write, guard: None, statements })
+        let mut clauses = vec![claim, old];
+        clauses.extend(upsert_entries::<Self>(t, key, &record.entries, |s| s.sql(claimed)));
+        clauses.push(Statement::new().sql("SELECT count(*) FROM claim").returning(&[Col::Int]));
+        Create::Answers(Batch { kind: Kind::Write, guard: None, statements: clauses })
     }
 
     /// Data-modifying `WITH` clauses run in no set order, except that a clause runs to its end
@@ -414,27 +420,28 @@ impl Dialect for Postgres {
     /// it, and the cascade of `first`'s deletion (run at the end of the statement, in the order
     /// the rows changed) must come before the cascade of the move, or it would delete the
     /// moved entries.
-    fn in_order(&self, first: &mut Statement, then: &mut Statement) {
-        first.sql(" RETURNING 1").named("earlier");
-        then.sql(" AND (SELECT count(*) FROM earlier) >= 0");
+    fn in_order(first: Statement, then: Statement) -> (Statement, Statement) {
+        (first.sql(" RETURNING 1").named("earlier"), then.sql(" AND (SELECT count(*) FROM earlier) >= 0"))
     }
 
-    fn collect_chunk(&self, t: &Tables, now: Timestamp, limit: i64) -> Vec<Statement> {
-        let mut chosen = Statement::new();
-        // SKIP LOCKED: a session a request is changing right now is left for the next round.
-        chosen
-            .sql(format!("SELECT store_key FROM {} WHERE expires_at <= ", t.sessions))
-            .time(now)
-            .sql(" ORDER BY expires_at LIMIT ")
-            .arg(Value::Int(Some(limit)))
-            .sql(" FOR UPDATE SKIP LOCKED")
-            .named("chosen");
-        let mut gone = Statement::new();
-        // Their entries go by the cascade.
-        gone.sql(format!("DELETE FROM {} WHERE store_key IN (SELECT store_key FROM chosen) RETURNING 1", t.sessions))
-            .named("gone");
-        let mut count = Statement::new();
-        count.sql("SELECT count(*) FROM gone").returning(&[Col::Int]);
-        vec![chosen.done(), gone.done(), count.done()]
+    fn collect_chunk(t: &Tables, now: Timestamp, limit: i64) -> Vec<Statement> {
+        vec![
+            // SKIP LOCKED: a session a request is changing right now is left for the next round.
+            Statement::new()
+                .sql(format!("SELECT store_key FROM {} WHERE expires_at <= ", t.sessions))
+                .time(now)
+                .sql(" ORDER BY expires_at LIMIT ")
+                .arg(Value::Int(Some(limit)))
+                .sql(" FOR UPDATE SKIP LOCKED")
+                .named("chosen"),
+            // Their entries go by the cascade.
+            Statement::new()
+                .sql(format!(
+                    "DELETE FROM {} WHERE store_key IN (SELECT store_key FROM chosen) RETURNING 1",
+                    t.sessions
+                ))
+                .named("gone"),
+            Statement::new().sql("SELECT count(*) FROM gone").returning(&[Col::Int]),
+        ]
     }
 }

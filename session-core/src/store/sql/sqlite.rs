@@ -270,7 +270,7 @@ impl Dialect for Sqlite {
         }
     }
 
-    fn schema(&self, t: &Tables) -> Vec<Statement> {
+    fn schema(t: &Tables) -> Vec<Statement> {
         let (s, e) = (&t.sessions, &t.entries);
         [
             format!(
@@ -300,11 +300,7 @@ impl Dialect for Sqlite {
             format!("CREATE INDEX IF NOT EXISTS {e}_expires_at ON {e} (expires_at) WHERE expires_at IS NOT NULL"),
         ]
         .into_iter()
-        .map(|sql| {
-            let mut statement = Statement::new();
-            statement.sql(sql);
-            statement
-        })
+        .map(|sql| Statement::new().sql(sql))
         .collect()
     }
 
@@ -315,25 +311,21 @@ impl Dialect for Sqlite {
         }
     }
 
-    fn collect_chunk(&self, t: &Tables, now: Timestamp, limit: i64) -> Vec<Statement> {
+    fn collect_chunk(t: &Tables, now: Timestamp, limit: i64) -> Vec<Statement> {
         // The same ordered, limited choice twice in one transaction picks the same sessions.
-        let chosen = |s: &mut Statement| {
+        let chosen = |s: Statement| {
             s.sql(format!("store_key IN (SELECT store_key FROM {} WHERE expires_at <= ", t.sessions))
                 .time(now)
                 .sql(" ORDER BY expires_at, store_key LIMIT ")
                 .arg(Value::Int(Some(limit)))
-                .sql(")");
+                .sql(")")
         };
-        let mut entries = Statement::new();
-        entries.sql(format!("DELETE FROM {} WHERE ", t.entries));
-        chosen(&mut entries);
-        let mut sessions = Statement::new();
-        sessions.sql(format!("DELETE FROM {} WHERE ", t.sessions));
-        chosen(&mut sessions);
-        let mut count = Statement::new();
-        // Rows the previous statement deleted, cascades not counted.
-        count.sql("SELECT changes()").returning(&[Col::Int]);
-        vec![entries, sessions, count]
+        vec![
+            chosen(Statement::new().sql(format!("DELETE FROM {} WHERE ", t.entries))),
+            chosen(Statement::new().sql(format!("DELETE FROM {} WHERE ", t.sessions))),
+            // Rows the previous statement deleted, cascades not counted.
+            Statement::new().sql("SELECT changes()").returning(&[Col::Int]),
+        ]
     }
 }
 
@@ -350,13 +342,19 @@ async fn add_missing_columns(pool: SqlitePool, writes: Arc<Semaphore>, sessions:
     result.map_err(|e| StoreError::backend(NAME, e))
 }
 
+/// The names of the columns of the table bound to it.
+pub(crate) const COLUMNS: &str = "SELECT name FROM pragma_table_info(?)";
+
+/// Adds `column` to the sessions table.
+pub(crate) fn add_column(sessions: &str, column: &str) -> String {
+    format!("ALTER TABLE {sessions} ADD COLUMN {column} INTEGER")
+}
+
 async fn look_and_add(conn: &mut sqlx::SqliteConnection, sessions: &str) -> Result<(), sqlx::Error> {
-    let columns: Vec<(String,)> =
-        sqlx::query_as("SELECT name FROM pragma_table_info(?)").bind(sessions.to_owned()).fetch_all(&mut *conn).await?;
+    let columns: Vec<(String,)> = sqlx::query_as(COLUMNS).bind(sessions.to_owned()).fetch_all(&mut *conn).await?;
     for column in ADDED_COLUMNS {
         if !columns.iter().any(|(name,)| name == column) {
-            let alter = format!("ALTER TABLE {sessions} ADD COLUMN {column} INTEGER");
-            sqlx::query(&alter).execute(&mut *conn).await?;
+            sqlx::query(&add_column(sessions, column)).execute(&mut *conn).await?;
         }
     }
     sqlx::query("COMMIT").execute(&mut *conn).await.map(drop)
@@ -366,6 +364,28 @@ async fn run_batch(pool: SqlitePool, writes: Arc<Semaphore>, batch: Batch) -> Re
     let write = batch.kind != Kind::Read;
     let _turn =
         if write { Some(writes.acquire_owned().await.map_err(|e| StoreError::backend(NAME, e))?) } else { None };
+    let (sql, values) = render(&batch);
+    let args = arguments::<sqlx::Sqlite>(values).map_err(|e| StoreError::backend(NAME, e))?;
+    let mut conn = pool.acquire().await.map_err(|e| StoreError::backend(NAME, e))?;
+    match sqlx::query_with(&sql, args).fetch_all(&mut *conn).await {
+        Ok(rows) => Ok(decode_rows(&rows, batch.columns())),
+        Err(e) => {
+            if write {
+                // The batch stopped at the failing statement, inside its transaction. A
+                // connection that cannot roll back (or had nothing to roll back because BEGIN
+                // failed) is closed rather than returned to the pool in an unknown state.
+                if sqlx::query("ROLLBACK").execute(&mut *conn).await.is_err() {
+                    conn.close_on_drop();
+                }
+            }
+            Err(StoreError::backend(NAME, e))
+        }
+    }
+}
+
+/// `batch` as the text of one call and its values: a write inside `BEGIN IMMEDIATE` ... `COMMIT`.
+pub(crate) fn render(batch: &Batch) -> (String, Vec<Value>) {
+    let write = batch.kind != Kind::Read;
     let mut sql = String::with_capacity(256);
     let mut values = Vec::new();
     if write {
@@ -385,22 +405,7 @@ async fn run_batch(pool: SqlitePool, writes: Arc<Semaphore>, batch: Batch) -> Re
     if write {
         sql.push_str("COMMIT;");
     }
-    let args = arguments::<sqlx::Sqlite>(values).map_err(|e| StoreError::backend(NAME, e))?;
-    let mut conn = pool.acquire().await.map_err(|e| StoreError::backend(NAME, e))?;
-    match sqlx::query_with(&sql, args).fetch_all(&mut *conn).await {
-        Ok(rows) => Ok(decode_rows(&rows, batch.columns())),
-        Err(e) => {
-            if write {
-                // The batch stopped at the failing statement, inside its transaction. A
-                // connection that cannot roll back (or had nothing to roll back because BEGIN
-                // failed) is closed rather than returned to the pool in an unknown state.
-                if sqlx::query("ROLLBACK").execute(&mut *conn).await.is_err() {
-                    conn.close_on_drop();
-                }
-            }
-            Err(StoreError::backend(NAME, e))
-        }
-    }
+    (sql, values)
 }
 
 #[cfg(test)]
