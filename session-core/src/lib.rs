@@ -31,7 +31,7 @@ mod record;
 mod state;
 pub mod store;
 // Shared by the unit tests of the stores that log corrupt data as warnings.
-#[cfg(all(test, any(feature = "file", feature = "sqlite")))]
+#[cfg(all(test, any(feature = "file", feature = "sqlite", feature = "postgres", feature = "mysql")))]
 mod test_support;
 mod time;
 

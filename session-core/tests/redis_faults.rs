@@ -123,11 +123,14 @@ mod proxy {
         }
 
         /// Waits until a [`Action::Hold`] fault holds its command.
+        // Only the cluster tests hold a command.
+        #[cfg_attr(not(feature = "redis-cluster"), allow(dead_code))]
         pub(crate) async fn held(&self) {
             self.inner.held.notified().await;
         }
 
         /// Lets the held command go on.
+        #[cfg_attr(not(feature = "redis-cluster"), allow(dead_code))]
         pub(crate) fn resume(&self) {
             self.inner.resume.notify_one();
         }

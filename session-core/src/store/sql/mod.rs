@@ -689,6 +689,71 @@ pub(crate) fn positive(name: &'static str, what: &str, d: Duration) -> Result<Du
     Ok(d)
 }
 
+/// What the PostgreSQL and MySQL builders set, with the defaults; `Debug` leaves the URL out, as
+/// it may hold a password.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+#[derive(Clone)]
+pub(crate) struct ServerSettings {
+    pub(crate) url: String,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) acquire_timeout: Duration,
+    pub(crate) statement_timeout: Duration,
+    pub(crate) max_connections: u32,
+    pub(crate) tables: Option<(String, String)>,
+}
+
+/// [`ServerSettings`] checked, ready to build a pool from.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(crate) struct CheckedSettings {
+    pub(crate) tables: Tables,
+    pub(crate) connect: Duration,
+    pub(crate) acquire: Duration,
+    pub(crate) statement: Duration,
+    pub(crate) max_connections: u32,
+}
+
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+impl ServerSettings {
+    pub(crate) fn new(url: &str, max_connections: u32) -> Self {
+        Self {
+            url: url.to_owned(),
+            connect_timeout: CONNECT_TIMEOUT,
+            acquire_timeout: ACQUIRE_TIMEOUT,
+            statement_timeout: STATEMENT_TIMEOUT,
+            max_connections,
+            tables: None,
+        }
+    }
+
+    /// Refuses zero timeouts, an empty pool and table names that are not plain identifiers.
+    pub(crate) fn check(&self, name: &'static str) -> Result<CheckedSettings, StoreError> {
+        let tables = match &self.tables {
+            Some((sessions, entries)) => Tables::new(sessions, entries)?,
+            None => Tables::default(),
+        };
+        Ok(CheckedSettings {
+            tables,
+            connect: positive(name, "connect timeout", self.connect_timeout)?,
+            acquire: positive(name, "acquire timeout", self.acquire_timeout)?,
+            statement: positive(name, "statement timeout", self.statement_timeout)?,
+            max_connections: pool_size(name, self.max_connections)?,
+        })
+    }
+}
+
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+impl std::fmt::Debug for ServerSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerSettings")
+            .field("connect_timeout", &self.connect_timeout)
+            .field("acquire_timeout", &self.acquire_timeout)
+            .field("statement_timeout", &self.statement_timeout)
+            .field("max_connections", &self.max_connections)
+            .field("tables", &self.tables)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The pool size of a builder, which sqlx needs to be at least one.
 pub(crate) fn pool_size(name: &'static str, n: u32) -> Result<u32, StoreError> {
     if n == 0 {

@@ -9,8 +9,8 @@ use sqlx::Executor as _;
 
 use super::statements::{insert_session, upsert_entries};
 use super::{
-    arguments, decode_rows, retrying, Batch, Col, Connections, Create, Dialect, Kind, LiveAs, Rows, SqlStore,
-    Statement, Tables, Value, ADDED_COLUMNS,
+    arguments, decode_rows, retrying, Batch, CheckedSettings, Col, Connections, Create, Dialect, Kind, LiveAs, Rows,
+    ServerSettings, SqlStore, Statement, Tables, Value, ADDED_COLUMNS,
 };
 use crate::error::StoreError;
 use crate::id::StoreKey;
@@ -96,14 +96,7 @@ impl PostgresStore {
     /// answer before it gives the connection up. For settings the builder lacks, build the
     /// pool yourself and use [`new`](Self::new).
     pub fn builder(url: &str) -> PostgresStoreBuilder {
-        PostgresStoreBuilder {
-            url: url.to_owned(),
-            connect_timeout: super::CONNECT_TIMEOUT,
-            acquire_timeout: super::ACQUIRE_TIMEOUT,
-            statement_timeout: super::STATEMENT_TIMEOUT,
-            max_connections: MAX_CONNECTIONS,
-            tables: None,
-        }
+        PostgresStoreBuilder { settings: ServerSettings::new(url, MAX_CONNECTIONS) }
     }
 
     /// A store on a pool you configured. Touches nothing: call [`migrate`](Self::migrate)
@@ -144,24 +137,13 @@ impl PostgresStore {
 #[derive(Clone)]
 #[must_use = "a builder does nothing until `open` is called"]
 pub struct PostgresStoreBuilder {
-    url: String,
-    connect_timeout: Duration,
-    acquire_timeout: Duration,
-    statement_timeout: Duration,
-    max_connections: u32,
-    tables: Option<(String, String)>,
+    settings: ServerSettings,
 }
 
 impl std::fmt::Debug for PostgresStoreBuilder {
-    // Not the URL: it may hold a password.
+    // The settings leave the URL out: it may hold a password.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PostgresStoreBuilder")
-            .field("connect_timeout", &self.connect_timeout)
-            .field("acquire_timeout", &self.acquire_timeout)
-            .field("statement_timeout", &self.statement_timeout)
-            .field("max_connections", &self.max_connections)
-            .field("tables", &self.tables)
-            .finish_non_exhaustive()
+        f.debug_tuple("PostgresStoreBuilder").field(&self.settings).finish()
     }
 }
 
@@ -170,14 +152,14 @@ impl PostgresStoreBuilder {
     /// that needs it fails (default 5 s; must not be zero). Also bounds [`open`](Self::open)
     /// when the server cannot be reached.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
+        self.settings.connect_timeout = timeout;
         self
     }
 
     /// How long an operation waits for a free connection when all of the pool's are busy,
     /// before it fails (default 5 s; must not be zero).
     pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
-        self.acquire_timeout = timeout;
+        self.settings.acquire_timeout = timeout;
         self
     }
 
@@ -187,13 +169,13 @@ impl PostgresStoreBuilder {
     /// then gives the connection up: a write then fails with
     /// [`StoreError::OutcomeUnknown`].
     pub fn statement_timeout(mut self, timeout: Duration) -> Self {
-        self.statement_timeout = timeout;
+        self.settings.statement_timeout = timeout;
         self
     }
 
     /// How many connections the pool may open (default 10; at least 1).
     pub fn max_connections(mut self, max: u32) -> Self {
-        self.max_connections = max;
+        self.settings.max_connections = max;
         self
     }
 
@@ -201,21 +183,14 @@ impl PostgresStoreBuilder {
     /// `session_kit_entries`. Names must be plain identifiers (`A-Z a-z 0-9 _`, up to 48):
     /// [`open`](Self::open) checks them.
     pub fn table_names(mut self, sessions: &str, entries: &str) -> Self {
-        self.tables = Some((sessions.to_owned(), entries.to_owned()));
+        self.settings.tables = Some((sessions.to_owned(), entries.to_owned()));
         self
     }
 
     /// Connects and creates the tables if needed.
     pub async fn open(self) -> Result<PostgresStore, StoreError> {
-        let tables = match &self.tables {
-            Some((sessions, entries)) => Tables::new(sessions, entries)?,
-            None => Tables::default(),
-        };
-        let connect = super::positive(NAME, "connect timeout", self.connect_timeout)?;
-        let acquire = super::positive(NAME, "acquire timeout", self.acquire_timeout)?;
-        let statement = super::positive(NAME, "statement timeout", self.statement_timeout)?;
-        let max_connections = super::pool_size(NAME, self.max_connections)?;
-        let options = PgConnectOptions::from_str(&self.url)
+        let CheckedSettings { tables, connect, acquire, statement, max_connections } = self.settings.check(NAME)?;
+        let options = PgConnectOptions::from_str(&self.settings.url)
             .map_err(|e| StoreError::Config(format!("{NAME} store: the database URL: {e}")))?;
         // In the startup message: no round trip. Whole milliseconds, at least one (zero would
         // mean no limit), at most what the setting takes.
