@@ -555,11 +555,23 @@ fn decode_record(key: &StoreKey, rows: Rows) -> Option<Record> {
     Some(record)
 }
 
+/// What a result cell holds, said without its content: a corrupt row is logged, and a stored
+/// value (a one-time code, say) must not reach the log.
+fn cell_kind(cell: Option<&Result<Value, String>>) -> String {
+    match cell {
+        None => "no such column".to_owned(),
+        Some(Err(e)) => format!("unreadable ({e})"),
+        Some(Ok(Value::Int(None) | Value::Text(None) | Value::Blob(None))) => "NULL".to_owned(),
+        Some(Ok(Value::Int(Some(_)))) => "an integer".to_owned(),
+        Some(Ok(Value::Text(Some(_)))) => "text".to_owned(),
+        Some(Ok(Value::Blob(Some(_)))) => "bytes".to_owned(),
+    }
+}
+
 fn decode_meta(row: &[Result<Value, String>]) -> Result<Meta, String> {
     let int = |i: usize| match row.get(i) {
         Some(Ok(Value::Int(v))) => Ok(*v),
-        Some(Err(e)) => Err(e.clone()),
-        other => Err(format!("column {i}: {other:?}")),
+        other => Err(format!("column {i} holds {}", cell_kind(other))),
     };
     let time = |i: usize| -> Result<Option<Timestamp>, String> {
         match int(i)? {
@@ -573,7 +585,8 @@ fn decode_meta(row: &[Result<Value, String>]) -> Result<Meta, String> {
     let remember_me = match int(3)? {
         Some(0) => false,
         Some(1) => true,
-        other => return Err(format!("remember_me is {other:?}")),
+        Some(_) => return Err("remember_me is neither 0 nor 1".to_owned()),
+        None => return Err("remember_me is NULL".to_owned()),
     };
     // `NULL` in a row written before the column existed: its creation is the best guess.
     let last_active = time(7)?.unwrap_or(created_at);
@@ -593,18 +606,18 @@ fn decode_entry(row: &[Result<Value, String>]) -> Result<Option<(String, Entry)>
     let field = match row.get(4) {
         Some(Ok(Value::Text(None))) => return Ok(None),
         Some(Ok(Value::Text(Some(field)))) => field.clone(),
-        other => return Err(format!("field: {other:?}")),
+        other => return Err(format!("the field name column holds {}", cell_kind(other))),
     };
     let value = match row.get(5) {
         Some(Ok(Value::Blob(Some(value)))) => value.clone(),
-        other => return Err(format!("value of {field:?}: {other:?}")),
+        other => return Err(format!("the value of {field:?} holds {}", cell_kind(other))),
     };
     let expires_at = match row.get(6) {
         Some(Ok(Value::Int(None))) => None,
         Some(Ok(Value::Int(Some(ms)))) => {
             Some(u64::try_from(*ms).map(Timestamp::from_millis).map_err(|_| format!("{field:?} expires at {ms}"))?)
         }
-        other => return Err(format!("expires_at of {field:?}: {other:?}")),
+        other => return Err(format!("expires_at of {field:?} holds {}", cell_kind(other))),
     };
     Ok(Some((field, Entry { value, expires_at })))
 }
@@ -942,4 +955,25 @@ where
                 .collect()
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A corrupt row is logged with why it is corrupt, never with what it holds.
+    #[test]
+    fn a_corrupt_row_is_described_without_its_content() {
+        let secret = "otp-271828";
+        let text = |t: &str| Ok(Value::Text(Some(t.to_owned())));
+        let int = |i: i64| Ok(Value::Int(Some(i)));
+        // The value column holds text instead of bytes.
+        let entry = [int(1), int(2), int(3), int(0), text("otp"), text(secret), Ok(Value::Int(None))];
+        let why = decode_entry(&entry).expect_err("text where bytes belong");
+        assert!(why.contains("\"otp\"") && why.contains("text") && !why.contains(secret), "{why}");
+        // A metadata column holds text.
+        let meta = [text(secret), int(2), int(3), int(0), text("otp"), Ok(Value::Blob(None)), Ok(Value::Int(None))];
+        let why = decode_meta(&meta).expect_err("text where a time belongs");
+        assert!(why.contains("column 0 holds text") && !why.contains(secret), "{why}");
+    }
 }
