@@ -620,17 +620,35 @@ mod suite {
 
     pub(crate) async fn a_session_moved_into_a_task_is_saved(storage: Storage) {
         let gate = Arc::new(tokio::sync::Notify::new());
-        let task_gate = gate.clone();
+        let (shown_tx, shown_rx) = tokio::sync::oneshot::channel();
+        let shown_tx = Arc::new(std::sync::Mutex::new(Some(shown_tx)));
+        let (write_gate, read_gate) = (gate.clone(), gate.clone());
+        let store = server_store(&storage);
         let app = app_routes()
             .route(
                 "/later",
                 get(move |mut s: Session<App>| {
-                    let gate = task_gate.clone();
+                    let gate = write_gate.clone();
                     async move {
                         tokio::spawn(async move {
                             // Changed only after the response has gone out.
                             gate.notified().await;
                             s.count = 99;
+                        });
+                        "spawned"
+                    }
+                }),
+            )
+            .route(
+                "/read-later",
+                get(move |s: Session<App>| {
+                    let (gate, shown_tx) = (read_gate.clone(), shown_tx.clone());
+                    async move {
+                        tokio::spawn(async move {
+                            gate.notified().await;
+                            if let Some(tx) = shown_tx.lock().unwrap().take() {
+                                let _ = tx.send(format!("{:?}", s.notice));
+                            }
                         });
                         "spawned"
                     }
@@ -650,6 +668,25 @@ mod suite {
             assert!(tokio::time::Instant::now() < deadline, "the task's change was never saved: {body}");
             tokio::task::yield_now().await;
         }
+
+        // A task that only reads still delivers the flash it was handed: shown once.
+        client.get("/flash?msg=once").await;
+        assert_eq!(client.get("/read-later").await.body, "spawned");
+        gate.notify_one();
+        assert_eq!(shown_rx.await.unwrap(), r#"Some("once")"#);
+        // Watched in the store, as a request would deliver the flash itself.
+        let id = session_kit::id::SessionId::new(client.jar["app"].clone()).unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let now = session_kit::clock::Clock::now(&session_kit::clock::SystemClock);
+            let record = store.load(&id.store_key("app"), now).await.unwrap().expect("the session lives");
+            if record.get("notice").is_none() {
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "the flash the task was handed is still stored");
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(client.get("/show").await.body, "None");
     }
 
     pub(crate) async fn a_session_lifetime_sticks_and_overrides_the_idle_timeout(storage: Storage) {

@@ -146,9 +146,9 @@ impl<T: SessionData> Slot<T> {
             return;
         }
         drop(inner);
-        if !state.is_changed() {
-            return;
-        }
+        // Saved even when the task changed nothing: flash values it was handed were delivered,
+        // and entries whose ttl ran out go.
+        let changed = state.is_changed();
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             tracing::error!(
                 session = T::NAME,
@@ -160,7 +160,9 @@ impl<T: SessionData> Slot<T> {
         let slot = self.clone();
         runtime.spawn(async move {
             match slot.opener.save(state).await {
+                // Unchanged, a new token can only be a slid deadline: the next response sends it.
                 Ok(CookieOp::Keep) => {}
+                Ok(_) if !changed => {}
                 Ok(_) => tracing::error!(
                     session = T::NAME,
                     "a Session changed after its response needed a new token (new session, cycle_id, \
