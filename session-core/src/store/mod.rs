@@ -58,6 +58,20 @@ mod memcached;
 #[cfg(feature = "memcached")]
 pub use memcached::{CasContention, MemcachedStore, MemcachedStoreBuilder};
 
+/// A timeout a store's builder was given, refused with [`StoreError::Config`] when zero: every
+/// builder checks its timeouts alike.
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql", feature = "redis", feature = "memcached"))]
+pub(crate) fn positive(
+    store: &'static str,
+    what: &str,
+    d: std::time::Duration,
+) -> Result<std::time::Duration, StoreError> {
+    if d.is_zero() {
+        return Err(StoreError::Config(format!("{store} store: the {what} must be longer than zero")));
+    }
+    Ok(d)
+}
+
 /// The outcome of [`Store::create`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Created {

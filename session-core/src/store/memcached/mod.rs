@@ -203,14 +203,9 @@ impl MemcachedStoreBuilder {
         if bare.is_empty() || bare.contains('/') {
             return Err(StoreError::Config(format!("not a memcached address (host:port): {addr:?}")));
         }
-        let timeouts = [
-            ("connect_timeout", limits.connect_timeout),
-            ("operation_timeout", limits.operation_timeout),
-            ("acquire_timeout", acquire_timeout),
-        ];
-        if let Some((name, _)) = timeouts.iter().find(|(_, t)| t.is_zero()) {
-            return Err(StoreError::Config(format!("memcached store: {name} must be more than zero")));
-        }
+        super::positive(STORE, "connect_timeout", limits.connect_timeout)?;
+        super::positive(STORE, "operation_timeout", limits.operation_timeout)?;
+        super::positive(STORE, "acquire_timeout", acquire_timeout)?;
         if limits.max_value_size == 0 || pool_size == 0 {
             return Err(StoreError::Config(
                 "memcached store: max_value_size and pool_size must be more than zero".into(),

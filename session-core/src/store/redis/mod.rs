@@ -339,11 +339,8 @@ impl RedisStoreBuilder {
     /// Connects. One server: the connection reconnects by itself later. A cluster: the slot
     /// map is read from the listed nodes.
     pub async fn connect(self) -> Result<RedisStore, StoreError> {
-        for (name, value) in [("connect_timeout", self.connect_timeout), ("response_timeout", self.response_timeout)] {
-            if value.is_zero() {
-                return Err(StoreError::Config(format!("redis store: {name} must be longer than zero")));
-            }
-        }
+        super::positive(STORE, "connect_timeout", self.connect_timeout)?;
+        super::positive(STORE, "response_timeout", self.response_timeout)?;
         let conn = match &self.target {
             Target::Single(url) => {
                 let client = redis::Client::open(url.as_str()).map_err(backend)?;

@@ -693,14 +693,8 @@ pub(crate) const STATEMENT_TIMEOUT: Duration = Duration::from_secs(5);
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 const ANSWER_GRACE: Duration = Duration::from_secs(1);
 
-/// A timeout of a builder that must not be zero (a zero statement timeout would even mean "no
-/// limit" to PostgreSQL).
-pub(crate) fn positive(name: &'static str, what: &str, d: Duration) -> Result<Duration, StoreError> {
-    if d.is_zero() {
-        return Err(StoreError::Config(format!("{name} store: the {what} must be longer than zero")));
-    }
-    Ok(d)
-}
+// A zero statement timeout would even mean "no limit" to PostgreSQL: the builders refuse it.
+pub(crate) use super::positive;
 
 /// What the PostgreSQL and MySQL builders set, with the defaults; `Debug` leaves the URL out, as
 /// it may hold a password.
