@@ -4,6 +4,13 @@
 //! Each session is created (`/seed`) before measuring, so the figures are steady-state
 //! requests against an existing session: `read` only reads the five fields, `write` also
 //! changes one. Set `BENCH_QUICK=1` for a short run.
+//!
+//! The groups `five-{store}` and `fifty-{store}` (memory, sqlite, redis) run the wide sessions
+//! of `session_kit_bench::wide`, 5 and 50 fields of ~150-byte strings: `read` reads every
+//! field, `write-one` changes one; `cargo bench ... -- fifty` runs the 50-field ones only.
+//!
+//! Every id is `{group}/{contender}/{kind}`: `report` pairs `session-kit*` contenders with the
+//! others of the same group and kind by that convention.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -11,17 +18,23 @@ use std::time::{Duration, Instant};
 use axum::http::StatusCode;
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
+use session_kit::MemoryStore;
+use session_kit_bench::wide::{self, PeerWide5, PeerWide50, Wide, Wide5, Wide50};
 use session_kit_bench::{
     bare_router, jar_router, kit_memory_router, kit_sealed_router, kit_signed_router, runtime, ts_memory_router,
     ts_sqlite_router, Client,
 };
 use tokio::runtime::Runtime;
 
+/// Whether `BENCH_QUICK` asks for a short run.
+fn quick() -> bool {
+    std::env::var_os("BENCH_QUICK").is_some_and(|v| v != "0")
+}
+
 /// Criterion settings: short with `BENCH_QUICK=1`, longer otherwise.
 fn config() -> Criterion {
-    let quick = std::env::var_os("BENCH_QUICK").is_some_and(|v| v != "0");
     let base = Criterion::default().configure_from_args();
-    if quick {
+    if quick() {
         base.warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_millis(1200)).sample_size(20)
     } else {
         base.warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(4)).sample_size(50)
@@ -130,6 +143,126 @@ fn redis(c: &mut Criterion) {
 #[cfg(not(feature = "redis"))]
 fn redis(_: &mut Criterion) {}
 
+/// The two wide groups of one store, `five-{store}` and `fifty-{store}`: session-kit (routers
+/// from `kit`; `None` when its store's feature is off, the rows are then missing) beside
+/// tower-sessions (routers from `peer`), `read` and `write-one` each. Returns the peer's
+/// clients (their cookies name the peer's Redis keys).
+fn wide_groups(
+    c: &mut Criterion,
+    rt: &Runtime,
+    store: &str,
+    mut kit: impl FnMut(usize) -> Option<axum::Router>,
+    mut peer: impl FnMut(usize) -> axum::Router,
+) -> Vec<Client> {
+    let mut peers = Vec::new();
+    for (size, fields, expected) in [
+        ("five", Wide5::FIELD_COUNT, wide::expected_read_body::<Wide5>()),
+        ("fifty", Wide50::FIELD_COUNT, wide::expected_read_body::<Wide50>()),
+    ] {
+        let mut group = c.benchmark_group(format!("{size}-{store}"));
+        if !quick() {
+            // 24 rows: a shorter measurement keeps the full run within its time budget.
+            group.warm_up_time(Duration::from_millis(800)).measurement_time(Duration::from_millis(2500));
+        }
+        let contenders = [("session-kit", kit(fields)), ("tower-sessions", Some(peer(fields)))];
+        for (contender, router) in contenders {
+            let Some(router) = router else { continue };
+            let mut client = Client::new(router);
+            rt.block_on(client.seed_expecting(&expected));
+            measure(&mut group, rt, &format!("{contender}/read"), &mut client, "/read");
+            measure(&mut group, rt, &format!("{contender}/write-one"), &mut client, "/write-one");
+            if contender != "session-kit" {
+                peers.push(client);
+            }
+        }
+        group.finish();
+    }
+    peers
+}
+
+/// Session-kit's wide router with `fields` fields (5 or 50) on `storage`.
+fn kit_wide(fields: usize, storage: impl session_kit::integration::IntoStorage) -> axum::Router {
+    if fields == Wide5::FIELD_COUNT {
+        wide::kit_router::<Wide5>(storage)
+    } else {
+        wide::kit_router::<Wide50>(storage)
+    }
+}
+
+/// tower-sessions' wide router with `fields` fields (5 or 50) on `store`.
+fn ts_wide<S: tower_sessions::SessionStore + Clone>(fields: usize, store: S) -> axum::Router {
+    if fields == Wide5::FIELD_COUNT {
+        wide::ts_router::<PeerWide5, S>(store)
+    } else {
+        wide::ts_router::<PeerWide50, S>(store)
+    }
+}
+
+fn wide_memory(c: &mut Criterion) {
+    let rt = runtime();
+    wide_groups(
+        c,
+        &rt,
+        "memory",
+        |n| Some(kit_wide(n, MemoryStore::new())),
+        |n| ts_wide(n, tower_sessions::MemoryStore::default()),
+    );
+}
+
+fn wide_sqlite(c: &mut Criterion) {
+    let rt = runtime();
+    let dir = match tempfile::tempdir() {
+        Ok(dir) => dir,
+        Err(error) => panic!("no temporary directory: {error}"),
+    };
+    let kit = |n: usize| -> Option<axum::Router> {
+        #[cfg(feature = "sqlite")]
+        {
+            let path = dir.path().join(format!("kit-{n}.db"));
+            match rt.block_on(session_kit::SqliteStore::open(&path.to_string_lossy())) {
+                Ok(store) => Some(kit_wide(n, store)),
+                Err(error) => panic!("session-kit SQLite store: {error}"),
+            }
+        }
+        #[cfg(not(feature = "sqlite"))]
+        {
+            let _ = n;
+            None
+        }
+    };
+    let peer =
+        |n: usize| match rt.block_on(session_kit_bench::ts_sqlite_store(&dir.path().join(format!("tower-{n}.db")))) {
+            Ok(store) => ts_wide(n, store),
+            Err(error) => panic!("tower-sessions SQLite store: {error}"),
+        };
+    wide_groups(c, &rt, "sqlite", kit, peer);
+}
+
+/// The wide Redis groups; this run's keys are removed afterwards.
+#[cfg(feature = "redis")]
+fn wide_redis(c: &mut Criterion) {
+    use session_kit_bench::{cookie_value, kit_redis_store, redis_cleanup, redis_prefix, ts_redis_store};
+    let rt = runtime();
+    let prefix = redis_prefix();
+    let kit = |n: usize| match rt.block_on(kit_redis_store(&prefix)) {
+        Ok(store) => Some(kit_wide(n, store)),
+        Err(error) => panic!("session-kit Redis store: {error}"),
+    };
+    let peer = |n: usize| match rt.block_on(ts_redis_store()) {
+        Ok(store) => ts_wide(n, store),
+        Err(error) => panic!("tower-sessions Redis store: {error}"),
+    };
+    let peers = wide_groups(c, &rt, "redis", kit, peer);
+    let keys: Vec<String> = peers.iter().filter_map(cookie_value).collect();
+    if let Err(error) = redis_cleanup(&prefix, &keys) {
+        eprintln!("could not remove this run's Redis keys (prefix {prefix}): {error}");
+    }
+}
+
+/// Without the `redis` feature there are no wide Redis groups.
+#[cfg(not(feature = "redis"))]
+fn wide_redis(_: &mut Criterion) {}
+
 #[allow(missing_docs)] // criterion_group! makes an undocumented pub fn
 mod harness {
     use super::*;
@@ -137,7 +270,7 @@ mod harness {
     criterion_group! {
         name = requests;
         config = config();
-        targets = memory, cookie, sqlite, redis
+        targets = memory, cookie, sqlite, redis, wide_memory, wide_sqlite, wide_redis
     }
 }
 criterion_main!(harness::requests);

@@ -14,11 +14,14 @@
 //! memory store, tower-sessions-sqlx-store's SQLite store (and tower-sessions-redis-store with
 //! the `redis` feature); axum-extra's `PrivateCookieJar` holding the session as JSON; and a
 //! bare handler without any session.
+//!
+//! [`wide`] has the 5- and 50-field sessions of ~150-byte strings (read all, or change one
+//! field) and [`load`] the servers `scripts/load.sh` drives.
 
 use std::path::Path;
 
 use axum::body::Body;
-use axum::extract::{FromRef, Query};
+use axum::extract::FromRef;
 use axum::http::header::{COOKIE, SET_COOKIE};
 use axum::http::{HeaderValue, Request, StatusCode};
 use axum::routing::get;
@@ -32,6 +35,9 @@ use session_kit::codec::Codec;
 use session_kit::store::{Entry, Meta, Record};
 use session_kit::{CookieStore, Key, KeyRing, MemoryStore, Session, SessionData, SessionLayer};
 use tower::ServiceExt;
+
+pub mod load;
+pub mod wide;
 
 /// The cookie name every cookie-carrying contender uses (tower-sessions too).
 pub const COOKIE_NAME: &str = "bench";
@@ -407,11 +413,21 @@ impl Client {
     ///
     /// If the contender does not return the seeded data: its benchmark would measure nothing.
     pub async fn seed(&mut self) {
+        self.seed_expecting(&expected_read_body()).await;
+    }
+
+    /// [`seed`](Self::seed) for routes whose `/read` after `/seed` returns `expected` (the
+    /// [`wide`] sessions).
+    ///
+    /// # Panics
+    ///
+    /// If `/read` does not return `expected`.
+    pub async fn seed_expecting(&mut self, expected: &str) {
         let (status, _) = self.get("/seed").await;
         assert_eq!(status, StatusCode::OK, "seed failed");
         let (status, body) = self.get("/read").await;
         assert_eq!(status, StatusCode::OK, "read after seed failed");
-        assert_eq!(body, expected_read_body().as_bytes(), "read after seed returned other data");
+        assert_eq!(body, expected.as_bytes(), "read after seed returned other data");
     }
 }
 
@@ -485,77 +501,4 @@ pub fn runtime() -> tokio::runtime::Runtime {
         Ok(runtime) => runtime,
         Err(error) => panic!("cannot start a tokio runtime: {error}"),
     }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Load-test servers (`scripts/load.sh`).
-
-/// The session of the hello-style load-test servers: a name, set by `/set?name=X`.
-#[derive(Session, Debug)]
-#[session(name = "hello")]
-pub struct Hello {
-    /// The name `/set` stored.
-    pub name: Option<String>,
-}
-
-/// The query of `/set`.
-#[derive(Debug, Deserialize)]
-pub struct SetName {
-    /// The name to remember.
-    pub name: String,
-}
-
-fn greeting(name: Option<&str>) -> String {
-    match name {
-        Some(name) => format!("Name: {name}"),
-        None => "No name yet: visit /set?name=...".to_owned(),
-    }
-}
-
-/// session-kit's hello server on its memory store: `/set?name=X` remembers a name, `/` greets it.
-pub fn kit_hello_router() -> Router {
-    async fn greet(session: Session<Hello>) -> String {
-        greeting(session.name.as_deref())
-    }
-    async fn set(mut session: Session<Hello>, Query(q): Query<SetName>) -> String {
-        let body = format!("Name set to {}", q.name);
-        session.name = Some(q.name);
-        body
-    }
-    Router::new()
-        .route("/", get(greet))
-        .route("/set", get(set))
-        .layer(SessionLayer::<Hello>::new(MemoryStore::new()).secure(false))
-}
-
-/// The same server on tower-sessions and its `MemoryStore`.
-pub fn ts_hello_router() -> Router {
-    async fn greet(session: tower_sessions::Session) -> Result<String, StatusCode> {
-        let name: Option<String> = session.get("name").await.map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
-        Ok(greeting(name.as_deref()))
-    }
-    async fn set(session: tower_sessions::Session, Query(q): Query<SetName>) -> Result<String, StatusCode> {
-        let body = format!("Name set to {}", q.name);
-        session.insert("name", q.name).await.map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
-        Ok(body)
-    }
-    let layer = tower_sessions::SessionManagerLayer::new(tower_sessions::MemoryStore::default())
-        .with_secure(false)
-        .with_name("hello");
-    Router::new().route("/", get(greet)).route("/set", get(set)).layer(layer)
-}
-
-/// Serves `router` on `ADDR` (default `127.0.0.1:0`, a free loopback port) and prints
-/// `listening on http://ADDR` first, for the load script to read.
-pub async fn serve(router: Router) -> std::io::Result<()> {
-    let addr = std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:0".to_owned());
-    let listener = tokio::net::TcpListener::bind(&addr).await?;
-    let local = listener.local_addr()?;
-    #[allow(clippy::print_stdout)] // the one line the load script waits for
-    {
-        use std::io::Write as _;
-        println!("listening on http://{local}");
-        std::io::stdout().flush()?;
-    }
-    axum::serve(listener, router).await
 }

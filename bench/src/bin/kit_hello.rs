@@ -1,6 +1,8 @@
-//! session-kit's hello-style server on the memory store, for `scripts/load.sh`.
+//! session-kit's load-test server, for `scripts/load.sh`: `kit_hello [memory | sqlite DB_PATH |
+//! redis KEY_PREFIX]` (routes in `session_kit_bench::load`).
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    session_kit_bench::serve(session_kit_bench::kit_hello_router()).await
+    session_kit_bench::load::run("kit_hello", |store| async move { session_kit_bench::load::kit_router(&store).await })
+        .await
 }

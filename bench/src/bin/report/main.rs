@@ -1,12 +1,21 @@
 //! Turns criterion's results into the Markdown tables of `BENCHMARKS.md`: session-kit's
 //! median, the peer's median from the same run, and the ratio (peer time / our time, above 1
-//! means session-kit is faster).
+//! means session-kit is faster); and draws the chart at the top of `BENCHMARKS.md` (SVG).
 //!
-//! `report [criterion-dir]`; the directory defaults to `$CARGO_TARGET_DIR/criterion`, else
-//! `target/criterion`.
+//! `report [CRITERION_DIR] [--svg PATH | --no-svg]`: the directory defaults to
+//! `$CARGO_TARGET_DIR/criterion`, else `target/criterion`; the chart to `bench/chart.svg` in the
+//! source tree (its path is printed on stderr).
+//!
+//! Besides the named rows below, every whole-request row is paired by its id
+//! (`{group}/{contender}/{kind}`, see `pairs.rs`), so groups added later show up in the
+//! "paired by name" table and in the chart; rows missing from a run (a feature off) are
+//! skipped.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+mod chart;
+mod pairs;
 
 /// Rows of the tables: (table, label, session-kit id, peer id); ids are criterion's full ids.
 const ROWS: &[(&str, &str, &str, &str)] = &[
@@ -99,8 +108,26 @@ const ROWS: &[(&str, &str, &str, &str)] = &[
     ),
 ];
 
+/// Where the chart goes unless told: `bench/chart.svg`, next to this crate's manifest.
+const DEFAULT_SVG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/chart.svg");
+
 fn main() {
-    let dir = std::env::args().nth(1).map(PathBuf::from).unwrap_or_else(|| {
+    let mut dir = None;
+    let mut svg = Some(PathBuf::from(DEFAULT_SVG));
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--svg" => match args.next() {
+                Some(path) => svg = Some(PathBuf::from(path)),
+                None => usage(),
+            },
+            "--no-svg" => svg = None,
+            flag if flag.starts_with('-') => usage(),
+            _ if dir.is_none() => dir = Some(PathBuf::from(arg)),
+            _ => usage(),
+        }
+    }
+    let dir = dir.unwrap_or_else(|| {
         let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from);
         target.join("criterion")
     });
@@ -110,6 +137,38 @@ fn main() {
         eprintln!("no criterion results under {}: run `cargo bench -p session-kit-bench` first", dir.display());
         std::process::exit(1);
     }
+    let rows = pairs::request_rows(&medians);
+    let mut out = named_tables(&medians);
+    out.push_str(&paired_by_name(&rows));
+    out.push_str(&growth_table(&rows));
+    out.push_str("\n#### every measurement (median)\n\n| id | time |\n|---|---:|\n");
+    for (id, ns) in &medians {
+        out.push_str(&format!("| `{id}` | {} |\n", show(Some(ns))));
+    }
+    #[allow(clippy::print_stdout)]
+    {
+        print!("{out}");
+    }
+    if let Some(svg) = svg {
+        let (panels, sizes) = (pairs::request_panels(&rows), pairs::size_panels(&rows));
+        if panels.is_empty() && sizes.is_empty() {
+            eprintln!("no whole-request rows: no chart drawn");
+        } else if let Err(error) = chart::draw(&svg, &panels, &sizes) {
+            eprintln!("cannot draw the chart at {}: {error}", svg.display());
+            std::process::exit(1);
+        } else {
+            eprintln!("chart written to {}", svg.display());
+        }
+    }
+}
+
+fn usage() -> ! {
+    eprintln!("usage: report [CRITERION_DIR] [--svg PATH | --no-svg]");
+    std::process::exit(2);
+}
+
+/// The tables of [`ROWS`], one per table name.
+fn named_tables(medians: &BTreeMap<String, f64>) -> String {
     let mut out = String::new();
     let mut table = "";
     for (name, label, ours, peer) in ROWS {
@@ -120,19 +179,85 @@ fn main() {
             ));
         }
         let (a, b) = (medians.get(*ours), medians.get(*peer));
-        let ratio = match (a, b) {
-            (Some(a), Some(b)) if *a > 0.0 => format!("{:.2}x", b / a),
-            _ => "pending".to_owned(),
-        };
-        out.push_str(&format!("| {label} | {} | {} | {ratio} |\n", show(a), show(b)));
+        out.push_str(&format!("| {label} | {} | {} | {} |\n", show(a), show(b), ratio(a, b)));
     }
-    out.push_str("\n#### every measurement (median)\n\n| id | time |\n|---|---:|\n");
-    for (id, ns) in &medians {
-        out.push_str(&format!("| `{id}` | {} |\n", show(Some(ns))));
+    out
+}
+
+/// Every session-kit request row beside each peer of its group and kind that [`ROWS`] does not
+/// already show (new stores, variants, frameworks), by naming convention; size groups have
+/// their own table.
+fn paired_by_name(rows: &[pairs::Row]) -> String {
+    let named: Vec<(&str, &str)> = ROWS.iter().map(|(_, _, ours, peer)| (*ours, *peer)).collect();
+    let extra: Vec<(&pairs::Row, &pairs::Row)> = pairs::pairs(rows)
+        .into_iter()
+        .filter(|(ours, peer)| {
+            pairs::size_group(&ours.group).is_none() && !named.contains(&(ours.id.as_str(), peer.id.as_str()))
+        })
+        .collect();
+    if extra.is_empty() {
+        return String::new();
     }
-    #[allow(clippy::print_stdout)]
-    {
-        print!("{out}");
+    let mut out = String::from(
+        "\n#### requests paired by name\n\n| session-kit | peer | session-kit | peer | ratio (peer / ours) |\n|---|---|---:|---:|---:|\n",
+    );
+    for (ours, peer) in extra {
+        out.push_str(&format!(
+            "| `{}` | `{}` | {} | {} | {} |\n",
+            ours.id,
+            peer.id,
+            show(Some(&ours.ns)),
+            show(Some(&peer.ns)),
+            ratio(Some(&ours.ns), Some(&peer.ns))
+        ));
+    }
+    out
+}
+
+/// Cost as the session grows: each side's time at 5 and 50 fields, its growth, and the ratio
+/// at each size, per store and request kind.
+fn growth_table(rows: &[pairs::Row]) -> String {
+    let panels = pairs::size_panels(rows);
+    if panels.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(
+        "\n#### cost as the session grows (5 → 50 fields of ~150 bytes)\n\n\
+         | store | request | session-kit 5 / 50 fields | growth | peer | peer 5 / 50 fields | growth | ratio at 5 / 50 |\n\
+         |---|---|---:|---:|---|---:|---:|---:|\n",
+    );
+    for panel in &panels {
+        let ours = panel.lines.iter().filter(|l| l.role == pairs::Role::Ours);
+        for line in ours {
+            let peers = panel.lines.iter().filter(|p| p.role == pairs::Role::Peer && p.kind == line.kind);
+            for peer in peers {
+                let at = |l: &pairs::SizeLine, n| l.at(n);
+                out.push_str(&format!(
+                    "| {} | {}{} | {} / {} | {} | {} | {} / {} | {} | {} / {} |\n",
+                    panel.store,
+                    line.kind,
+                    if line.contender == "session-kit" { String::new() } else { format!(" ({})", line.contender) },
+                    show(at(line, 5).as_ref()),
+                    show(at(line, 50).as_ref()),
+                    line.growth().map_or_else(|| "pending".to_owned(), |g| format!("{g:.2}x")),
+                    peer.contender,
+                    show(at(peer, 5).as_ref()),
+                    show(at(peer, 50).as_ref()),
+                    peer.growth().map_or_else(|| "pending".to_owned(), |g| format!("{g:.2}x")),
+                    ratio(at(line, 5).as_ref(), at(peer, 5).as_ref()),
+                    ratio(at(line, 50).as_ref(), at(peer, 50).as_ref()),
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// Peer time / our time, or "pending" when either is missing.
+fn ratio(ours: Option<&f64>, peer: Option<&f64>) -> String {
+    match (ours, peer) {
+        (Some(a), Some(b)) if *a > 0.0 => format!("{:.2}x", b / a),
+        _ => "pending".to_owned(),
     }
 }
 
