@@ -39,6 +39,8 @@ pub fn field_value(index: usize) -> String {
 pub trait Wide: Sized + Send + Sync + 'static {
     /// Number of fields.
     const FIELD_COUNT: usize;
+    /// The name (and session-kit storage key) of the field `/write-one` changes.
+    const TOUCHED: &'static str;
     /// Every field set to its fixture value.
     fn sample() -> Self;
     /// Reads every field: total length and a checksum of first bytes, as `/read` renders it.
@@ -88,6 +90,7 @@ macro_rules! wide_session {
     (@impl $ty:ident, $touched:ident, [$($field:ident = $index:literal),+]) => {
         impl Wide for $ty {
             const FIELD_COUNT: usize = [$($index),+].len();
+            const TOUCHED: &'static str = stringify!($touched);
             fn sample() -> Self {
                 Self { $($field: field_value($index)),+ }
             }

@@ -1,40 +1,95 @@
 //! Runs one contender's request in a loop, for profilers (`valgrind --tool=callgrind`,
 //! `--tool=dhat`): `hotloop <contender> <read|write> <requests>`.
 //!
-//! Contenders: `bare`, `kit-memory`, `ts-memory`, `kit-sealed`, `kit-signed`, `jar`. The
-//! session is seeded first; run twice with different counts and subtract to get per-request
-//! figures without the set-up.
+//! Contenders: `bare`, `kit-memory`, `ts-memory`, `kit-sealed`, `kit-signed`, `jar` (the
+//! 5-field profile of the request rows: `write` bumps one field), and `kit-memory-wide5`,
+//! `ts-memory-wide5`, `kit-memory-wide50`, `ts-memory-wide50` (the wide sessions: `write` is
+//! `/write-one`).
+//!
+//! The session is seeded and warmed up first; the measured requests all run inside
+//! [`measured_requests`], so `valgrind --tool=callgrind --collect-atstart=no
+//! --toggle-collect='*measured_requests*'` counts exactly them (`scripts/callgrind.sh` does).
+//! Without a profiler's toggle, run twice with different counts and subtract.
 
+use session_kit::MemoryStore;
+use session_kit_bench::wide::{self, PeerWide5, PeerWide50, Wide5, Wide50};
 use session_kit_bench::{
     bare_router, jar_router, kit_memory_router, kit_sealed_router, kit_signed_router, runtime, ts_memory_router, Client,
 };
+use tokio::runtime::Runtime;
+
+/// Requests made before measuring, so one-time costs (first allocation of caches, lazy statics,
+/// the first save of a fresh session) stay out of the count.
+const WARM_UP: u64 = 50;
+
+const USAGE: &str = "usage: hotloop <bare|kit-memory|ts-memory|kit-sealed|kit-signed|jar|kit-memory-wide5|\
+                     ts-memory-wide5|kit-memory-wide50|ts-memory-wide50> <read|write> <requests>";
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let (Some(contender), Some(kind), Some(count)) = (args.get(1), args.get(2), args.get(3)) else {
-        eprintln!("usage: hotloop <bare|kit-memory|ts-memory|kit-sealed|kit-signed|jar> <read|write> <requests>");
-        std::process::exit(2);
+        fail(USAGE);
     };
-    let router = match contender.as_str() {
-        "bare" => bare_router(),
-        "kit-memory" => kit_memory_router(),
-        "ts-memory" => ts_memory_router(),
-        "kit-sealed" => kit_sealed_router(),
-        "kit-signed" => kit_signed_router(),
-        "jar" => jar_router(),
-        other => {
-            eprintln!("unknown contender {other}");
-            std::process::exit(2);
+    // (router, expected body of `/read` after `/seed`, path of a write)
+    let (router, expected, write) = match contender.as_str() {
+        "bare" => (bare_router(), session_kit_bench::expected_read_body(), "/write"),
+        "kit-memory" => (kit_memory_router(), session_kit_bench::expected_read_body(), "/write"),
+        "ts-memory" => (ts_memory_router(), session_kit_bench::expected_read_body(), "/write"),
+        "kit-sealed" => (kit_sealed_router(), session_kit_bench::expected_read_body(), "/write"),
+        "kit-signed" => (kit_signed_router(), session_kit_bench::expected_read_body(), "/write"),
+        "jar" => (jar_router(), session_kit_bench::expected_read_body(), "/write"),
+        "kit-memory-wide5" => {
+            (wide::kit_router::<Wide5>(MemoryStore::new()), wide::expected_read_body::<Wide5>(), "/write-one")
         }
+        "ts-memory-wide5" => (
+            wide::ts_router::<PeerWide5, _>(tower_sessions::MemoryStore::default()),
+            wide::expected_read_body::<Wide5>(),
+            "/write-one",
+        ),
+        "kit-memory-wide50" => {
+            (wide::kit_router::<Wide50>(MemoryStore::new()), wide::expected_read_body::<Wide50>(), "/write-one")
+        }
+        "ts-memory-wide50" => (
+            wide::ts_router::<PeerWide50, _>(tower_sessions::MemoryStore::default()),
+            wide::expected_read_body::<Wide50>(),
+            "/write-one",
+        ),
+        _ => fail(USAGE),
     };
-    let path = if kind == "write" { "/write" } else { "/read" };
-    let count: u64 = count.parse().unwrap_or(0);
+    let path = match kind.as_str() {
+        "read" => "/read",
+        "write" => write,
+        _ => fail(USAGE),
+    };
+    let Ok(count) = count.parse::<u64>() else { fail(USAGE) };
     let rt = runtime();
     let mut client = Client::new(router);
     rt.block_on(async {
-        client.seed().await;
-        for _ in 0..count {
-            std::hint::black_box(client.get(path).await);
+        client.seed_expecting(&expected).await;
+        for _ in 0..WARM_UP {
+            check(client.get(path).await.0);
         }
     });
+    measured_requests(&rt, &mut client, path, count);
+}
+
+/// The measured loop; kept out of line so a profiler can count exactly what runs inside it.
+#[inline(never)]
+fn measured_requests(rt: &Runtime, client: &mut Client, path: &'static str, count: u64) {
+    rt.block_on(async {
+        for _ in 0..count {
+            check(std::hint::black_box(client.get(path).await).0);
+        }
+    });
+}
+
+fn check(status: axum::http::StatusCode) {
+    if status != axum::http::StatusCode::OK {
+        fail(&format!("request answered {status}"));
+    }
+}
+
+fn fail(message: &str) -> ! {
+    eprintln!("{message}");
+    std::process::exit(2);
 }

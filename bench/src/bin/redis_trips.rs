@@ -1,5 +1,7 @@
 //! Counts the Redis round trips of one request, read-only (`/read`) and read-write (`/write`),
-//! for session-kit's `RedisStore` and for tower-sessions-redis-store, and prints a Markdown table.
+//! for session-kit's `RedisStore` and for tower-sessions-redis-store, and the bytes each request
+//! sends Redis, and prints Markdown tables: for the 5-field profile of the request rows, then for
+//! the wide sessions (5 and 50 fields of ~150 bytes; `/read` and `/write-one`).
 //!
 //! `redis_trips [requests]` (default 200; feature `redis`, server at `$REDIS_URL`, default
 //! `redis://127.0.0.1:6379`).
@@ -9,6 +11,8 @@
 //! commands naming this run's keys count: session-kit's keys carry a prefix unique to the run,
 //! the peer's key is its session id. A command the client sends is one round trip (neither store
 //! pipelines); commands a Lua script runs inside Redis show as `[db lua]` and are listed apart.
+//! Bytes sent are the command's arguments as MONITOR shows them, unescaped (command name, keys,
+//! values, script ids), without RESP framing.
 //! Other clients of the same server do not disturb the count. The run's keys are removed after.
 
 use std::collections::BTreeMap;
@@ -16,8 +20,10 @@ use std::sync::mpsc::{channel, Receiver};
 use std::time::Duration;
 
 use axum::http::StatusCode;
+use session_kit_bench::wide::{self, PeerWide5, PeerWide50, Wide5, Wide50};
 use session_kit_bench::{
-    cookie_value, kit_redis_router, redis_cleanup, redis_prefix, redis_url, runtime, ts_redis_router, Client,
+    cookie_value, kit_redis_router, kit_redis_store, redis_cleanup, redis_prefix, redis_url, runtime, ts_redis_router,
+    ts_redis_store, Client,
 };
 use tokio::runtime::Runtime;
 
@@ -25,6 +31,16 @@ use tokio::runtime::Runtime;
 struct Counts {
     client: BTreeMap<String, u64>,
     script: BTreeMap<String, u64>,
+    /// Argument bytes of the commands the client sent.
+    bytes: u64,
+}
+
+/// One session shape: its label, each side's seeded client, the requests to count.
+struct Scenario {
+    label: &'static str,
+    kit: Client,
+    peer: Client,
+    paths: [&'static str; 2],
 }
 
 fn main() {
@@ -35,49 +51,86 @@ fn main() {
     };
     let rt = runtime();
     let prefix = redis_prefix();
+    let kit_store = || match rt.block_on(kit_redis_store(&prefix)) {
+        Ok(store) => store,
+        Err(error) => fail(&format!("session-kit Redis store: {error}")),
+    };
+    let peer_store = || match rt.block_on(ts_redis_store()) {
+        Ok(store) => store,
+        Err(error) => fail(&format!("tower-sessions Redis store: {error}")),
+    };
+    let seeded = |router, expected: &str| {
+        let mut client = Client::new(router);
+        rt.block_on(client.seed_expecting(expected));
+        client
+    };
 
     let kit = match rt.block_on(kit_redis_router(&prefix)) {
         Ok(router) => router,
         Err(error) => fail(&format!("session-kit Redis store: {error}")),
     };
-    let mut kit = Client::new(kit);
-    rt.block_on(kit.seed());
-
     let peer = match rt.block_on(ts_redis_router()) {
         Ok(router) => router,
         Err(error) => fail(&format!("tower-sessions Redis store: {error}")),
     };
-    let mut peer = Client::new(peer);
-    rt.block_on(peer.seed());
-    let peer_key = cookie_value(&peer).unwrap_or_else(|| fail("tower-sessions sent no session cookie"));
+    let profile = session_kit_bench::expected_read_body();
+    let five = wide::expected_read_body::<Wide5>();
+    let fifty = wide::expected_read_body::<Wide50>();
+    let mut scenarios = [
+        Scenario {
+            label: "profile, 5 small fields",
+            kit: seeded(kit, &profile),
+            peer: seeded(peer, &profile),
+            paths: ["/read", "/write"],
+        },
+        Scenario {
+            label: "wide, 5 fields of 150 B",
+            kit: seeded(wide::kit_router::<Wide5>(kit_store()), &five),
+            peer: seeded(wide::ts_router::<PeerWide5, _>(peer_store()), &five),
+            paths: ["/read", "/write-one"],
+        },
+        Scenario {
+            label: "wide, 50 fields of 150 B",
+            kit: seeded(wide::kit_router::<Wide50>(kit_store()), &fifty),
+            peer: seeded(wide::ts_router::<PeerWide50, _>(peer_store()), &fifty),
+            paths: ["/read", "/write-one"],
+        },
+    ];
 
     let mut rows = Vec::new();
-    for (name, client, marker) in
-        [("session-kit", &mut kit, prefix.as_str()), ("tower-sessions", &mut peer, peer_key.as_str())]
-    {
-        for path in ["/read", "/write"] {
-            let counts = phase(&rt, &lines, client, path, requests, marker);
-            rows.push((name, path, counts));
+    let mut peer_keys = Vec::new();
+    for scenario in &mut scenarios {
+        let peer_key = cookie_value(&scenario.peer).unwrap_or_else(|| fail("tower-sessions sent no session cookie"));
+        for (name, client, marker) in [
+            ("session-kit", &mut scenario.kit, prefix.as_str()),
+            ("tower-sessions", &mut scenario.peer, peer_key.as_str()),
+        ] {
+            for path in scenario.paths {
+                let counts = phase(&rt, &lines, client, path, requests, marker);
+                rows.push((scenario.label, name, path, counts));
+            }
         }
+        peer_keys.push(peer_key);
     }
 
-    if let Err(error) = redis_cleanup(&prefix, &[peer_key]) {
+    if let Err(error) = redis_cleanup(&prefix, &peer_keys) {
         eprintln!("could not remove this run's Redis keys (prefix {prefix}): {error}");
     }
 
     #[allow(clippy::print_stdout)]
     {
-        println!("{requests} requests of each kind on one seeded session, counted with MONITOR:\n");
-        println!("| store | request | round trips per request | commands sent (total) | run inside Lua scripts, per request |");
-        println!("|---|---|---:|---|---|");
-        for (name, path, counts) in rows {
+        println!("{requests} requests of each kind on one seeded session per contender, counted with MONITOR:\n");
+        println!("| session | store | request | round trips per request | commands sent (total) | run inside Lua scripts, per request | bytes sent per request |");
+        println!("|---|---|---|---:|---|---|---:|");
+        for (label, name, path, counts) in rows {
             let total: u64 = counts.client.values().sum();
             println!(
-                "| {name} | {} | {} | {} | {} |",
-                if path == "/read" { "read-only" } else { "read-write" },
+                "| {label} | {name} | {} | {} | {} | {} | {} |",
+                path.trim_start_matches('/'),
                 per(total, requests),
                 list(&counts.client, None),
                 if counts.script.is_empty() { "none".to_owned() } else { list(&counts.script, Some(requests)) },
+                per(counts.bytes, requests),
             );
         }
     }
@@ -103,7 +156,7 @@ fn phase(
     for _ in 0..requests {
         get(client);
     }
-    let mut counts = Counts { client: BTreeMap::new(), script: BTreeMap::new() };
+    let mut counts = Counts { client: BTreeMap::new(), script: BTreeMap::new(), bytes: 0 };
     for line in settle(lines) {
         if !line.contains(marker) {
             continue;
@@ -111,10 +164,39 @@ fn phase(
         // `1700000000.123456 [0 127.0.0.1:4242] "HGETALL" "key"`, or `[0 lua]` inside a script.
         let Some((source, rest)) = line.split_once("] ") else { continue };
         let command = rest.split('"').nth(1).unwrap_or("?").to_ascii_uppercase();
-        let map = if source.ends_with(" lua") { &mut counts.script } else { &mut counts.client };
-        *map.entry(command).or_default() += 1;
+        if source.ends_with(" lua") {
+            *counts.script.entry(command).or_default() += 1;
+        } else {
+            *counts.client.entry(command).or_default() += 1;
+            counts.bytes += argument_bytes(rest);
+        }
     }
     counts
+}
+
+/// The bytes of the arguments of a MONITOR line's command (`"SET" "k" "\x01v"`): each quoted
+/// argument unescaped as Redis escapes it (`\\`, `\"`, `\n`, `\r`, `\t`, `\a`, `\b`, `\xHH`).
+fn argument_bytes(args: &str) -> u64 {
+    let mut bytes = 0;
+    let mut chars = args.chars();
+    let mut quoted = false;
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (false, '"') => quoted = true,
+            (false, _) => {}
+            (true, '"') => quoted = false,
+            (true, '\\') => {
+                // `\xHH` is one byte written as four characters; every other escape is one byte.
+                if chars.next() == Some('x') {
+                    chars.next();
+                    chars.next();
+                }
+                bytes += 1;
+            }
+            (true, c) => bytes += c.len_utf8() as u64,
+        }
+    }
+    bytes
 }
 
 /// Waits until MONITOR has been quiet for a moment and returns what arrived meanwhile.
@@ -170,4 +252,16 @@ fn list(counts: &BTreeMap<String, u64>, per_request: Option<u64>) -> String {
 fn fail(message: &str) -> ! {
     eprintln!("redis_trips: {message}");
     std::process::exit(1);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::argument_bytes;
+
+    #[test]
+    fn monitor_arguments_are_counted_unescaped() {
+        assert_eq!(argument_bytes(r#""GET" "key""#), 6);
+        assert_eq!(argument_bytes(r#""SET" "k" "a\x00\xffb\"\\\n""#), 3 + 1 + 7);
+        assert_eq!(argument_bytes(r#""EVALSHA" "" "0""#), 8);
+    }
 }

@@ -13,6 +13,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 mod chart;
 mod pairs;
@@ -132,10 +133,17 @@ fn main() {
         target.join("criterion")
     });
     let mut medians = BTreeMap::new();
-    collect(&dir, &mut medians);
+    let mut written = Vec::new();
+    collect(&dir, &mut medians, &mut written);
     if medians.is_empty() {
         eprintln!("no criterion results under {}: run `cargo bench -p session-kit-bench` first", dir.display());
         std::process::exit(1);
+    }
+    // Criterion keeps the figures of earlier runs: a span much longer than one run means rows
+    // from several runs are mixed (start from an empty criterion directory for one run's figures).
+    if let (Some(first), Some(last)) = (written.iter().min(), written.iter().max()) {
+        let span = last.duration_since(*first).unwrap_or_default().as_secs();
+        eprintln!("{} medians from {}, written over {} min {} s", medians.len(), dir.display(), span / 60, span % 60);
     }
     let rows = pairs::request_rows(&medians);
     let mut out = named_tables(&medians);
@@ -270,8 +278,9 @@ fn show(ns: Option<&f64>) -> String {
     }
 }
 
-/// Finds every `new/benchmark.json` under `dir` and records its median in ns by full id.
-fn collect(dir: &Path, medians: &mut BTreeMap<String, f64>) {
+/// Finds every `new/benchmark.json` under `dir` and records its median in ns by full id, and
+/// the time its estimates were written in `written`.
+fn collect(dir: &Path, medians: &mut BTreeMap<String, f64>, written: &mut Vec<SystemTime>) {
     let Ok(entries) = std::fs::read_dir(dir) else { return };
     for entry in entries.flatten() {
         let path = entry.path();
@@ -281,9 +290,10 @@ fn collect(dir: &Path, medians: &mut BTreeMap<String, f64>) {
         if path.file_name().is_some_and(|n| n == "new") {
             if let Some((id, ns)) = read_one(&path) {
                 medians.insert(id, ns);
+                written.extend(std::fs::metadata(path.join("estimates.json")).and_then(|m| m.modified()));
             }
         } else if path.file_name().is_some_and(|n| n != "report" && n != "base" && n != "change") {
-            collect(&path, medians);
+            collect(&path, medians, written);
         }
     }
 }

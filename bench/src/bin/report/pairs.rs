@@ -223,7 +223,9 @@ pub(crate) struct SizePanel {
 
 /// The size panels: one per store with `five-{store}` or `fifty-{store}` rows.
 pub(crate) fn size_panels(rows: &[Row]) -> Vec<SizePanel> {
-    let mut lines: BTreeMap<(String, Role, String, String), Vec<(u32, f64)>> = BTreeMap::new();
+    // (store, role, contender, kind) → (fields, ns) points
+    type LineKey = (String, Role, String, String);
+    let mut lines: BTreeMap<LineKey, Vec<(u32, f64)>> = BTreeMap::new();
     for row in rows {
         if let Some((store, fields)) = size_group(&row.group) {
             lines
