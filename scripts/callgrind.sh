@@ -7,7 +7,7 @@
 #   REQUESTS=500 scripts/callgrind.sh kit-memory:read ts-memory:read
 #   FEATURES=sqlite scripts/callgrind.sh   # bench features to build with (default sqlite,redis)
 #
-# Each row runs bench/src/bin/hotloop.rs (release) under callgrind with collection off until the
+# Each row runs bench/src/bin/hotloop.rs (optimized) under callgrind with collection off until the
 # measured loop (`--collect-atstart=no --toggle-collect=hotloop::measured_requests`): the session
 # is seeded and warmed up outside it, so the count is REQUESTS requests and nothing else, divided
 # by REQUESTS. Rows are `contender:read|write` (contenders in hotloop.rs); the wide rows' write is
@@ -33,9 +33,10 @@ fi
 
 command -v valgrind >/dev/null || { echo "valgrind is missing: apt-get install -y valgrind" >&2; exit 1; }
 
-# The features of the full benchmark run and of scripts/load.sh, so the three share one release
-# build; the measured paths (memory, cookie) are the same without them.
-cargo build --release -q -p session-kit-bench --features "${FEATURES:-sqlite,redis}" --bin hotloop
+# The profile and features of the full benchmark run and of scripts/load.sh, so the three share
+# one optimized build (in `release/`); the measured paths (memory, cookie) are the same without
+# the features.
+cargo build --profile bench -q -p session-kit-bench --features "${FEATURES:-sqlite,redis}" --bin hotloop
 TARGET_DIR=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 [ -n "$TARGET_DIR" ] || { echo "cargo metadata reported no target directory" >&2; exit 1; }
 HOTLOOP="$TARGET_DIR/release/hotloop"
@@ -45,7 +46,7 @@ trap 'rm -rf "$WORK"' EXIT
 
 COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 if [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ]; then COMMIT="$COMMIT (+ uncommitted changes)"; fi
-echo "instructions per request at $COMMIT, $REQUESTS requests per row (callgrind, release build)"
+echo "instructions per request at $COMMIT, $REQUESTS requests per row (callgrind, optimized build)"
 echo
 echo "| contender | request | instructions per request |"
 echo "|---|---|---:|"

@@ -22,8 +22,9 @@
 # Rows: `hello` is GET / (read-only, one small field: the row of earlier runs); `read` reads every
 # field of the wide session, `write-one` changes one of them (bench/src/wide.rs).
 #
-# Needs wrk (`apt-get install -y wrk`) and curl. Builds the servers in release mode (features
-# sqlite,redis) into the target directory cargo uses. Servers listen on 127.0.0.1 only, on free
+# Needs wrk (`apt-get install -y wrk`) and curl. Builds the servers with the `bench` profile
+# (optimized like release, and sharing the dependencies `cargo bench` built; features
+# sqlite,redis) into `release/` of the target directory cargo uses. Servers listen on 127.0.0.1 only, on free
 # ports, and are stopped after their store's rows and on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,7 +46,7 @@ for fields in $FIELDS; do
     case $fields in 5 | 50) ;; *) echo "FIELDS takes 5 and 50, not $fields" >&2; exit 2 ;; esac
 done
 
-cargo build --release -q -p session-kit-bench --features sqlite,redis --bin kit_hello --bin ts_hello --bin redis_sweep
+cargo build --profile bench -q -p session-kit-bench --features sqlite,redis --bin kit_hello --bin ts_hello --bin redis_sweep
 # Wherever cargo put them: the environment, a config file or the default `target/`.
 TARGET_DIR=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 [ -n "$TARGET_DIR" ] || { echo "cargo metadata reported no target directory" >&2; exit 1; }
@@ -157,14 +158,18 @@ for store in $STORES; do
     TS=$ADDR
     for row in "${ROWS[@]}"; do
         IFS='|' read -r label seed_path check_path path <<<"$row"
-        kit_body=$(seed "$KIT" "$seed_path" "$check_path" "$WORK/kit.cookies")
-        ts_body=$(seed "$TS" "$seed_path" "$check_path" "$WORK/ts.cookies")
-        [ "$kit_body" = "$ts_body" ] || { echo "$store $label: the sides render differently: '$kit_body' vs '$ts_body'" >&2; exit 1; }
-        if [ "$store" = redis ]; then sed 's/^[^=]*=//' "$WORK/ts.cookies" >>"$WORK/redis-peer-keys"; fi
+        # One pool of sessions per store and session type, shared by its read and write rows.
+        pool="$WORK/$store-${seed_path//[^a-z0-9]/_}"
+        if [ ! -e "$pool.kit" ]; then
+            kit_body=$(seed "$KIT" "$seed_path" "$check_path" "$pool.kit")
+            ts_body=$(seed "$TS" "$seed_path" "$check_path" "$pool.ts")
+            [ "$kit_body" = "$ts_body" ] || { echo "$store $label: the sides render differently: '$kit_body' vs '$ts_body'" >&2; exit 1; }
+            if [ "$store" = redis ]; then sed 's/^[^=]*=//' "$pool.ts" >>"$WORK/redis-peer-keys"; fi
+        fi
         echo "--- $store, $label: session-kit ($KIT$path)" >&2
-        read -r kit_rps kit_errors < <(drive "$KIT$path" "$WORK/kit.cookies")
+        read -r kit_rps kit_errors < <(drive "$KIT$path" "$pool.kit")
         echo "--- $store, $label: tower-sessions ($TS$path)" >&2
-        read -r ts_rps ts_errors < <(drive "$TS$path" "$WORK/ts.cookies")
+        read -r ts_rps ts_errors < <(drive "$TS$path" "$pool.ts")
         [ -n "$kit_rps" ] && [ -n "$ts_rps" ] || { echo "$store $label: wrk reported no rate" >&2; exit 1; }
         RESULTS+=("$store|$label|$kit_rps|$ts_rps|$kit_errors|$ts_errors")
     done

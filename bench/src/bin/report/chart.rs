@@ -97,6 +97,12 @@ fn figure(value: f64) -> String {
     }
 }
 
+/// An axis tick: no trailing zeros (`5`, `12.5`, `0.25`).
+fn tick(value: f64) -> String {
+    let text = format!("{value:.2}");
+    text.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
+
 fn color_of(role: Role, index: usize) -> RGBColor {
     match role {
         Role::Ours => OURS[index % OURS.len()],
@@ -138,10 +144,11 @@ fn bar_panel(area: &Area<'_>, panel: &Panel) -> Result<(), Failure> {
         // The kinds are written under each group below, not at plotters' numeric ticks.
         .x_label_formatter(&|_| String::new())
         .y_desc(format!("time per request ({unit_name})"))
-        .y_label_formatter(&|y| figure(*y))
+        .y_label_formatter(&|y| tick(*y))
         .label_style((FONT, 13).into_font().color(&INK))
         .axis_desc_style((FONT, 13).into_font().color(&INK))
-        .light_line_style(RGBColor(235, 235, 235))
+        .light_line_style(TRANSPARENT)
+        .bold_line_style(RGBColor(225, 225, 225))
         .draw()?;
 
     let slot = 0.8 / contenders.len() as f64;
@@ -209,7 +216,7 @@ fn bar_panel(area: &Area<'_>, panel: &Panel) -> Result<(), Failure> {
 fn size_panel(area: &Area<'_>, panel: &SizePanel) -> Result<(), Failure> {
     let max = panel.lines.iter().flat_map(|l| l.points.iter().map(|(_, ns)| *ns)).fold(0.0, f64::max);
     let (unit_name, per) = unit(max);
-    let top = max / per * (1.25 + 0.1 * panel.lines.len() as f64);
+    let top = max / per * (1.3 + 0.1 * panel.lines.len() as f64);
     let most = panel.lines.iter().flat_map(|l| l.points.iter().map(|(n, _)| f64::from(*n))).fold(0.0, f64::max);
     // Room right of the last point for the growth labels.
     let right = if most > 0.0 { most * 1.3 } else { 65.0 };
@@ -224,14 +231,16 @@ fn size_panel(area: &Area<'_>, panel: &SizePanel) -> Result<(), Failure> {
         .x_desc("fields in the session")
         .x_label_formatter(&|x| format!("{x:.0}"))
         .y_desc(format!("time per request ({unit_name})"))
-        .y_label_formatter(&|y| figure(*y))
+        .y_label_formatter(&|y| tick(*y))
         .label_style((FONT, 13).into_font().color(&INK))
         .axis_desc_style((FONT, 13).into_font().color(&INK))
-        .light_line_style(RGBColor(235, 235, 235))
+        .light_line_style(TRANSPARENT)
+        .bold_line_style(RGBColor(225, 225, 225))
         .draw()?;
 
     let (mut ours, mut peers) = (0, 0);
     let mut colors: Vec<(String, RGBColor)> = Vec::new();
+    let mut growths: Vec<(f64, f64, String, RGBColor)> = Vec::new();
     for line in &panel.lines {
         let color = match colors.iter().find(|(c, _)| *c == line.contender) {
             Some((_, color)) => *color,
@@ -261,13 +270,18 @@ fn size_panel(area: &Area<'_>, panel: &SizePanel) -> Result<(), Failure> {
             chart.draw_series(points.iter().map(|p| TriangleMarker::new(*p, 5, color.filled())))?;
         }
         if let (Some(growth), Some(last)) = (line.growth(), points.last()) {
-            let style = TextStyle::from((FONT, 12).into_font()).color(&color).pos(Pos::new(HPos::Left, VPos::Center));
-            chart.draw_series(std::iter::once(Text::new(
-                format!("×{growth:.2}"),
-                (last.0 + right * 0.03, last.1),
-                style,
-            )))?;
+            growths.push((last.0, last.1, format!("×{growth:.2}"), color));
         }
+    }
+    // Growth labels right of each line's end, moved apart where lines end close together.
+    growths.sort_by(|a, b| a.1.total_cmp(&b.1));
+    let gap = top * 0.055;
+    let mut floor = f64::MIN;
+    for (x, y, text, color) in growths {
+        let y = y.max(floor + gap);
+        floor = y;
+        let style = TextStyle::from((FONT, 12).into_font()).color(&color).pos(Pos::new(HPos::Left, VPos::Center));
+        chart.draw_series(std::iter::once(Text::new(text, (x + right * 0.03, y), style)))?;
     }
     chart
         .configure_series_labels()
