@@ -5,7 +5,7 @@
 //! |---|---|
 //! | `/set?name=X` | remembers a name (one field) |
 //! | `/` | greets the name: the read-only request of the hello rows |
-//! | `/w5/seed`, `/w5/read`, `/w5/write-one` | the 5-field [`wide`](crate::wide) session's routes |
+//! | `/w5/seed`, `/w5/read`, `/w5/write-one` | the 5-field [`wide`](mod@crate::wide) session's routes |
 //! | `/w50/seed`, `/w50/read`, `/w50/write-one` | the same on the 50-field session |
 //!
 //! Each side keeps all its sessions in one store (session-kit: one store shared by three
@@ -53,8 +53,8 @@ pub enum LoadStore {
     Memory,
     /// SQLite, in this database file (created).
     Sqlite(PathBuf),
-    /// Redis at [`redis_url`](crate::redis_url) (feature `redis`); session-kit files its keys
-    /// under this prefix (the peer's keys are its bare session ids).
+    /// Redis at `$REDIS_URL`, default `redis://127.0.0.1:6379` (feature `redis`); session-kit
+    /// files its keys under this prefix (the peer's keys are its bare session ids).
     Redis(String),
 }
 
