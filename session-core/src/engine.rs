@@ -116,11 +116,16 @@ impl SaveError {
 /// How many fresh ids to try before giving up on a collision (each one is 2^-128 likely).
 const CREATE_ATTEMPTS: u32 = 3;
 
-/// What a save still has to do once the session is worked out: the store calls, with what
-/// they need.
+/// What a save comes to once the session is worked out.
 enum Plan<'a> {
-    /// Nothing, or nothing but sealing a cookie: the outcome is known.
+    /// Nothing to write (or only a cookie to seal): the outcome is known.
     Done(Result<CookieOp, SaveError>),
+    /// Store calls to make.
+    Write(Write<'a>),
+}
+
+/// The store calls a save makes, with what they need.
+enum Write<'a> {
     /// Delete the stored session, then send `token`.
     Delete { store: &'a dyn Store, key: StoreKey, token: CookieOp },
     /// Store a new session under a fresh id.
@@ -301,18 +306,38 @@ impl<T: SessionData, C: Codec> Engine<T, C> {
         let now = self.clock.now();
         let plan = self.plan(state, now);
         async move {
+            // By reference from here: moving the plan out would store it in the future twice.
             match plan {
                 Plan::Done(outcome) => outcome,
-                Plan::Delete { store, key, token } => {
-                    store.delete(&key).await.map_err(SaveError::keep)?;
-                    Ok(token)
+                Plan::Write(ref write) => self.write(write, now).await,
+            }
+        }
+    }
+
+    /// Makes the store calls of a save.
+    async fn write(&self, write: &Write<'_>, now: Timestamp) -> Result<CookieOp, SaveError> {
+        match write {
+            Write::Delete { store, key, token } => {
+                store.delete(key).await.map_err(SaveError::keep)?;
+                Ok(token.clone())
+            }
+            Write::Create { store, record, max_age } => {
+                // Once per session: boxed too.
+                Box::pin(self.create(*store, record, *max_age, now)).await.map_err(SaveError::keep)
+            }
+            Write::Change { store, key, change, cycle: true, max_age, .. } => {
+                // Rare (a login): boxed, so that the usual save's future does not carry its state.
+                Box::pin(self.cycle_and_change(*store, key, change, *max_age, now)).await
+            }
+            Write::Change { store, id, key, change, cycle: false, resend, max_age } => {
+                if !change.is_empty() {
+                    match store.apply(key, change, now).await {
+                        Ok(Applied::Done) => {}
+                        Ok(Applied::Gone) => return Ok(self.gone()),
+                        Err(error) => return Err(SaveError::keep(error)),
+                    }
                 }
-                Plan::Create { store, record, max_age } => {
-                    self.create(store, &record, max_age, now).await.map_err(SaveError::keep)
-                }
-                Plan::Change { store, id, key, change, cycle, resend, max_age } => {
-                    self.change(store, id, key, &change, cycle, resend, max_age, now).await
-                }
+                Ok(token(id, *resend, *max_age))
             }
         }
     }
@@ -323,7 +348,7 @@ impl<T: SessionData, C: Codec> Engine<T, C> {
             let token = if state.presented { CookieOp::Remove } else { CookieOp::Keep };
             return match (&self.storage, state.loaded.take()) {
                 (Storage::Server(store), Some(Loaded { origin: Origin::Server(_, key), .. })) => {
-                    Plan::Delete { store: &**store, key, token }
+                    Plan::Write(Write::Delete { store: &**store, key, token })
                 }
                 _ => Plan::Done(Ok(token)),
             };
@@ -378,7 +403,7 @@ impl<T: SessionData, C: Codec> Engine<T, C> {
                     // Nothing to write: the usual read-only request ends here.
                     return Plan::Done(Ok(token(&id, resend, max_age)));
                 }
-                Plan::Change { store: &**store, id, key, change, cycle, resend, max_age }
+                Plan::Write(Write::Change { store: &**store, id, key, change, cycle, resend, max_age })
             }
             #[cfg(feature = "cookie")]
             (Storage::Cookie(cookies), Origin::Cookie { reseal }) => {
@@ -410,7 +435,7 @@ impl<T: SessionData, C: Codec> Engine<T, C> {
         let max_age = self.policy.cookie_max_age(&meta, now);
         let record = Record { meta, entries: diff.set };
         match &self.storage {
-            Storage::Server(store) => Plan::Create { store: &**store, record, max_age },
+            Storage::Server(store) => Plan::Write(Write::Create { store: &**store, record, max_age }),
             #[cfg(feature = "cookie")]
             Storage::Cookie(cookies) => Plan::Done(
                 cookies
@@ -438,37 +463,28 @@ impl<T: SessionData, C: Codec> Engine<T, C> {
         Err(Error::IdCollision(CREATE_ATTEMPTS))
     }
 
-    /// Writes `change` to a stored session, first moving it to a fresh id if `cycle`.
-    #[allow(clippy::too_many_arguments)] // the fields of `Plan::Change`, taken apart
-    async fn change(
+    /// Moves a stored session to a fresh id, then writes `change` to it.
+    async fn cycle_and_change(
         &self,
         store: &dyn Store,
-        mut id: SessionId,
-        mut key: StoreKey,
+        key: &StoreKey,
         change: &Change,
-        cycle: bool,
-        resend: bool,
         max_age: Option<Duration>,
         now: Timestamp,
     ) -> Result<CookieOp, SaveError> {
-        let mut new_token = false;
-        if cycle {
-            match self.move_to_fresh_id(store, &key, now).await.map_err(SaveError::keep)? {
-                Some(moved) => (id, key) = moved,
-                None => return Ok(self.gone()),
-            }
-            new_token = true;
-        }
+        let Some((id, key)) = self.move_to_fresh_id(store, key, now).await.map_err(SaveError::keep)? else {
+            return Ok(self.gone());
+        };
         if !change.is_empty() {
             match store.apply(&key, change, now).await {
                 Ok(Applied::Done) => {}
                 Ok(Applied::Gone) => return Ok(self.gone()),
                 // The session moved: the client needs its new id whatever happened to the
                 // change, or it is logged out.
-                Err(error) => return Err(SaveError { error: error.into(), token: token(&id, new_token, max_age) }),
+                Err(error) => return Err(SaveError { error: error.into(), token: token(&id, true, max_age) }),
             }
         }
-        Ok(token(&id, new_token || resend, max_age))
+        Ok(token(&id, true, max_age))
     }
 
     /// Moves the record under `from` to a fresh id, retrying ids a live session already has;
