@@ -124,18 +124,17 @@ pub(crate) enum Origin {
     Cookie { reseal: bool },
 }
 
-/// What a loaded record held for one field.
+/// What a loaded record holds for one field.
 #[derive(Debug, Clone, Copy)]
-enum Stored {
+enum Stored<'a> {
     /// Nothing: the field started at its default.
     Absent,
-    /// An entry whose ttl had run out: the field started at its default; the entry goes at save.
+    /// An entry whose ttl had run out when it was loaded: the field started at its default, and
+    /// the entry goes at save.
     Expired,
-    /// A live entry that did not decode as the field's type: the field started at its default,
-    /// and the stored bytes stay untouched unless this request writes the field.
-    Unreadable,
-    /// A live entry, at this position in the record's entries, decoded into the field.
-    Decoded(usize),
+    /// A live entry: the field was decoded from these bytes, or started at its default if they
+    /// do not decode as its type (then they stay untouched unless this request writes the field).
+    Live(&'a [u8]),
 }
 
 pub(crate) struct Loaded {
@@ -145,23 +144,25 @@ pub(crate) struct Loaded {
     pub(crate) record: Arc<Record>,
     /// The record's metadata under the current policy.
     pub(crate) meta: Meta,
-    /// Per field: what the record held for it.
-    fields: Vec<Stored>,
+    /// When it was loaded: what counts as expired.
+    at: Timestamp,
+    /// Whether it holds a flash value (delivered now) or an entry whose ttl ran out: a save then
+    /// removes something even if nothing changed.
+    removes: bool,
     /// Whether the current policy tightened the stored deadlines (written back at save).
     pub(crate) tightened: bool,
 }
 
 impl Loaded {
-    /// Whether the record held a live entry for field `index`.
-    fn is_present(&self, index: usize) -> bool {
-        matches!(self.fields.get(index), Some(Stored::Unreadable | Stored::Decoded(_)))
-    }
-
-    /// The bytes field `index` was decoded from, if it was.
-    fn decoded_bytes(&self, index: usize) -> Option<&[u8]> {
-        match self.fields.get(index) {
-            Some(Stored::Decoded(position)) => self.record.entries.get(*position).map(|(_, e)| e.value.as_slice()),
-            _ => None,
+    /// What the record holds under `key`; `hint` is where to look first, moved past what is found.
+    fn stored(&self, key: &str, hint: &mut usize) -> Stored<'_> {
+        let Some(at) = position(&self.record.entries, key, *hint) else { return Stored::Absent };
+        *hint = at + 1;
+        let entry = &self.record.entries[at].1;
+        if entry.is_expired(self.at) {
+            Stored::Expired
+        } else {
+            Stored::Live(&entry.value)
         }
     }
 }
@@ -304,39 +305,32 @@ impl<T: SessionData> SessionState<T> {
             return None;
         }
         let mut data = T::fresh();
-        let mut fields = Vec::with_capacity(T::FIELDS.len());
+        let mut removes = false;
         let mut hint = 0;
         for (index, spec) in T::FIELDS.iter().enumerate() {
-            let Some(at) = position(&record.entries, spec.key, hint) else {
-                fields.push(Stored::Absent);
-                continue;
-            };
+            let Some(at) = position(&record.entries, spec.key, hint) else { continue };
             hint = at + 1;
             let entry = &record.entries[at].1;
             if entry.is_expired(now) {
-                fields.push(Stored::Expired);
+                removes = true;
                 continue;
             }
-            match data.decode_field(index, codec, &entry.value) {
-                Ok(()) => fields.push(Stored::Decoded(at)),
-                Err(error) => {
-                    // The stored bytes stay untouched unless this request writes the field, so
-                    // an older binary that still knows the old type keeps reading them. The
-                    // codec's message is left out: it may quote the stored value (a one-time
-                    // code, say).
-                    tracing::warn!(
-                        session = T::NAME,
-                        field = spec.key,
-                        codec = error.codec(),
-                        "stored field does not decode as its current type; using its default"
-                    );
-                    fields.push(Stored::Unreadable);
-                }
+            removes |= spec.kind == FieldKind::Flash;
+            if let Err(error) = data.decode_field(index, codec, &entry.value) {
+                // The stored bytes stay untouched unless this request writes the field, so an
+                // older binary that still knows the old type keeps reading them. The codec's
+                // message is left out: it may quote the stored value (a one-time code, say).
+                tracing::warn!(
+                    session = T::NAME,
+                    field = spec.key,
+                    codec = error.codec(),
+                    "stored field does not decode as its current type; using its default"
+                );
             }
         }
         let mut state = Self::fresh(encoder, true);
         state.data = data;
-        state.loaded = Some(Loaded { origin, record, meta, fields, tightened });
+        state.loaded = Some(Loaded { origin, record, meta, at: now, removes, tightened });
         Some(state)
     }
 
@@ -483,31 +477,38 @@ impl<T: SessionData> SessionState<T> {
     fn intent(&self, now: Timestamp, keep_flash: bool) -> Result<Intent, Error> {
         let mut intent = Intent::default();
         let loaded = self.loaded.as_ref();
-        let present = |index: usize| loaded.is_some_and(|l| l.is_present(index));
+        if !self.mutated && loaded.is_none_or(|l| !l.removes) {
+            // Only read, and nothing delivered or expired: nothing to look at (`clear` borrows
+            // mutably).
+            return Ok(intent);
+        }
         let mut current = Vec::new();
         // A fresh session to decode stored bytes into, made only if some comparison needs it.
         let mut scratch = None;
+        let mut hint = 0;
         for (index, spec) in T::FIELDS.iter().enumerate() {
+            let stored = loaded.map_or(Stored::Absent, |l| l.stored(spec.key, &mut hint));
+            let present = matches!(stored, Stored::Live(_));
             // Never borrowed mutably, nothing changed: no field is encoded.
             let changed = self.mutated && {
                 current.clear();
                 self.encoder.encode_field(&self.data, index, &mut current)?;
-                self.field_changed(index, &current, &mut scratch)
+                self.field_changed(index, stored, &current, &mut scratch)
             };
             if changed {
                 if self.encoder.default_encoding(index) == Some(current.as_slice()) {
                     // Back at its default: storing nothing reads the same and keeps records small.
-                    if present(index) {
+                    if present {
                         intent.removed.push(spec.key.to_owned());
                     }
                 } else {
                     let expires_at = spec.ttl.map(|ttl| now.after(ttl));
                     intent.set.push((spec.key.to_owned(), Entry { value: std::mem::take(&mut current), expires_at }));
                 }
-            } else if spec.kind == FieldKind::Flash && present(index) && !keep_flash {
+            } else if spec.kind == FieldKind::Flash && present && !keep_flash {
                 intent.implicit.push(spec.key.to_owned());
             }
-            if loaded.is_some_and(|l| matches!(l.fields.get(index), Some(Stored::Expired))) {
+            if matches!(stored, Stored::Expired) {
                 intent.implicit.push(spec.key.to_owned());
             }
         }
@@ -521,8 +522,8 @@ impl<T: SessionData> SessionState<T> {
     }
 
     /// Whether field `index`, now encoding as `current`, differs from what this handle started
-    /// with.
-    fn field_changed(&self, index: usize, current: &[u8], scratch: &mut Option<T>) -> bool {
+    /// with; `stored` is what the loaded record held for it.
+    fn field_changed(&self, index: usize, stored: Stored<'_>, current: &[u8], scratch: &mut Option<T>) -> bool {
         if !self.encoder.is_stable(index) {
             let Some(snapshot) = &self.snapshot else { return true };
             return match snapshot.before.get(index) {
@@ -530,19 +531,22 @@ impl<T: SessionData> SessionState<T> {
                 _ => true,
             };
         }
-        let Some(stored) = self.loaded.as_ref().and_then(|l| l.decoded_bytes(index)) else {
-            // Nothing decoded: the field started at its default.
-            return self.encoder.default_encoding(index) != Some(current);
+        let started_at_default = |this: &Self| this.encoder.default_encoding(index) != Some(current);
+        let Stored::Live(stored) = stored else {
+            // Nothing stored: the field started at its default.
+            return started_at_default(self);
         };
         if stored == current {
             return false;
         }
-        // Stored bytes another writer (or an older encoding of the type) put differently still
-        // hold the same value: compare with what this codec makes of that value.
+        // Bytes another writer (or an older encoding of the type) put differently may still hold
+        // the same value: compare with what this codec makes of it.
         let scratch = scratch.get_or_insert_with(T::fresh);
+        if self.encoder.decode_field(scratch, index, stored).is_err() {
+            // They did not decode when loaded either: the field started at its default.
+            return started_at_default(self);
+        }
         let mut canonical = Vec::new();
-        self.encoder.decode_field(scratch, index, stored).is_err()
-            || self.encoder.encode_field(scratch, index, &mut canonical).is_err()
-            || canonical != current
+        self.encoder.encode_field(scratch, index, &mut canonical).is_err() || canonical != current
     }
 }
