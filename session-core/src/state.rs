@@ -124,6 +124,13 @@ pub(crate) enum Origin {
     Cookie { reseal: bool },
 }
 
+/// What a save's comparisons borrow, made only if one needs it: a fresh session to decode
+/// stored bytes into, and a buffer for their encoding.
+struct Scratch<T> {
+    data: Option<T>,
+    bytes: Vec<u8>,
+}
+
 /// What a loaded record holds for one field.
 #[derive(Debug, Clone, Copy)]
 enum Stored<'a> {
@@ -482,9 +489,9 @@ impl<T: SessionData> SessionState<T> {
             // mutably).
             return Ok(intent);
         }
-        let mut current = Vec::new();
-        // A fresh session to decode stored bytes into, made only if some comparison needs it.
-        let mut scratch = None;
+        // One buffer for every field's encoding; room for the usual small field up front.
+        let mut current = if self.mutated { Vec::with_capacity(64) } else { Vec::new() };
+        let mut scratch = Scratch { data: None, bytes: Vec::new() };
         let mut hint = 0;
         for (index, spec) in T::FIELDS.iter().enumerate() {
             let stored = loaded.map_or(Stored::Absent, |l| l.stored(spec.key, &mut hint));
@@ -503,7 +510,7 @@ impl<T: SessionData> SessionState<T> {
                     }
                 } else {
                     let expires_at = spec.ttl.map(|ttl| now.after(ttl));
-                    intent.set.push((spec.key.to_owned(), Entry { value: std::mem::take(&mut current), expires_at }));
+                    intent.set.push((spec.key.to_owned(), Entry { value: current.as_slice().to_vec(), expires_at }));
                 }
             } else if spec.kind == FieldKind::Flash && present && !keep_flash {
                 intent.implicit.push(spec.key.to_owned());
@@ -523,7 +530,7 @@ impl<T: SessionData> SessionState<T> {
 
     /// Whether field `index`, now encoding as `current`, differs from what this handle started
     /// with; `stored` is what the loaded record held for it.
-    fn field_changed(&self, index: usize, stored: Stored<'_>, current: &[u8], scratch: &mut Option<T>) -> bool {
+    fn field_changed(&self, index: usize, stored: Stored<'_>, current: &[u8], scratch: &mut Scratch<T>) -> bool {
         if !self.encoder.is_stable(index) {
             let Some(snapshot) = &self.snapshot else { return true };
             return match snapshot.before.get(index) {
@@ -541,12 +548,12 @@ impl<T: SessionData> SessionState<T> {
         }
         // Bytes another writer (or an older encoding of the type) put differently may still hold
         // the same value: compare with what this codec makes of it.
-        let scratch = scratch.get_or_insert_with(T::fresh);
-        if self.encoder.decode_field(scratch, index, stored).is_err() {
+        let data = scratch.data.get_or_insert_with(T::fresh);
+        if self.encoder.decode_field(data, index, stored).is_err() {
             // They did not decode when loaded either: the field started at its default.
             return started_at_default(self);
         }
-        let mut canonical = Vec::new();
-        self.encoder.encode_field(scratch, index, &mut canonical).is_err() || canonical != current
+        scratch.bytes.clear();
+        self.encoder.encode_field(data, index, &mut scratch.bytes).is_err() || scratch.bytes != current
     }
 }
