@@ -153,6 +153,60 @@ pub mod __private {
         }
     }
 
+    /// Types whose equal values always encode to equal bytes, with any codec that encodes a
+    /// value by walking it (postcard, JSON): no hash-ordered collection inside. The derive
+    /// answers [`SessionData::stable_encoding`] from it, through [`EncodingProbe`].
+    pub trait StableEncoding {}
+
+    macro_rules! stable {
+        ($($t:ty),* $(,)?) => { $(impl StableEncoding for $t {})* };
+    }
+    stable!(bool, char, u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize, f32, f64, (), String, str);
+    stable!(core::time::Duration, std::time::SystemTime);
+    impl<T: StableEncoding + ?Sized> StableEncoding for Box<T> {}
+    impl<T: StableEncoding> StableEncoding for Option<T> {}
+    impl<T: StableEncoding> StableEncoding for Vec<T> {}
+    impl<T: StableEncoding> StableEncoding for std::collections::VecDeque<T> {}
+    impl<T: StableEncoding> StableEncoding for std::collections::BTreeSet<T> {}
+    impl<K: StableEncoding, V: StableEncoding> StableEncoding for std::collections::BTreeMap<K, V> {}
+    impl<T: StableEncoding, const N: usize> StableEncoding for [T; N] {}
+    impl<A: StableEncoding, B: StableEncoding> StableEncoding for (A, B) {}
+    impl<A: StableEncoding, B: StableEncoding, C: StableEncoding> StableEncoding for (A, B, C) {}
+    impl<A: StableEncoding, B: StableEncoding, C: StableEncoding, D: StableEncoding> StableEncoding for (A, B, C, D) {}
+
+    /// Asks whether `T` is [`StableEncoding`] without requiring it: `(&probe).stable_encoding()`
+    /// finds [`StableProbe`]'s method when it is and [`UnknownProbe`]'s otherwise (types outside
+    /// the list, e.g. the application's own, count as not stable: always correct, a little slower).
+    pub struct EncodingProbe<T: ?Sized>(core::marker::PhantomData<T>);
+
+    impl<T: ?Sized> EncodingProbe<T> {
+        /// The probe.
+        #[allow(clippy::new_without_default)]
+        pub const fn new() -> Self {
+            Self(core::marker::PhantomData)
+        }
+    }
+
+    /// The answer for [`StableEncoding`] types.
+    pub trait StableProbe {
+        /// `true`.
+        fn stable_encoding(&self) -> bool {
+            true
+        }
+    }
+
+    impl<T: StableEncoding + ?Sized> StableProbe for EncodingProbe<T> {}
+
+    /// The answer for every other type.
+    pub trait UnknownProbe {
+        /// `false`.
+        fn stable_encoding(&self) -> bool {
+            false
+        }
+    }
+
+    impl<T: ?Sized> UnknownProbe for &EncodingProbe<T> {}
+
     /// The error for a field index past `FIELDS`: a bug in the caller, reported, not panicked on.
     #[cold]
     pub fn no_such_field(session: &'static str, index: usize) -> CodecError {

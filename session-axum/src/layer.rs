@@ -283,13 +283,17 @@ where
         let token = shared.read_token(&request);
         let slot = Arc::new(Slot::new(shared.clone() as Arc<dyn Open<T>>, token));
         request.extensions_mut().insert(SlotHandle(slot.clone()));
-        // The clone is ready only after poll_ready; keep the ready one for this call.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+        // Called here, on the service `poll_ready` readied, so that the boxed future below holds
+        // neither the request nor a clone of the service: a large box costs every request.
+        let responding = self.inner.call(request);
         Box::pin(async move {
-            let mut response = inner.call(request).await?;
-            if let Some(finished) = slot.finish() {
-                shared.save(finished, &mut response).await;
+            let mut response = responding.await?;
+            if let Some((saving, pending)) = shared.start_save(&slot) {
+                let saved = match saving {
+                    Some(saving) => saving.await,
+                    None => Ok(CookieOp::Keep),
+                };
+                shared.respond(saved, pending, &mut response);
             }
             Ok(response)
         })
@@ -307,18 +311,33 @@ impl<T: SessionData, C: Codec> Shared<T, C> {
         }
     }
 
-    async fn save(&self, finished: Finished<T>, response: &mut Response) {
-        if finished.still_held > 0 {
+    /// Starts saving what the handles of `slot` gave back, once the inner service has answered:
+    /// the save (none if no handle was given back) and the token an explicit save decided;
+    /// `None` if no handle opened the session.
+    ///
+    /// Not async, and the save boxed: the layer's own future (one allocation per request) then
+    /// holds neither the session nor the save's state, and stays small enough for the
+    /// allocator's fast path; the save, boxed on its own, holds only the store calls left to make
+    /// (`Engine::save` takes the state before its future starts).
+    #[allow(clippy::type_complexity)]
+    fn start_save(
+        &self,
+        slot: &Slot<T>,
+    ) -> Option<(Option<BoxFuture<'_, Result<CookieOp, SaveError>>>, Option<CookieOp>)> {
+        let Finished { state, pending, still_held } = slot.finish()?;
+        if still_held > 0 {
             tracing::debug!(
                 session = T::NAME,
-                handles = finished.still_held,
+                handles = still_held,
                 "a Session outlived its handler (moved into a task?); it is saved when dropped"
             );
         }
-        let saved = match finished.state {
-            Some(state) => self.engine.save(state).await,
-            None => Ok(CookieOp::Keep),
-        };
+        Some((state.map(|state| Box::pin(self.engine.save(state)) as BoxFuture<'_, _>), pending))
+    }
+
+    /// Gives the response what a save decided: the token, `Vary`, `Cache-Control`, or the
+    /// failure response. `pending` is what an explicit save earlier in the request decided.
+    fn respond(&self, saved: Result<CookieOp, SaveError>, pending: Option<CookieOp>, response: &mut Response) {
         let op = match saved {
             Ok(op) => op,
             Err(SaveError { error, token }) => {
@@ -331,7 +350,7 @@ impl<T: SessionData, C: Codec> Shared<T, C> {
             }
         };
         // An explicit `save()` earlier in the request decided the token unless this save did.
-        let op = match (op, finished.pending) {
+        let op = match (op, pending) {
             (CookieOp::Keep, Some(pending)) => pending,
             (op, _) => op,
         };
@@ -374,15 +393,19 @@ impl<T: SessionData, C: Codec> Shared<T, C> {
 }
 
 /// The first cookie called `name` in the request's `Cookie` headers.
+///
+/// Read as `cookie::Cookie::split_parse` reads them (pairs split on `;`, name and value
+/// trimmed, pairs without `=` or without a name skipped, values not decoded), without building a
+/// `Cookie` for every pair on every request.
 fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(cookie::Cookie::split_parse)
-        .filter_map(Result::ok)
-        .find(|c| c.name() == name)
-        .map(|c| c.value().to_owned())
+        .flat_map(|header| header.split(';'))
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(n, _)| n.trim() == name)
+        .map(|(_, value)| value.trim().to_owned())
 }
 
 /// Adds `name` (a lowercase header name) to `Vary`, unless it or `*` is there already.
@@ -391,8 +414,48 @@ fn add_vary(headers: &mut HeaderMap, name: &str) {
         v.to_str().is_ok_and(|v| v.split(',').any(|part| part.trim().eq_ignore_ascii_case(name) || part.trim() == "*"))
     });
     if !already {
-        if let Ok(value) = HeaderValue::from_str(name) {
+        // The usual name without copying it into a new header value.
+        let value = if name == "cookie" { Ok(HeaderValue::from_static("cookie")) } else { HeaderValue::from_str(name) };
+        if let Ok(value) = value {
             headers.append(VARY, value);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The scan finds what the `cookie` crate's parser finds, on the shapes browsers and odd
+    /// clients send.
+    #[test]
+    fn cookie_value_reads_as_the_cookie_crate_does() {
+        let headers = [
+            "app=abc",
+            "other=1; app=abc; app=second",
+            "  app = abc ;x=y",
+            "x=1;;app=abc",
+            "x;app=abc",
+            "=nameless; app=abc",
+            "app=\"quoted\"",
+            "app=a=b",
+            "app=",
+            "application=no; ap=no",
+            "x=1",
+            "",
+        ];
+        for header in headers {
+            let mut map = HeaderMap::new();
+            map.insert(COOKIE, HeaderValue::from_static(header));
+            let expected = cookie::Cookie::split_parse(header)
+                .filter_map(Result::ok)
+                .find(|c| c.name() == "app")
+                .map(|c| c.value().to_owned());
+            assert_eq!(cookie_value(&map, "app"), expected, "{header:?}");
+        }
+        let mut two = HeaderMap::new();
+        two.append(COOKIE, HeaderValue::from_static("x=1"));
+        two.append(COOKIE, HeaderValue::from_static("app=later"));
+        assert_eq!(cookie_value(&two, "app").as_deref(), Some("later"), "a second Cookie header");
     }
 }

@@ -39,10 +39,7 @@ pub struct Postcard;
 
 impl Codec for Postcard {
     fn encode<T: Serialize + ?Sized>(&self, value: &T, out: &mut Vec<u8>) -> Result<(), CodecError> {
-        // `extend_from` appends to the caller's buffer, so one allocation serves all fields.
-        let taken = std::mem::take(out);
-        *out = postcard::to_extend(value, taken).map_err(|e| CodecError::new("postcard", e))?;
-        Ok(())
+        postcard::serialize_with_flavor(value, AppendTo(out)).map_err(|e| CodecError::new("postcard", e))
     }
 
     fn decode<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T, CodecError> {
@@ -52,6 +49,30 @@ impl Codec for Postcard {
         } else {
             Err(CodecError::new("postcard", format!("{} trailing bytes", rest.len())))
         }
+    }
+}
+
+/// Postcard's output appended to the caller's buffer, so one allocation serves all fields, and
+/// byte strings copied whole (postcard's `to_extend` goes through `Extend`, byte by byte).
+struct AppendTo<'a>(&'a mut Vec<u8>);
+
+impl postcard::ser_flavors::Flavor for AppendTo<'_> {
+    type Output = ();
+
+    #[inline]
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        self.0.extend_from_slice(data);
+        Ok(())
+    }
+
+    #[inline]
+    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
+        self.0.push(data);
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<()> {
+        Ok(())
     }
 }
 

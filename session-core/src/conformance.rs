@@ -126,6 +126,7 @@ macro_rules! store_conformance {
                 apply_keeps_entries_it_does_not_name,
                 apply_to_missing_key_is_gone_and_creates_nothing,
                 entry_ttl_expires_on_its_own,
+                load_shared_gives_what_load_gives,
                 absolute_deadline_ends_the_record,
                 idle_deadline_ends_the_record_and_slides,
                 collect_expired_removes_expired_and_keeps_live,
@@ -423,6 +424,47 @@ pub mod checks {
             &record(meta(BASE), &[("plain", entry(b"p")), ("otp", entry_until(b"o2", at(BASE, 2000)))]),
             "an expired entry written again",
         );
+    }
+
+    /// `load_shared` gives what `load` gives, entries whose ttl ran out aside (it may keep
+    /// them), and a record it handed out stays as it was when the session changes afterwards.
+    pub async fn load_shared_gives_what_load_gives(store: Arc<dyn Store>) {
+        let shared = |found: Option<Arc<Record>>, now: Timestamp| {
+            found.map(|record| {
+                let mut record = Arc::unwrap_or_clone(record);
+                record.drop_expired_entries(now);
+                record
+            })
+        };
+        let load_shared = |k: StoreKey, now: Timestamp| {
+            let store = store.clone();
+            async move { store.load_shared(&k, now).await.expect("load_shared failed") }
+        };
+        assert_eq!(load_shared(key(), BASE).await, None, "a key never stored");
+        let k = key();
+        let r = record(meta(BASE), &[("plain", entry(b"p")), ("otp", entry_until(b"o", at(BASE, 600)))]);
+        create(&*store, &k, &r, BASE).await;
+        for now in [at(BASE, 1), at(BASE, 600), at(BASE, 86_400 + 60)] {
+            assert_eq!(
+                shared(load_shared(k, now).await, now),
+                load(&*store, &k, now).await,
+                "at {now:?} (before the entry's deadline, at it, at the session's)"
+            );
+        }
+
+        let k = key();
+        create(&*store, &k, &r, BASE).await;
+        let held = load_shared(k, at(BASE, 1)).await.expect("live");
+        let before = (*held).clone();
+        assert_eq!(apply(&*store, &k, &set(&[("plain", entry(b"changed"))]), at(BASE, 2)).await, Applied::Done);
+        assert_eq!(*held, before, "a record handed out does not change under its holder");
+        let now = at(BASE, 3);
+        let changed = record(meta(BASE), &[("plain", entry(b"changed")), ("otp", entry_until(b"o", at(BASE, 600)))]);
+        assert_record(shared(load_shared(k, now).await, now), &changed, "loaded again after the change");
+        drop(held);
+        assert_eq!(apply(&*store, &k, &set(&[("plain", entry(b"again"))]), at(BASE, 4)).await, Applied::Done);
+        let again = record(meta(BASE), &[("plain", entry(b"again")), ("otp", entry_until(b"o", at(BASE, 600)))]);
+        assert_record(load(&*store, &k, at(BASE, 5)).await, &again, "a change once no request holds the record");
     }
 
     /// At its absolute deadline a record is gone for load, apply and rename, and its key may

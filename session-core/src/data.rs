@@ -90,4 +90,17 @@ pub trait SessionData: Send + Sync + Sized + 'static {
 
     /// Sets stored field `index` back to its default.
     fn reset_field(&mut self, index: usize);
+
+    /// Whether stored field `index` has a type whose equal values always encode to equal bytes
+    /// (integers, strings, `Option`, `Vec`, `BTreeMap`, ...; not `HashMap` or `HashSet`, whose
+    /// order differs between equal maps).
+    ///
+    /// A save compares such a field against the bytes it was loaded from, so taking the session
+    /// mutably costs nothing up front; any other field is encoded once more at the first mutable
+    /// access, to compare against at save. `false`, the default, is always correct; the derive
+    /// answers `true` for the field types it knows.
+    fn stable_encoding(index: usize) -> bool {
+        let _ = index;
+        false
+    }
 }

@@ -1,5 +1,6 @@
 //! Opening and saving sessions against a store: everything but HTTP.
 
+use std::future::Future;
 use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
@@ -114,6 +115,43 @@ impl SaveError {
 
 /// How many fresh ids to try before giving up on a collision (each one is 2^-128 likely).
 const CREATE_ATTEMPTS: u32 = 3;
+
+/// What a save comes to once the session is worked out.
+enum Plan<'a> {
+    /// Nothing to write (or only a cookie to seal): the outcome is known.
+    Done(Result<CookieOp, SaveError>),
+    /// Store calls to make.
+    Write(Write<'a>),
+}
+
+/// The store calls a save makes, with what they need.
+enum Write<'a> {
+    /// Delete the stored session, then send `token`.
+    Delete { store: &'a dyn Store, key: StoreKey, token: CookieOp },
+    /// Store a new session under a fresh id.
+    Create { store: &'a dyn Store, record: Record, max_age: Option<Duration> },
+    /// Write `change` to the session stored under `key`, moving it to a fresh id first if
+    /// `cycle`; `resend` the token even if the id stays.
+    Change {
+        store: &'a dyn Store,
+        id: SessionId,
+        key: StoreKey,
+        change: Change,
+        cycle: bool,
+        resend: bool,
+        max_age: Option<Duration>,
+    },
+}
+
+/// What the response does with the token of the session stored under `id`: sends it (with
+/// `max_age`) if `send`, else keeps the client's.
+fn token(id: &SessionId, send: bool, max_age: Option<Duration>) -> CookieOp {
+    if send {
+        CookieOp::Set { value: id.as_str().to_owned(), max_age }
+    } else {
+        CookieOp::Keep
+    }
+}
 
 /// Opens and saves sessions of type `T` in one storage, with one codec and expiry policy.
 ///
@@ -239,19 +277,18 @@ impl<T: SessionData, C: Codec> Engine<T, C> {
                 None => None,
                 Some(id) => {
                     let key = id.store_key(T::NAME);
-                    store.load(&key, now).await?.map(|record| (Origin::Server(id, key), record))
+                    store.load_shared(&key, now).await?.map(|record| (Origin::Server(id, key), record))
                 }
             },
             #[cfg(feature = "cookie")]
             Storage::Cookie(cookies) => cookies
                 .open(&self.cookie_name, token, now)
-                .map(|opened| (Origin::Cookie { reseal: opened.stale_key }, opened.record)),
+                .map(|opened| (Origin::Cookie { reseal: opened.stale_key }, Arc::new(opened.record))),
         };
-        let loaded = found.and_then(|(origin, mut record)| {
-            let effective = self.policy.effective(record.meta);
-            let tightened = effective != record.meta;
-            record.meta = effective;
-            SessionState::loaded(self.encoder(), &self.fields.codec, origin, record, tightened, now)
+        let loaded = found.and_then(|(origin, record)| {
+            let meta = self.policy.effective(record.meta);
+            let tightened = meta != record.meta;
+            SessionState::loaded(self.encoder(), &self.fields.codec, origin, record, meta, tightened, now)
         });
         Ok(loaded.unwrap_or_else(|| SessionState::fresh(self.encoder(), true)))
     }
@@ -261,25 +298,75 @@ impl<T: SessionData, C: Codec> Engine<T, C> {
     /// On failure, [`SaveError::token`] still says what to do with the token: whatever step
     /// fails, the client ends with a token that opens the session (the old one, or the new one
     /// after a `cycle_id` that went through).
-    pub async fn save(&self, mut state: SessionState<T>) -> Result<CookieOp, SaveError> {
+    ///
+    /// What to write is worked out when this is called, so the future holds only the store
+    /// calls still to make, not the session: it stays small, and the loaded record is released
+    /// before the store is written to (the memory store then updates it in place).
+    pub fn save(&self, state: SessionState<T>) -> impl Future<Output = Result<CookieOp, SaveError>> + Send + '_ {
         let now = self.clock.now();
-        if state.wants_destroy() {
-            if let (Storage::Server(store), Some(Loaded { origin: Origin::Server(_, key), .. })) =
-                (&self.storage, &state.loaded)
-            {
-                store.delete(key).await.map_err(SaveError::keep)?;
+        let plan = self.plan(state, now);
+        async move {
+            // By reference from here: moving the plan out would store it in the future twice.
+            match plan {
+                Plan::Done(outcome) => outcome,
+                Plan::Write(ref write) => self.write(write, now).await,
             }
-            return Ok(if state.presented { CookieOp::Remove } else { CookieOp::Keep });
         }
-        let diff = state.diff(now).map_err(SaveError::keep)?;
+    }
+
+    /// Makes the store calls of a save.
+    async fn write(&self, write: &Write<'_>, now: Timestamp) -> Result<CookieOp, SaveError> {
+        match write {
+            Write::Delete { store, key, token } => {
+                store.delete(key).await.map_err(SaveError::keep)?;
+                Ok(token.clone())
+            }
+            Write::Create { store, record, max_age } => {
+                // Once per session: boxed too.
+                Box::pin(self.create(*store, record, *max_age, now)).await.map_err(SaveError::keep)
+            }
+            Write::Change { store, key, change, cycle: true, max_age, .. } => {
+                // Rare (a login): boxed, so that the usual save's future does not carry its state.
+                Box::pin(self.cycle_and_change(*store, key, change, *max_age, now)).await
+            }
+            Write::Change { store, id, key, change, cycle: false, resend, max_age } => {
+                if !change.is_empty() {
+                    match store.apply(key, change, now).await {
+                        Ok(Applied::Done) => {}
+                        Ok(Applied::Gone) => return Ok(self.gone()),
+                        Err(error) => return Err(SaveError::keep(error)),
+                    }
+                }
+                Ok(token(id, *resend, *max_age))
+            }
+        }
+    }
+
+    /// What saving `state` takes: everything but the store calls, done now.
+    fn plan(&self, mut state: SessionState<T>, now: Timestamp) -> Plan<'_> {
+        if state.wants_destroy() {
+            let token = if state.presented { CookieOp::Remove } else { CookieOp::Keep };
+            return match (&self.storage, state.loaded.take()) {
+                (Storage::Server(store), Some(Loaded { origin: Origin::Server(_, key), .. })) => {
+                    Plan::Write(Write::Delete { store: &**store, key, token })
+                }
+                _ => Plan::Done(Ok(token)),
+            };
+        }
+        let diff = match state.diff(now) {
+            Ok(diff) => diff,
+            Err(error) => return Plan::Done(Err(SaveError::keep(error))),
+        };
         let remember = state.remember_choice();
         let lifetime = state.lifetime_choice();
         let cycle = state.wants_new_id();
         let Some(loaded) = state.loaded.take() else {
             let meta = self.policy.new_meta(now, remember.unwrap_or(false), lifetime.flatten());
-            return self.save_new(diff, meta, now).await.map_err(SaveError::keep);
+            return self.plan_new(diff, meta, now);
         };
-        let mut meta = loaded.record.meta;
+        // The other handles hold the loaded record too: let it go before the store is written.
+        drop(state);
+        let mut meta = loaded.meta;
         // Deadlines tightened by the current policy are written back once, so the store's own
         // expiry (native TTL, collection) follows them too.
         let mut meta_changed = loaded.tightened;
@@ -305,52 +392,99 @@ impl<T: SessionData, C: Codec> Engine<T, C> {
         let persistent = self.policy.is_persistent(&meta);
         let max_age = self.policy.cookie_max_age(&meta, now);
         match (&self.storage, loaded.origin) {
-            (Storage::Server(store), Origin::Server(mut id, mut key)) => {
+            (Storage::Server(store), Origin::Server(id, key)) => {
                 let change = Change { set: diff.set, remove: diff.remove, meta: meta_changed.then_some(meta) };
-                let mut new_token = false;
-                if cycle {
-                    match self.move_to_fresh_id(&**store, &key, now).await.map_err(SaveError::keep)? {
-                        Some(moved) => (id, key) = moved,
-                        None => return Ok(self.gone()),
-                    }
-                    new_token = true;
-                }
                 // A browser-session cookie carries only the id: it needs resending only when
                 // the id changes; a persistent one also when its lifetime moves. Switching
                 // remember-me off resends it too, without `Max-Age`, so the browser turns it
                 // back into a browser-session cookie.
-                let token = |send: bool| {
-                    if send {
-                        CookieOp::Set { value: id.as_str().to_owned(), max_age }
-                    } else {
-                        CookieOp::Keep
-                    }
-                };
-                if !change.is_empty() {
-                    match store.apply(&key, &change, now).await {
-                        Ok(Applied::Done) => {}
-                        Ok(Applied::Gone) => return Ok(self.gone()),
-                        // The session moved: the client needs its new id whatever happened to
-                        // the change, or it is logged out.
-                        Err(error) => return Err(SaveError { error: error.into(), token: token(new_token) }),
-                    }
+                let resend = persistence_changed || (persistent && meta_changed);
+                if change.is_empty() && !cycle {
+                    // Nothing to write: the usual read-only request ends here.
+                    return Plan::Done(Ok(token(&id, resend, max_age)));
                 }
-                Ok(token(new_token || persistence_changed || (persistent && meta_changed)))
+                Plan::Write(Write::Change { store: &**store, id, key, change, cycle, resend, max_age })
             }
             #[cfg(feature = "cookie")]
             (Storage::Cookie(cookies), Origin::Cookie { reseal }) => {
                 // The deadlines travel inside the cookie, so any change re-seals it.
                 if !(meta_changed || reseal || cycle || !diff.is_empty()) {
-                    return Ok(CookieOp::Keep);
+                    return Plan::Done(Ok(CookieOp::Keep));
                 }
-                let mut record = loaded.record;
+                let mut record = Arc::unwrap_or_clone(loaded.record);
                 record.apply(&Change { set: diff.set, remove: diff.remove, meta: Some(meta) });
-                let value = cookies.seal(&self.cookie_name, &record).map_err(SaveError::keep)?;
-                Ok(CookieOp::Set { value, max_age })
+                record.drop_expired_entries(now);
+                Plan::Done(
+                    cookies
+                        .seal(&self.cookie_name, &record)
+                        .map(|value| CookieOp::Set { value, max_age })
+                        .map_err(SaveError::keep),
+                )
             }
             #[cfg(feature = "cookie")]
             _ => unreachable!("a session is opened and saved by the same engine, so origin and storage agree"),
         }
+    }
+
+    /// What saving a session that was not stored yet takes.
+    fn plan_new(&self, diff: Diff, meta: Meta, now: Timestamp) -> Plan<'_> {
+        // A client that never writes to its session creates nothing and gets no cookie.
+        if diff.set.is_empty() {
+            return Plan::Done(Ok(CookieOp::Keep));
+        }
+        let max_age = self.policy.cookie_max_age(&meta, now);
+        let record = Record { meta, entries: diff.set };
+        match &self.storage {
+            Storage::Server(store) => Plan::Write(Write::Create { store: &**store, record, max_age }),
+            #[cfg(feature = "cookie")]
+            Storage::Cookie(cookies) => Plan::Done(
+                cookies
+                    .seal(&self.cookie_name, &record)
+                    .map(|value| CookieOp::Set { value, max_age })
+                    .map_err(SaveError::keep),
+            ),
+        }
+    }
+
+    /// Stores a new session under a fresh id.
+    async fn create(
+        &self,
+        store: &dyn Store,
+        record: &Record,
+        max_age: Option<Duration>,
+        now: Timestamp,
+    ) -> Result<CookieOp, Error> {
+        for _ in 0..CREATE_ATTEMPTS {
+            let id: SessionId = self.ids.generate();
+            if store.create(&id.store_key(T::NAME), record, now).await? == Created::Stored {
+                return Ok(CookieOp::Set { value: id.as_str().to_owned(), max_age });
+            }
+        }
+        Err(Error::IdCollision(CREATE_ATTEMPTS))
+    }
+
+    /// Moves a stored session to a fresh id, then writes `change` to it.
+    async fn cycle_and_change(
+        &self,
+        store: &dyn Store,
+        key: &StoreKey,
+        change: &Change,
+        max_age: Option<Duration>,
+        now: Timestamp,
+    ) -> Result<CookieOp, SaveError> {
+        let Some((id, key)) = self.move_to_fresh_id(store, key, now).await.map_err(SaveError::keep)? else {
+            return Ok(self.gone());
+        };
+        if !change.is_empty() {
+            match store.apply(&key, change, now).await {
+                Ok(Applied::Done) => {}
+                Ok(Applied::Gone) => return Ok(self.gone()),
+                // The session moved: the client needs its new id whatever happened to the
+                // change, or it is logged out.
+                Err(error) => return Err(SaveError { error: error.into(), token: token(&id, true, max_age) }),
+            }
+        }
+        Ok(token(&id, true, max_age))
     }
 
     /// Moves the record under `from` to a fresh id, retrying ids a live session already has;
@@ -386,31 +520,6 @@ impl<T: SessionData, C: Codec> Engine<T, C> {
             }
         }
         Err(Error::IdCollision(CREATE_ATTEMPTS))
-    }
-
-    async fn save_new(&self, diff: Diff, meta: Meta, now: Timestamp) -> Result<CookieOp, Error> {
-        // A client that never writes to its session creates nothing and gets no cookie.
-        if diff.set.is_empty() {
-            return Ok(CookieOp::Keep);
-        }
-        let max_age = self.policy.cookie_max_age(&meta, now);
-        let record = Record { meta, entries: diff.set };
-        match &self.storage {
-            Storage::Server(store) => {
-                for _ in 0..CREATE_ATTEMPTS {
-                    let id: SessionId = self.ids.generate();
-                    if store.create(&id.store_key(T::NAME), &record, now).await? == Created::Stored {
-                        return Ok(CookieOp::Set { value: id.as_str().to_owned(), max_age });
-                    }
-                }
-                Err(Error::IdCollision(CREATE_ATTEMPTS))
-            }
-            #[cfg(feature = "cookie")]
-            Storage::Cookie(cookies) => {
-                let value = cookies.seal(&self.cookie_name, &record)?;
-                Ok(CookieOp::Set { value, max_age })
-            }
-        }
     }
 
     fn gone(&self) -> CookieOp {

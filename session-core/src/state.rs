@@ -3,27 +3,40 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::codec::Codec;
+use crate::codec::{Codec, CodecError};
 use crate::data::{FieldKind, SessionData};
 use crate::error::Error;
 use crate::id::{SessionId, StoreKey};
 use crate::record::{Entry, Meta, Record};
 use crate::time::Timestamp;
 
-/// Encodes the stored fields of `T` with a codec chosen by the layer; object-safe so the
-/// session need not carry the codec's type.
+/// Encodes and decodes the stored fields of `T` with a codec chosen by the layer; object-safe
+/// so the session need not carry the codec's type.
 pub(crate) trait FieldEncoder<T>: Send + Sync {
     fn encode_field(&self, data: &T, index: usize, out: &mut Vec<u8>) -> Result<(), Error>;
 
+    fn decode_field(&self, data: &mut T, index: usize, bytes: &[u8]) -> Result<(), CodecError>;
+
     /// The encoding of field `index` at its default (`None` if it does not encode).
     fn default_encoding(&self, index: usize) -> Option<&[u8]>;
+
+    /// Whether field `index` is compared against its loaded bytes at save (see
+    /// [`SessionData::stable_encoding`]) rather than against a copy taken when the session is
+    /// first borrowed mutably.
+    fn is_stable(&self, index: usize) -> bool;
+
+    /// Whether some field needs that copy.
+    fn any_unstable(&self) -> bool;
 }
 
-/// A codec, plus the encoding of every field's default, computed once per engine so that a
-/// save can tell "back at its default" without building a fresh `T`.
+/// A codec, plus what is known of every field once per engine: the encoding of its default, so
+/// that a save can tell "back at its default" without building a fresh `T`, and whether its
+/// encoding is stable.
 pub(crate) struct FieldCodec<C> {
     pub(crate) codec: C,
     defaults: Vec<Option<Vec<u8>>>,
+    stable: Vec<bool>,
+    any_unstable: bool,
 }
 
 impl<C: Codec> FieldCodec<C> {
@@ -35,7 +48,9 @@ impl<C: Codec> FieldCodec<C> {
                 fresh.encode_field(index, &codec, &mut bytes).ok().map(|()| bytes)
             })
             .collect();
-        Self { codec, defaults }
+        let stable: Vec<bool> = (0..T::FIELDS.len()).map(T::stable_encoding).collect();
+        let any_unstable = stable.contains(&false);
+        Self { codec, defaults, stable, any_unstable }
     }
 }
 
@@ -44,22 +59,58 @@ impl<T: SessionData, C: Codec> FieldEncoder<T> for FieldCodec<C> {
         data.encode_field(index, &self.codec, out).map_err(|source| Error::Encode { key: T::FIELDS[index].key, source })
     }
 
+    fn decode_field(&self, data: &mut T, index: usize, bytes: &[u8]) -> Result<(), CodecError> {
+        data.decode_field(index, &self.codec, bytes)
+    }
+
     fn default_encoding(&self, index: usize) -> Option<&[u8]> {
         self.defaults.get(index)?.as_deref()
     }
+
+    fn is_stable(&self, index: usize) -> bool {
+        self.stable.get(index).copied().unwrap_or(false)
+    }
+
+    fn any_unstable(&self) -> bool {
+        self.any_unstable
+    }
 }
 
-/// The encodings of every stored field, taken at the first mutable access; a field whose
-/// encoding differs at save is dirty.
+/// The encodings of the fields whose encoding is not stable, taken at the first mutable access;
+/// such a field whose encoding differs at save is dirty.
 struct Snapshot {
     bytes: Vec<u8>,
-    /// Per field: its range in `bytes`, or `None` if it could not be encoded (always dirty).
-    ranges: Vec<Option<(usize, usize)>>,
+    before: Vec<Before>,
+}
+
+/// What a field is compared against at save.
+enum Before {
+    /// The bytes it was loaded from, or its default's encoding: its encoding is stable.
+    Stable,
+    /// Its encoding at the first mutable access, this range of [`Snapshot::bytes`].
+    Taken(usize, usize),
+    /// Nothing: it could not be encoded then, so it counts as changed.
+    Unencodable,
 }
 
 impl Snapshot {
-    fn field(&self, index: usize) -> Option<&[u8]> {
-        self.ranges[index].map(|(a, b)| &self.bytes[a..b])
+    fn take<T>(encoder: &dyn FieldEncoder<T>, data: &T, fields: usize) -> Self {
+        let mut snapshot = Snapshot { bytes: Vec::new(), before: Vec::with_capacity(fields) };
+        for index in 0..fields {
+            if encoder.is_stable(index) {
+                snapshot.before.push(Before::Stable);
+                continue;
+            }
+            let start = snapshot.bytes.len();
+            match encoder.encode_field(data, index, &mut snapshot.bytes) {
+                Ok(()) => snapshot.before.push(Before::Taken(start, snapshot.bytes.len())),
+                Err(_) => {
+                    snapshot.bytes.truncate(start);
+                    snapshot.before.push(Before::Unencodable);
+                }
+            }
+        }
+        snapshot
     }
 }
 
@@ -73,16 +124,63 @@ pub(crate) enum Origin {
     Cookie { reseal: bool },
 }
 
+/// What a save's comparisons borrow, made only if one needs it: a fresh session to decode
+/// stored bytes into, and a buffer for their encoding.
+struct Scratch<T> {
+    data: Option<T>,
+    bytes: Vec<u8>,
+}
+
+/// What a loaded record holds for one field.
+#[derive(Debug, Clone, Copy)]
+enum Stored<'a> {
+    /// Nothing: the field started at its default.
+    Absent,
+    /// An entry whose ttl had run out when it was loaded: the field started at its default, and
+    /// the entry goes at save.
+    Expired,
+    /// A live entry: the field was decoded from these bytes, or started at its default if they
+    /// do not decode as its type (then they stay untouched unless this request writes the field).
+    Live(&'a [u8]),
+}
+
 pub(crate) struct Loaded {
     pub(crate) origin: Origin,
-    /// What was loaded, minus entries whose ttl had run out.
-    pub(crate) record: Record,
-    /// Per field: whether the record held a live entry for it.
-    present: Vec<bool>,
-    /// Keys of entries whose ttl had run out: removed at save.
-    expired_keys: Vec<String>,
+    /// The record as the store handed it over, shared rather than copied (the memory store
+    /// keeps the same one) and so never changed here; it may hold entries whose ttl ran out.
+    pub(crate) record: Arc<Record>,
+    /// The record's metadata under the current policy.
+    pub(crate) meta: Meta,
+    /// When it was loaded: what counts as expired.
+    at: Timestamp,
+    /// Whether it holds a flash value (delivered now) or an entry whose ttl ran out: a save then
+    /// removes something even if nothing changed.
+    removes: bool,
     /// Whether the current policy tightened the stored deadlines (written back at save).
     pub(crate) tightened: bool,
+}
+
+impl Loaded {
+    /// What the record holds under `key`; `hint` is where to look first, moved past what is found.
+    fn stored(&self, key: &str, hint: &mut usize) -> Stored<'_> {
+        let Some(at) = position(&self.record.entries, key, *hint) else { return Stored::Absent };
+        *hint = at + 1;
+        let entry = &self.record.entries[at].1;
+        if entry.is_expired(self.at) {
+            Stored::Expired
+        } else {
+            Stored::Live(&entry.value)
+        }
+    }
+}
+
+/// Where `key` is in `entries`, looking at `hint` first: records are written in field order, so
+/// one field's entry usually follows the previous one's.
+fn position(entries: &[(String, Entry)], key: &str, hint: usize) -> Option<usize> {
+    if entries.get(hint).is_some_and(|(k, _)| k == key) {
+        return Some(hint);
+    }
+    entries.iter().position(|(k, _)| k == key)
 }
 
 /// The entries one request adds, replaces and removes.
@@ -151,6 +249,9 @@ pub struct SessionState<T: SessionData> {
     pub(crate) loaded: Option<Loaded>,
     /// Whether the request presented a token (cookie, header or query), valid or not.
     pub(crate) presented: bool,
+    /// Whether the data was borrowed mutably: only then can a field have changed.
+    mutated: bool,
+    /// Taken at the first mutable access, if some field's encoding is not stable.
     snapshot: Option<Snapshot>,
     pub(crate) keep_flash: bool,
     pub(crate) remember_me: Option<bool>,
@@ -170,7 +271,7 @@ impl<T: SessionData> std::fmt::Debug for SessionState<T> {
         f.debug_struct("SessionState")
             .field("type", &T::NAME)
             .field("loaded", &self.loaded.is_some())
-            .field("changed", &self.snapshot.is_some())
+            .field("changed", &self.mutated)
             .finish_non_exhaustive()
     }
 }
@@ -182,6 +283,7 @@ impl<T: SessionData> SessionState<T> {
             encoder,
             loaded: None,
             presented,
+            mutated: false,
             snapshot: None,
             keep_flash: false,
             remember_me: None,
@@ -194,27 +296,33 @@ impl<T: SessionData> SessionState<T> {
     }
 
     /// Decodes `record` into a session, or `None` if the record as a whole has expired.
+    ///
+    /// `meta` is the record's metadata under the current policy. The record is kept as it is,
+    /// shared: what a save compares against, and what it keeps of keys this binary does not know.
     pub(crate) fn loaded<C: Codec>(
         encoder: Arc<dyn FieldEncoder<T>>,
         codec: &C,
         origin: Origin,
-        mut record: Record,
+        record: Arc<Record>,
+        meta: Meta,
         tightened: bool,
         now: Timestamp,
     ) -> Option<Self> {
-        if record.meta.is_expired(now) {
+        if meta.is_expired(now) {
             return None;
         }
         let mut data = T::fresh();
-        let mut present = vec![false; T::FIELDS.len()];
-        let mut expired_keys = Vec::new();
+        let mut removes = false;
+        let mut hint = 0;
         for (index, spec) in T::FIELDS.iter().enumerate() {
-            let Some(entry) = record.get(spec.key) else { continue };
+            let Some(at) = position(&record.entries, spec.key, hint) else { continue };
+            hint = at + 1;
+            let entry = &record.entries[at].1;
             if entry.is_expired(now) {
-                expired_keys.push(spec.key.to_owned());
+                removes = true;
                 continue;
             }
-            present[index] = true;
+            removes |= spec.kind == FieldKind::Flash;
             if let Err(error) = data.decode_field(index, codec, &entry.value) {
                 // The stored bytes stay untouched unless this request writes the field, so an
                 // older binary that still knows the old type keeps reading them. The codec's
@@ -227,10 +335,9 @@ impl<T: SessionData> SessionState<T> {
                 );
             }
         }
-        record.drop_expired_entries(now);
         let mut state = Self::fresh(encoder, true);
         state.data = data;
-        state.loaded = Some(Loaded { origin, record, present, expired_keys, tightened });
+        state.loaded = Some(Loaded { origin, record, meta, at: now, removes, tightened });
         Some(state)
     }
 
@@ -239,22 +346,16 @@ impl<T: SessionData> SessionState<T> {
         &self.data
     }
 
-    /// The typed data, for writing. The first call remembers every field's encoding so that
-    /// only fields whose encoding changed are saved.
+    /// The typed data, for writing. At save, only fields whose encoding changed are written:
+    /// fields are compared against the bytes they were loaded from (or their default's), and
+    /// the first call copies the encoding of the few fields whose type encodes equal values
+    /// differently (a `HashMap`), to compare those against.
     pub fn data_mut(&mut self) -> &mut T {
-        if self.snapshot.is_none() {
-            let mut snapshot = Snapshot { bytes: Vec::with_capacity(64), ranges: Vec::with_capacity(T::FIELDS.len()) };
-            for index in 0..T::FIELDS.len() {
-                let start = snapshot.bytes.len();
-                match self.encoder.encode_field(&self.data, index, &mut snapshot.bytes) {
-                    Ok(()) => snapshot.ranges.push(Some((start, snapshot.bytes.len()))),
-                    Err(_) => {
-                        snapshot.bytes.truncate(start);
-                        snapshot.ranges.push(None);
-                    }
-                }
+        if !self.mutated {
+            self.mutated = true;
+            if self.encoder.any_unstable() {
+                self.snapshot = Some(Snapshot::take(&*self.encoder, &self.data, T::FIELDS.len()));
             }
-            self.snapshot = Some(snapshot);
         }
         &mut self.data
     }
@@ -275,7 +376,7 @@ impl<T: SessionData> SessionState<T> {
 
     /// The stored metadata (deadlines, remember-me) as loaded; `None` for a new session.
     pub fn meta(&self) -> Option<&Meta> {
-        self.loaded.as_ref().map(|l| &l.record.meta)
+        self.loaded.as_ref().map(|l| &l.meta)
     }
 
     /// When the session ends if no further request comes, as loaded.
@@ -362,7 +463,7 @@ impl<T: SessionData> SessionState<T> {
     /// Whether this request changed anything a save would write (fields, flash delivery aside).
     pub fn is_changed(&self) -> bool {
         let changed = |s: &Self| {
-            s.snapshot.is_some() || s.cycle || s.destroy || s.remember_me.is_some() || s.lifetime.is_some() || s.cleared
+            s.mutated || s.cycle || s.destroy || s.remember_me.is_some() || s.lifetime.is_some() || s.cleared
         };
         changed(self) || self.followers.iter().any(changed)
     }
@@ -382,42 +483,77 @@ impl<T: SessionData> SessionState<T> {
     /// What this handle alone changed.
     fn intent(&self, now: Timestamp, keep_flash: bool) -> Result<Intent, Error> {
         let mut intent = Intent::default();
-        let present = |i: usize| self.loaded.as_ref().is_some_and(|l| l.present[i]);
-        let mut changed = vec![false; T::FIELDS.len()];
-        if let Some(snapshot) = &self.snapshot {
-            let mut current = Vec::new();
-            for (index, spec) in T::FIELDS.iter().enumerate() {
+        let loaded = self.loaded.as_ref();
+        if !self.mutated && loaded.is_none_or(|l| !l.removes) {
+            // Only read, and nothing delivered or expired: nothing to look at (`clear` borrows
+            // mutably).
+            return Ok(intent);
+        }
+        // One buffer for every field's encoding; room for the usual small field up front.
+        let mut current = if self.mutated { Vec::with_capacity(64) } else { Vec::new() };
+        let mut scratch = Scratch { data: None, bytes: Vec::new() };
+        let mut hint = 0;
+        for (index, spec) in T::FIELDS.iter().enumerate() {
+            let stored = loaded.map_or(Stored::Absent, |l| l.stored(spec.key, &mut hint));
+            let present = matches!(stored, Stored::Live(_));
+            // Never borrowed mutably, nothing changed: no field is encoded.
+            let changed = self.mutated && {
                 current.clear();
                 self.encoder.encode_field(&self.data, index, &mut current)?;
-                if snapshot.field(index) == Some(current.as_slice()) {
-                    continue;
-                }
-                changed[index] = true;
+                self.field_changed(index, stored, &current, &mut scratch)
+            };
+            if changed {
                 if self.encoder.default_encoding(index) == Some(current.as_slice()) {
                     // Back at its default: storing nothing reads the same and keeps records small.
-                    if present(index) {
+                    if present {
                         intent.removed.push(spec.key.to_owned());
                     }
                 } else {
                     let expires_at = spec.ttl.map(|ttl| now.after(ttl));
-                    intent.set.push((spec.key.to_owned(), Entry { value: current.clone(), expires_at }));
+                    intent.set.push((spec.key.to_owned(), Entry { value: current.as_slice().to_vec(), expires_at }));
                 }
+            } else if spec.kind == FieldKind::Flash && present && !keep_flash {
+                intent.implicit.push(spec.key.to_owned());
+            }
+            if matches!(stored, Stored::Expired) {
+                intent.implicit.push(spec.key.to_owned());
             }
         }
-        if let Some(loaded) = &self.loaded {
-            for (index, spec) in T::FIELDS.iter().enumerate() {
-                if spec.kind == FieldKind::Flash && loaded.present[index] && !changed[index] && !keep_flash {
-                    intent.implicit.push(spec.key.to_owned());
-                }
-            }
-            intent.implicit.extend(loaded.expired_keys.iter().cloned());
-            if self.cleared {
-                // Everything loaded and not written anew goes: unknown keys, and known ones whose
-                // stored bytes this binary could not read or that equal its default, which an
-                // older binary would otherwise still see.
-                intent.implicit.extend(loaded.record.entries.iter().map(|(k, _)| k.clone()));
-            }
+        if let Some(loaded) = loaded.filter(|_| self.cleared) {
+            // Everything loaded and not written anew goes: unknown keys, and known ones whose
+            // stored bytes this binary could not read or that equal its default, which an older
+            // binary would otherwise still see.
+            intent.implicit.extend(loaded.record.entries.iter().map(|(k, _)| k.clone()));
         }
         Ok(intent)
+    }
+
+    /// Whether field `index`, now encoding as `current`, differs from what this handle started
+    /// with; `stored` is what the loaded record held for it.
+    fn field_changed(&self, index: usize, stored: Stored<'_>, current: &[u8], scratch: &mut Scratch<T>) -> bool {
+        if !self.encoder.is_stable(index) {
+            let Some(snapshot) = &self.snapshot else { return true };
+            return match snapshot.before.get(index) {
+                Some(Before::Taken(start, end)) => snapshot.bytes.get(*start..*end) != Some(current),
+                _ => true,
+            };
+        }
+        let started_at_default = |this: &Self| this.encoder.default_encoding(index) != Some(current);
+        let Stored::Live(stored) = stored else {
+            // Nothing stored: the field started at its default.
+            return started_at_default(self);
+        };
+        if stored == current {
+            return false;
+        }
+        // Bytes another writer (or an older encoding of the type) put differently may still hold
+        // the same value: compare with what this codec makes of it.
+        let data = scratch.data.get_or_insert_with(T::fresh);
+        if self.encoder.decode_field(data, index, stored).is_err() {
+            // They did not decode when loaded either: the field started at its default.
+            return started_at_default(self);
+        }
+        scratch.bytes.clear();
+        self.encoder.encode_field(data, index, &mut scratch.bytes).is_err() || scratch.bytes != current
     }
 }

@@ -64,7 +64,17 @@ fn impl_session_data(cont: &Container<'_>) -> TokenStream {
         let value = default_value(f, &p);
         quote!(self.#member = #value)
     });
-    let (i1, i2, i3) = (indices.clone(), indices.clone(), indices);
+    let stable_arms = stored.iter().map(|f| {
+        let ty = f.ty;
+        // Autoref specialization: the probe's by-value method exists only for the field types
+        // known to encode equal values alike; any other type finds the `false` one behind a
+        // reference.
+        quote!({
+            use #p::{StableProbe as _, UnknownProbe as _};
+            (&#p::EncodingProbe::<#ty>::new()).stable_encoding()
+        })
+    });
+    let (i1, i2, i3, i4) = (indices.clone(), indices.clone(), indices.clone(), indices);
 
     quote! {
         const _: () = {
@@ -107,6 +117,13 @@ fn impl_session_data(cont: &Container<'_>) -> TokenStream {
                         #(#i3 => #reset_arms,)*
                         // Out of range: nothing to reset, and a panic would take the request down.
                         _ => {}
+                    }
+                }
+
+                fn stable_encoding(__index: usize) -> bool {
+                    match __index {
+                        #(#i4 => #stable_arms,)*
+                        _ => false,
                     }
                 }
             }

@@ -46,14 +46,16 @@ impl fmt::Debug for MemoryStore {
 /// A record, and whether a request came back to it after the one that created it.
 #[derive(Debug)]
 struct Held {
-    record: Record,
+    /// Shared with the requests that loaded it, which read it without copying; a change
+    /// updates it in place once they are done with it, or a copy while one still holds it.
+    record: Arc<Record>,
     /// Set by the first `load`: an atomic, so marking needs only the shard's read lock.
     returned: AtomicBool,
 }
 
 impl Held {
     fn new(record: Record) -> Self {
-        Self { record, returned: AtomicBool::new(false) }
+        Self { record: Arc::new(record), returned: AtomicBool::new(false) }
     }
 }
 
@@ -85,6 +87,21 @@ impl MemoryStore {
     /// Whether no record is held.
     pub fn is_empty(&self) -> bool {
         self.inner.map.is_empty()
+    }
+
+    /// The live record under `key`, marked as returned to; an expired one is removed.
+    fn live(&self, key: &StoreKey, now: Timestamp) -> Option<Arc<Record>> {
+        let found = self.inner.map.get(key)?;
+        if found.record.meta.is_expired(now) {
+            drop(found);
+            self.inner.map.remove_if(key, |_, held| held.record.meta.is_expired(now));
+            return None;
+        }
+        // A plain load first: most loads find it set, and a store would dirty the cache line.
+        if !found.returned.load(Ordering::Relaxed) {
+            found.returned.store(true, Ordering::Relaxed);
+        }
+        Some(Arc::clone(&found.record))
     }
 
     fn make_room(&self, now: Timestamp) {
@@ -120,20 +137,16 @@ impl MemoryStore {
 #[async_trait]
 impl Store for MemoryStore {
     async fn load(&self, key: &StoreKey, now: Timestamp) -> Result<Option<Record>, StoreError> {
-        let Some(found) = self.inner.map.get(key) else { return Ok(None) };
-        if found.record.meta.is_expired(now) {
-            drop(found);
-            self.inner.map.remove_if(key, |_, held| held.record.meta.is_expired(now));
-            return Ok(None);
-        }
-        // A plain load first: most loads find it set, and a store would dirty the cache line.
-        if !found.returned.load(Ordering::Relaxed) {
-            found.returned.store(true, Ordering::Relaxed);
-        }
-        let mut record = found.record.clone();
-        drop(found);
-        record.drop_expired_entries(now);
-        Ok(Some(record))
+        Ok(self.live(key, now).map(|shared| {
+            let mut record = Arc::unwrap_or_clone(shared);
+            record.drop_expired_entries(now);
+            record
+        }))
+    }
+
+    /// The record itself, not a copy: the engine's load costs no allocation.
+    async fn load_shared(&self, key: &StoreKey, now: Timestamp) -> Result<Option<Arc<Record>>, StoreError> {
+        Ok(self.live(key, now))
     }
 
     async fn create(&self, key: &StoreKey, record: &Record, now: Timestamp) -> Result<Created, StoreError> {
@@ -154,8 +167,9 @@ impl Store for MemoryStore {
     async fn apply(&self, key: &StoreKey, change: &Change, now: Timestamp) -> Result<Applied, StoreError> {
         match self.inner.map.get_mut(key) {
             Some(mut held) if !held.record.meta.is_expired(now) => {
-                held.record.apply(change);
-                held.record.drop_expired_entries(now);
+                let record = Arc::make_mut(&mut held.record);
+                record.apply(change);
+                record.drop_expired_entries(now);
                 Ok(Applied::Done)
             }
             _ => Ok(Applied::Gone),

@@ -19,6 +19,8 @@
 //! Client-side sessions (sealed or signed cookies) need no store at all: see the `cookie`
 //! module.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 
 use crate::data::SessionData;
@@ -116,6 +118,16 @@ pub trait Store: Send + Sync + 'static {
     /// Not found, expired or unreadable (corrupt) is `Ok(None)`; log corruption as a warning.
     async fn load(&self, key: &StoreKey, now: Timestamp) -> Result<Option<Record>, StoreError>;
 
+    /// The live record under `key`, as [`load`](Self::load) gives it but possibly shared with
+    /// the store rather than copied, and possibly still holding entries whose own ttl has run out
+    /// at `now` (the caller skips them). What the engine calls on every request.
+    ///
+    /// The default wraps [`load`](Self::load); a store that keeps records in memory hands out
+    /// the one it holds (the memory store does), saving a copy of every entry per request.
+    async fn load_shared(&self, key: &StoreKey, now: Timestamp) -> Result<Option<Arc<Record>>, StoreError> {
+        Ok(self.load(key, now).await?.map(Arc::new))
+    }
+
     /// Stores a new record, unless a live one already has `key`.
     async fn create(&self, key: &StoreKey, record: &Record, now: Timestamp) -> Result<Created, StoreError>;
 
@@ -155,9 +167,12 @@ pub trait Store: Send + Sync + 'static {
 }
 
 #[async_trait]
-impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
+impl<S: Store + ?Sized> Store for Arc<S> {
     async fn load(&self, key: &StoreKey, now: Timestamp) -> Result<Option<Record>, StoreError> {
         (**self).load(key, now).await
+    }
+    async fn load_shared(&self, key: &StoreKey, now: Timestamp) -> Result<Option<Arc<Record>>, StoreError> {
+        (**self).load_shared(key, now).await
     }
     async fn create(&self, key: &StoreKey, record: &Record, now: Timestamp) -> Result<Created, StoreError> {
         (**self).create(key, record, now).await
