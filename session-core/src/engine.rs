@@ -244,8 +244,8 @@ impl<T: SessionData, C: Codec> Engine<T, C> {
             },
             #[cfg(feature = "cookie")]
             Storage::Cookie(cookies) => cookies
-                .open(&self.cookie_name, token, now)
-                .map(|opened| (Origin::Cookie { reseal: opened.stale_key }, opened.record)),
+                .open(&self.cookie_name, token, T::FIELDS, now)
+                .map(|opened| (Origin::Cookie { reseal: opened.needs_reseal() }, opened.record)),
         };
         let loaded = found.and_then(|(origin, mut record)| {
             let effective = self.policy.effective(record.meta);
@@ -345,7 +345,7 @@ impl<T: SessionData, C: Codec> Engine<T, C> {
                 }
                 let mut record = loaded.record;
                 record.apply(&Change { set: diff.set, remove: diff.remove, meta: Some(meta) });
-                let value = cookies.seal(&self.cookie_name, &record).map_err(SaveError::keep)?;
+                let value = cookies.seal(&self.cookie_name, &record, T::FIELDS).map_err(SaveError::keep)?;
                 Ok(CookieOp::Set { value, max_age })
             }
             #[cfg(feature = "cookie")]
@@ -407,7 +407,7 @@ impl<T: SessionData, C: Codec> Engine<T, C> {
             }
             #[cfg(feature = "cookie")]
             Storage::Cookie(cookies) => {
-                let value = cookies.seal(&self.cookie_name, &record)?;
+                let value = cookies.seal(&self.cookie_name, &record, T::FIELDS)?;
                 Ok(CookieOp::Set { value, max_age })
             }
         }
