@@ -1,10 +1,10 @@
 //! Prints the encoded size of the benchmark session in every format, as a Markdown table.
 
 use session_kit::codec::{Json, Postcard};
-use session_kit::{CookieStore, Key, KeyRing};
+use session_kit::{CookieStore, Key, KeyRing, SessionData};
 use session_kit_bench::{
     cookie_value_len, encode_all, jar_router, kit_sealed_router, now, runtime, sample_peer, sample_profile,
-    sample_record, Client, COOKIE_NAME,
+    sample_record, Client, Profile, COOKIE_NAME,
 };
 
 fn main() {
@@ -29,7 +29,7 @@ fn main() {
         ("session-kit sealed cookie value (AES-SIV, postcard)", CookieStore::sealed(KeyRing::new(Key::generate()))),
         ("session-kit signed cookie value (HMAC, postcard)", CookieStore::signed(KeyRing::new(Key::generate()))),
     ] {
-        match store.seal(COOKIE_NAME, &postcard_record) {
+        match store.seal(COOKIE_NAME, &postcard_record, Profile::FIELDS) {
             Ok(value) => rows.push((label, value.len())),
             Err(error) => panic!("{label}: {error}"),
         }

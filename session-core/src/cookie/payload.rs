@@ -96,7 +96,18 @@ pub(super) fn encode(record: &Record, fields: &[FieldSpec], out: &mut Vec<u8>) {
         put_varint(out, lifetime.subsec_nanos().into());
     }
 
-    let tags: Vec<u16> = record.entries.iter().map(|(key, _)| field_tag(key)).collect();
+    // On the stack for any session of up to 32 stored fields.
+    let (mut stack, mut heap) = ([0; 32], Vec::new());
+    let tags = if record.entries.len() <= stack.len() {
+        &mut stack[..record.entries.len()]
+    } else {
+        heap.resize(record.entries.len(), 0);
+        &mut heap[..]
+    };
+    for (tag, (key, _)) in tags.iter_mut().zip(&record.entries) {
+        *tag = fields.iter().find(|f| f.key == key).map_or_else(|| field_tag(key), FieldSpec::tag);
+    }
+    let tags = &*tags;
     for (index, (key, entry)) in record.entries.iter().enumerate() {
         let tag = tags[index];
         let shared = tags.iter().enumerate().any(|(other, &t)| other != index && t == tag) || ambiguous(tag, fields);
