@@ -188,7 +188,7 @@ mod tests {
             assert_eq!(field_tag(&tag_key(tag)), tag);
         }
         // Anything else is hashed: uppercase, other lengths, tag 0, no leading zero byte.
-        for key in ["\01A2B", "\01a2", "\01a2b3", "\00000", "01a2b", " 1a2b"] {
+        for key in ["\x001A2B", "\x001a2", "\x001a2b3", "\x000000", "01a2b", " 1a2b"] {
             assert_eq!(named_tag(key.as_bytes()), None, "{key:?}");
         }
     }

@@ -38,8 +38,8 @@ mod tests {
         let computed: Vec<(&str, u16)> = pinned.iter().map(|&(key, _)| (key, field_tag(key))).collect();
         assert_eq!(computed, pinned);
         assert_eq!(field_tag("tp"), field_tag("pw"));
-        assert_eq!(field_tag("\01a2b"), 0x1a2b);
-        assert_ne!(field_tag("\01A2B"), 0x1a2b);
-        assert_ne!(field_tag("\00000"), 0);
+        assert_eq!(field_tag("\x001a2b"), 0x1a2b);
+        assert_ne!(field_tag("\x001A2B"), 0x1a2b);
+        assert_ne!(field_tag("\x000000"), 0);
     }
 }
