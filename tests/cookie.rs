@@ -13,7 +13,7 @@ use axum::routing::get;
 use axum::Router;
 use http::StatusCode;
 use serde::Deserialize;
-use session_kit::clock::ManualClock;
+use session_kit::clock::{ManualClock, Timestamp};
 use session_kit::{CookieStore, Key, KeyRing, Session, SessionLayer};
 use support::{send, with_cookie, Client};
 
@@ -239,4 +239,71 @@ async fn a_shorter_idle_timeout_reaches_cookies_sealed_before_it() {
         .route("/read", get(|s: Session<App>| async move { format!("{:?} {}", s.name, s.count) }))
         .layer(layer);
     assert_eq!(client.get("/read").await.body, "None 0", "idle for 40 minutes under a 30-minute timeout");
+}
+
+/// A user upgrading from session-kit 0.2 keeps the cookie sessions it made (format version 2):
+/// they open, are re-sealed in the current format in the same response, and the new value
+/// opens alone.
+#[tokio::test]
+async fn cookies_of_the_previous_format_open_and_are_resealed() {
+    // Made by session-kit 0.2 with `master(1)` for `App { name: Some("ada"), count: 5 }`,
+    // active at 2026-01-01T00:00:00Z with a one-hour idle timeout.
+    let sealed_v2 = "IU3HfjMAAAGbdxGWgAcHBwcHBwcHBwcHBwcHBwefVHdbq3H8mk-qYPVUvD2YqE2EE2XM9-gsAWOgfHGRUQOVQUjzNGt4nnmvPrV_OvlugK4FYOu0FMvKtlA";
+    let signed_v2 = "Ik3HfjMAAAGbdxGWgIDQ6ra3MwGArca4tzMAAIDQ6ra3MwACBG5hbWUFAQNhZGEABWNvdW50AQUAiYfDrBUwCEtUpkJkNu9U0cgEOyg8k0C-mFVGfJkDJi8";
+    for (store, value) in [
+        (CookieStore::sealed(KeyRing::new(master(1))), sealed_v2),
+        (CookieStore::signed(KeyRing::new(master(1))), signed_v2),
+    ] {
+        let clock = Arc::new(ManualClock::new(Timestamp::from_millis(1_767_225_600_000)));
+        clock.advance(Duration::from_secs(60));
+        let app = router(store, Some(clock.clone()));
+        let r = send(&app, with_cookie("/read", &format!("app={value}"))).await;
+        assert_eq!(r.body, r#"Some("ada") 5"#);
+        let resealed = r.cookie_value("app").expect("a value of the previous format is re-sealed at once");
+        assert!(resealed.len() < value.len() * 2 / 3, "{} characters, from {}", resealed.len(), value.len());
+        let r = send(&app, with_cookie("/read", &format!("app={resealed}"))).await;
+        assert_eq!(r.body, r#"Some("ada") 5"#);
+        assert!(r.set_cookies().is_empty(), "the current format: nothing to re-seal");
+        // Written to, it keeps what it had.
+        let r = send(&app, with_cookie("/incr", &format!("app={resealed}"))).await;
+        assert_eq!(r.body, "6");
+        let incremented = r.cookie_value("app").unwrap();
+        let r = send(&app, with_cookie("/read", &format!("app={incremented}"))).await;
+        assert_eq!(r.body, r#"Some("ada") 6"#);
+        // Past its idle deadline, the old value opens as a fresh session, like any other.
+        clock.advance(Duration::from_secs(3600));
+        let r = send(&app, with_cookie("/read", &format!("app={value}"))).await;
+        assert_eq!(r.body, "None 0");
+    }
+}
+
+/// A client-side session's unknown fields survive any number of saves by an older deploy, in
+/// both modes, and a value tampered with in any way opens as a fresh session, never an error.
+#[tokio::test]
+async fn unknown_fields_survive_repeated_saves_and_tampering_is_a_fresh_session() {
+    for store in [CookieStore::sealed(KeyRing::new(master(4))), CookieStore::signed(KeyRing::new(master(4)))] {
+        let mut newer = Client::new(router_v2(store.clone()));
+        newer.get("/theme?theme=dark").await;
+        let mut older = Client::new(router(store.clone(), None));
+        older.jar = newer.jar.clone();
+        for n in 1..=3 {
+            assert_eq!(older.get("/incr").await.body, n.to_string());
+        }
+        older.get("/set?name=ada").await;
+        newer.jar = older.jar.clone();
+        assert_eq!(newer.get("/theme").await.body, r#"Some("dark") Some("ada") 3"#);
+
+        let value = newer.jar["app"].clone();
+        let app = router(store, None);
+        for cut in [1, 2, 3, 10, value.len() / 2, value.len() - 1] {
+            let r = send(&app, with_cookie("/read", &format!("app={}", &value[..value.len() - cut]))).await;
+            assert_eq!((r.status, r.body.as_str()), (StatusCode::OK, "None 0"), "cut by {cut}");
+        }
+        for at in 0..value.len() {
+            let mut changed = value.clone().into_bytes();
+            changed[at] = if changed[at] == b'x' { b'y' } else { b'x' };
+            let r = send(&app, with_cookie("/read", &format!("app={}", String::from_utf8(changed).unwrap()))).await;
+            assert_eq!((r.status, r.body.as_str()), (StatusCode::OK, "None 0"), "character {at} changed");
+        }
+    }
 }

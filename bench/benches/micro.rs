@@ -10,9 +10,9 @@ use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
 use session_kit::codec::{Codec, Json, Postcard};
 use session_kit::id::{IdGenerator, RandomIds};
 use session_kit::store::{Change, Entry, Store, StoreKey};
-use session_kit::{CookieStore, Key, KeyRing, MemoryStore};
+use session_kit::{CookieStore, Key, KeyRing, MemoryStore, SessionData};
 use session_kit_bench::{
-    decode_all, encode_all, meta_at, now, runtime, sample_peer, sample_profile, sample_record, PeerProfile,
+    decode_all, encode_all, meta_at, now, runtime, sample_peer, sample_profile, sample_record, PeerProfile, Profile,
     COOKIE_NAME, PEER_KEY,
 };
 use tokio::runtime::Runtime;
@@ -94,17 +94,17 @@ fn cookie(c: &mut Criterion) {
         ("signed", CookieStore::signed(KeyRing::new(Key::generate()))),
     ] {
         group.bench_function(format!("{mode}/seal"), |b| {
-            b.iter(|| match store.seal(COOKIE_NAME, black_box(&record)) {
+            b.iter(|| match store.seal(COOKIE_NAME, black_box(&record), Profile::FIELDS) {
                 Ok(value) => value,
                 Err(error) => panic!("fixture does not seal: {error}"),
             })
         });
-        let value = match store.seal(COOKIE_NAME, &record) {
+        let value = match store.seal(COOKIE_NAME, &record, Profile::FIELDS) {
             Ok(value) => value,
             Err(error) => panic!("fixture does not seal: {error}"),
         };
         group.bench_function(format!("{mode}/open"), |b| {
-            b.iter(|| match store.open(COOKIE_NAME, black_box(&value), now) {
+            b.iter(|| match store.open(COOKIE_NAME, black_box(&value), Profile::FIELDS, now) {
                 Some(opened) => opened,
                 None => panic!("fixture does not open"),
             })

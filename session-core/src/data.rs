@@ -38,22 +38,94 @@ pub struct FieldSpec {
     pub kind: FieldKind,
     /// Set by `#[session(ttl = "..")]`: the stored value expires this long after it was written.
     pub ttl: Option<Duration>,
+    /// The tag of `key`, computed once here: see [`tag`](Self::tag).
+    tag: u16,
 }
 
 impl FieldSpec {
     /// A plain field stored under `key`, with no expiry of its own.
     pub const fn plain(key: &'static str) -> Self {
-        Self { key, kind: FieldKind::Plain, ttl: None }
+        Self { key, kind: FieldKind::Plain, ttl: None, tag: field_tag(key) }
     }
 
     /// A flash field (`#[flash]`) stored under `key`, with no expiry of its own.
     pub const fn flash(key: &'static str) -> Self {
-        Self { key, kind: FieldKind::Flash, ttl: None }
+        Self { key, kind: FieldKind::Flash, ttl: None, tag: field_tag(key) }
     }
 
     /// This field, expiring `ttl` after each write (`#[session(ttl = "..")]`).
     pub const fn with_ttl(self, ttl: Duration) -> Self {
         Self { ttl: Some(ttl), ..self }
+    }
+
+    /// The tag a cookie session stores this field under instead of its key: two bytes in place
+    /// of the key's name.
+    ///
+    /// A 16-bit hash of [`key`](Self::key) (FNV-1a with a 64-bit finalizer, folded into `1..=0xffff`), so every binary
+    /// computes the same tag for the same key without a shared table, and a field keeps its tag
+    /// in every deploy. `#[derive(Session)]` refuses two fields of one struct with the same tag
+    /// at compile time (a hand-written [`SessionData`] with such a pair still works: the cookie
+    /// store then writes those two entries with their keys in full).
+    pub const fn tag(&self) -> u16 {
+        self.tag
+    }
+}
+
+/// The tag of the entry stored under `key`: see [`FieldSpec::tag`].
+///
+/// One exception to the hash: a key that names a tag itself, a zero byte followed by four
+/// lowercase hex digits (`"\0" + "1a2b"`, made by [`tag_key`]), has that tag. That is how a
+/// cookie session files an entry whose tag this binary does not know, so that saving writes it
+/// back under the same tag.
+pub(crate) const fn field_tag(key: &str) -> u16 {
+    if let Some(tag) = named_tag(key.as_bytes()) {
+        return tag;
+    }
+    // FNV-1a (64 bits), then MurmurHash3's finalizer so that similar keys spread evenly.
+    let bytes = key.as_bytes();
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut i = 0;
+    while i < bytes.len() {
+        hash ^= bytes[i] as u64;
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        i += 1;
+    }
+    hash ^= hash >> 33;
+    hash = hash.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    hash ^= hash >> 33;
+    hash = hash.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    hash ^= hash >> 33;
+    // Below 0xffff, so the sum fits and is never 0.
+    ((hash >> 32) % 0xffff) as u16 + 1
+}
+
+/// The key that stands for an entry known only by its `tag` (not 0): see [`field_tag`].
+#[cfg_attr(not(feature = "cookie"), allow(dead_code))]
+pub(crate) fn tag_key(tag: u16) -> String {
+    format!("\0{tag:04x}")
+}
+
+/// The tag a key of the form `"\0" + 4 lowercase hex digits` names, if it is of that form and
+/// the tag is not 0.
+const fn named_tag(key: &[u8]) -> Option<u16> {
+    if key.len() != 5 || key[0] != 0 {
+        return None;
+    }
+    let mut tag: u16 = 0;
+    let mut i = 1;
+    while i < 5 {
+        let digit = match key[i] {
+            b @ b'0'..=b'9' => b - b'0',
+            b @ b'a'..=b'f' => b - b'a' + 10,
+            _ => return None,
+        };
+        tag = tag << 4 | digit as u16;
+        i += 1;
+    }
+    if tag == 0 {
+        None
+    } else {
+        Some(tag)
     }
 }
 
@@ -102,5 +174,35 @@ pub trait SessionData: Send + Sync + Sized + 'static {
     fn stable_encoding(index: usize) -> bool {
         let _ = index;
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Pinned: a tag is stored in cookies, so the function may never change. `session-derive`
+    /// pins the same values for its copy (its collision check).
+    #[test]
+    fn tags_are_pinned() {
+        let pinned =
+            [("", 0x0f32), ("a", 0x2bfc), ("user_id", 0x352e), ("seen_at", 0xaf0a), ("t", 0x72ad), ("pw", 0x1b47)];
+        let computed: Vec<(&str, u16)> = pinned.iter().map(|&(key, _)| (key, field_tag(key))).collect();
+        assert_eq!(computed, pinned);
+        assert_eq!(FieldSpec::plain("user_id").tag(), 0x352e);
+        assert_eq!(FieldSpec::flash("user_id").with_ttl(Duration::from_secs(1)).tag(), 0x352e);
+        // The pair the derive's compile-fail case `tag_collision` uses.
+        assert_eq!(field_tag("pw"), field_tag("tp"));
+    }
+
+    #[test]
+    fn keys_that_name_a_tag_have_that_tag() {
+        for tag in [1, 0x1a2b, 0xffff] {
+            assert_eq!(field_tag(&tag_key(tag)), tag);
+        }
+        // Anything else is hashed: uppercase, other lengths, tag 0, no leading zero byte.
+        for key in ["\x001A2B", "\x001a2", "\x001a2b3", "\x000000", "01a2b", " 1a2b"] {
+            assert_eq!(named_tag(key.as_bytes()), None, "{key:?}");
+        }
     }
 }

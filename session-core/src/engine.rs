@@ -282,8 +282,8 @@ impl<T: SessionData, C: Codec> Engine<T, C> {
             },
             #[cfg(feature = "cookie")]
             Storage::Cookie(cookies) => cookies
-                .open(&self.cookie_name, token, now)
-                .map(|opened| (Origin::Cookie { reseal: opened.stale_key }, Arc::new(opened.record))),
+                .open(&self.cookie_name, token, T::FIELDS, now)
+                .map(|opened| (Origin::Cookie { reseal: opened.needs_reseal() }, Arc::new(opened.record))),
         };
         let loaded = found.and_then(|(origin, record)| {
             let meta = self.policy.effective(record.meta);
@@ -416,7 +416,7 @@ impl<T: SessionData, C: Codec> Engine<T, C> {
                 record.drop_expired_entries(now);
                 Plan::Done(
                     cookies
-                        .seal(&self.cookie_name, &record)
+                        .seal(&self.cookie_name, &record, T::FIELDS)
                         .map(|value| CookieOp::Set { value, max_age })
                         .map_err(SaveError::keep),
                 )
@@ -439,7 +439,7 @@ impl<T: SessionData, C: Codec> Engine<T, C> {
             #[cfg(feature = "cookie")]
             Storage::Cookie(cookies) => Plan::Done(
                 cookies
-                    .seal(&self.cookie_name, &record)
+                    .seal(&self.cookie_name, &record, T::FIELDS)
                     .map(|value| CookieOp::Set { value, max_age })
                     .map_err(SaveError::keep),
             ),

@@ -119,7 +119,7 @@ impl Snapshot {
 pub(crate) enum Origin {
     /// A server-side record filed under this id (and its store key, hashed once).
     Server(SessionId, StoreKey),
-    /// A client-side cookie; `reseal` if it was sealed with an older key.
+    /// A client-side cookie; `reseal` if it was sealed with an older key or format.
     #[cfg(feature = "cookie")]
     Cookie { reseal: bool },
 }

@@ -1,5 +1,5 @@
 //! Rules that need more than one attribute, or a field's type, or several fields: `#[flash]`
-//! field types, `skip` conflicts and unique storage keys.
+//! field types, `skip` conflicts, unique storage keys and unique cookie tags.
 
 use std::collections::HashMap;
 
@@ -21,6 +21,7 @@ pub(crate) fn field(field: &mut Field<'_>, errors: &mut Errors) {
 /// Applies the rules that span fields, once all are read.
 pub(crate) fn container(cont: &mut Container<'_>, errors: &mut Errors) {
     check_unique_keys(cont, errors);
+    check_unique_tags(cont, errors);
 }
 
 fn check_flash_type(field: &Field<'_>, errors: &mut Errors) {
@@ -110,6 +111,38 @@ fn check_unique_keys(cont: &mut Container<'_>, errors: &mut Errors) {
         };
         let (this, other) = (field.ident, earlier.ident);
         errors.at(span, format_args!("fields `{other}` and `{this}` are both stored under the key \"{key}\"; {fix}"));
+        cont.fields[index].faulty = true;
+    }
+}
+
+/// Cookie sessions store an entry under a 16-bit hash of its key (its tag) rather than the key:
+/// two fields with one tag could not be told apart there. Fields already reported for sharing a
+/// key are left out (their tags agree too).
+fn check_unique_tags(cont: &mut Container<'_>, errors: &mut Errors) {
+    let mut seen: HashMap<u16, usize> = HashMap::new();
+    for index in 0..cont.fields.len() {
+        let field = &cont.fields[index];
+        if !field.is_stored() || field.faulty {
+            continue;
+        }
+        let key = field.key();
+        let tag = crate::tag::field_tag(&key);
+        let Some(&first) = seen.get(&tag) else {
+            seen.insert(tag, index);
+            continue;
+        };
+        let earlier = &cont.fields[first];
+        let span = field.attrs.rename.as_ref().map_or(field.ident.span(), |lit| lit.span());
+        let (this, other) = (field.ident, earlier.ident);
+        errors.at(
+            span,
+            format_args!(
+                "fields `{other}` and `{this}` share the cookie tag {tag:#06x} (a 16-bit hash of their keys \
+                 \"{}\" and \"{key}\"), so cookie sessions could not tell them apart; store the newer of the \
+                 two under another key with `#[session(rename = \"..\")]`",
+                earlier.key()
+            ),
+        );
         cont.fields[index].faulty = true;
     }
 }

@@ -13,6 +13,7 @@ mod attr;
 mod check;
 mod ctxt;
 mod expand;
+mod tag;
 
 /// Implements `SessionData` for a struct with named fields, making it a typed session.
 ///
@@ -47,7 +48,7 @@ mod expand;
 /// | `#[flash]` or `#[session(flash)]` | kept until the first later request that opens the session, then removed | the type is `Option<_>` or `Vec<_>` |
 /// | `#[session(skip)]` | never stored; starts at `Default::default()` on every request | the type is `Default`; no other attribute on the field |
 /// | `#[session(ttl = "10m")]` | the stored value expires on its own (`30s`, `10m`, `12h`, `7d`, ...) | a valid duration of at least 1 ms |
-/// | `#[session(rename = "k")]` | stored under `k` instead of the field name | storage keys are unique and non-empty |
+/// | `#[session(rename = "k")]` | stored under `k` instead of the field name | storage keys are unique and non-empty, and so are their cookie tags (16-bit hashes of the keys, see `FieldSpec::tag`) |
 /// | `#[session(default = "path")]` | `path()` gives the value when none is stored; the type need not be `Default` | `path` resolves to a function returning the field type |
 ///
 /// # Container attributes

@@ -8,7 +8,7 @@ use session_kit::{CookieStore, Key, KeyRing};
 use session_kit_bench::wide::{PeerWide5, PeerWide50, Wide, Wide5, Wide50};
 use session_kit_bench::{
     cookie_value_len, encode_all, jar_router, kit_sealed_router, meta_at, now, runtime, sample_peer, sample_profile,
-    sample_record, Client, COOKIE_NAME, PEER_KEY,
+    sample_record, Client, Profile, COOKIE_NAME, PEER_KEY,
 };
 
 fn main() {
@@ -33,7 +33,7 @@ fn main() {
         ("session-kit sealed cookie value (AES-SIV, postcard)", CookieStore::sealed(KeyRing::new(Key::generate()))),
         ("session-kit signed cookie value (HMAC, postcard)", CookieStore::signed(KeyRing::new(Key::generate()))),
     ] {
-        match store.seal(COOKIE_NAME, &postcard_record) {
+        match store.seal(COOKIE_NAME, &postcard_record, Profile::FIELDS) {
             Ok(value) => rows.push((label, value.len())),
             Err(error) => panic!("{label}: {error}"),
         }

@@ -2,15 +2,17 @@
 
 use std::fmt;
 
-use aes_siv::{Aes256SivAead, KeyInit};
 use base64::alphabet;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, URL_SAFE_NO_PAD};
 use base64::engine::DecodePaddingMode;
 use base64::Engine as _;
 use hkdf::Hkdf;
+use hmac::digest::KeyInit;
 use hmac::Hmac;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
+
+use super::siv::{Siv, SIV_KEY_LEN};
 
 /// The shortest master secret accepted: 256 bits, the strength of the AES-256-SIV key.
 pub const MIN_MASTER_LEN: usize = 32;
@@ -18,8 +20,6 @@ pub const MIN_MASTER_LEN: usize = 32;
 /// The length of the master secrets [`Key::generate`] and [`Key::generate_base64`] make.
 const GENERATED_MASTER_LEN: usize = 64;
 
-/// AES-256-SIV takes two AES-256 keys: one for S2V (CMAC), one for CTR.
-const SIV_KEY_LEN: usize = 64;
 /// The SHA-256 block size: HMAC uses such a key as it is, without hashing it first.
 const MAC_KEY_LEN: usize = 64;
 const KEY_ID_LEN: usize = 4;
@@ -90,7 +90,15 @@ impl KeyId {
     pub(super) const fn from_bytes(bytes: [u8; KEY_ID_LEN]) -> Self {
         Self(bytes)
     }
+
+    /// The three bits of the id a version 3 cookie carries to name its key.
+    pub(super) const fn hint(self) -> u8 {
+        self.0[0] & HINT_MASK
+    }
 }
+
+/// The bits of [`KeyId::hint`].
+pub(super) const HINT_MASK: u8 = 0b111;
 
 impl fmt::Display for KeyId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -107,13 +115,12 @@ impl fmt::Debug for KeyId {
 /// A cookie key: the subkeys derived from one master secret with HKDF-SHA256, one per purpose
 /// (AES-256-SIV for sealed cookies, HMAC-SHA256 for signed ones, the [`KeyId`]).
 ///
-/// The ciphers are keyed once, here, and reused by every cookie. `Debug` prints the key id only,
-/// and `==` compares the key material in constant time.
+/// The ciphers are keyed once, here, and each cookie works on a copy of their state. `Debug`
+/// prints the key id only, and `==` compares the key material in constant time.
+#[derive(Clone)]
 pub struct Key {
     id: KeyId,
-    // aes-siv 0.7 keeps only the raw key here and schedules the AES keys inside every call
-    // (about a third of a seal); its API offers no reusable cipher state to hold instead.
-    siv: Aes256SivAead,
+    siv: Siv,
     mac: Hmac<Sha256>,
     /// The subkeys, kept for comparison and cloning.
     material: [u8; SIV_KEY_LEN + MAC_KEY_LEN],
@@ -171,7 +178,8 @@ impl Key {
         self.id
     }
 
-    pub(super) fn siv(&self) -> &Aes256SivAead {
+    /// The AES-SIV state keyed once.
+    pub(super) fn siv(&self) -> &Siv {
         &self.siv
     }
 
@@ -182,12 +190,8 @@ impl Key {
 
     fn from_material(id: KeyId, material: [u8; SIV_KEY_LEN + MAC_KEY_LEN]) -> Self {
         let (siv_key, mac_key) = material.split_at(SIV_KEY_LEN);
-        Self {
-            id,
-            siv: Aes256SivAead::new(siv_key.into()),
-            mac: <Hmac<Sha256> as KeyInit>::new(mac_key.into()),
-            material,
-        }
+        let siv_key: &[u8; SIV_KEY_LEN] = siv_key.try_into().expect("split at its length");
+        Self { id, siv: Siv::new(siv_key), mac: <Hmac<Sha256> as KeyInit>::new(mac_key.into()), material }
     }
 
     #[cfg(test)]
@@ -202,13 +206,6 @@ fn random_master() -> [u8; GENERATED_MASTER_LEN] {
     // a fork could duplicate.
     crate::id::os_random(&mut master);
     master
-}
-
-impl Clone for Key {
-    fn clone(&self) -> Self {
-        // The AES-SIV state is not `Clone`; rebuilding it from the subkeys is the same thing.
-        Self::from_material(self.id, self.material)
-    }
 }
 
 impl PartialEq for Key {
@@ -273,16 +270,26 @@ impl KeyRing {
 
     /// The key named `id`, and whether it is an older one (so its cookies need re-sealing).
     pub(super) fn find(&self, id: KeyId) -> Option<(&Key, bool)> {
-        if self.primary.id == id {
-            return Some((&self.primary, false));
-        }
-        self.older.iter().find(|k| k.id == id).map(|k| (k, true))
+        self.keys().find(|(k, _)| k.id == id)
+    }
+
+    /// The keys whose id has this [`hint`](KeyId::hint), primary first, each with whether it is
+    /// an older one.
+    pub(super) fn with_hint(&self, hint: u8) -> impl Iterator<Item = (&Key, bool)> {
+        self.keys().filter(move |(k, _)| k.id.hint() == hint)
+    }
+
+    /// Every key, primary first, each with whether it is an older one.
+    fn keys(&self) -> impl Iterator<Item = (&Key, bool)> {
+        std::iter::once((&self.primary, false)).chain(self.older.iter().map(|k| (k, true)))
     }
 
     fn warn_on_id_clash(&self, key: &Key) {
         // Two different masters share an id with odds of 2^-32 per pair: only the first one would
-        // be found, and the other's cookies would open as fresh sessions. Rare enough for a warning.
-        let clash = std::iter::once(&self.primary).chain(&self.older).any(|k| k.id == key.id && k != key);
+        // be found for version 2 cookies, and the other's would open as fresh sessions. Rare
+        // enough for a warning. (Version 3 cookies carry 3 bits of the id and try every key with
+        // those bits, so a clash there only costs a second decryption.)
+        let clash = self.keys().any(|(k, _)| k.id == key.id && k != key);
         if clash {
             tracing::warn!(key_id = %key.id, "two different cookie keys share an id; replace one of them");
         }

@@ -3,16 +3,19 @@
 //!
 //! ```
 //! use session_core::cookie::{CookieStore, Key, KeyRing};
+//! use session_core::FieldSpec;
 //! # use session_core::{Meta, Record, Timestamp};
 //!
 //! // In production: `Key::from_base64(&std::env::var("SESSION_KEY")?)?`, the variable holding
 //! // the output of `Key::generate_base64()`.
 //! let store = CookieStore::sealed(KeyRing::new(Key::generate()));
+//! // The session type's fields: `<App as SessionData>::FIELDS` for a `#[derive(Session)] App`.
+//! const FIELDS: &[FieldSpec] = &[FieldSpec::plain("user_id")];
 //! # let record = Record::new(Meta::new(Timestamp::from_millis(0)));
-//! let value = store.seal("app", &record)?;
-//! let opened = store.open("app", &value, Timestamp::from_millis(1)).expect("just sealed");
+//! let value = store.seal("app", &record, FIELDS)?;
+//! let opened = store.open("app", &value, FIELDS, Timestamp::from_millis(1)).expect("just sealed");
 //! assert_eq!(opened.record, record);
-//! assert!(store.open("other", &value, Timestamp::from_millis(1)).is_none());
+//! assert!(store.open("other", &value, FIELDS, Timestamp::from_millis(1)).is_none());
 //! # Ok::<(), session_core::Error>(())
 //! ```
 //!
@@ -22,13 +25,14 @@
 //! flip bits, move a value to another cookie name, or send any bytes at all. With this store:
 //!
 //! - nobody without the key can make a value that opens, or change one that does;
-//! - in sealed mode nobody without the key can read the record; its length, the key id and
-//!   the expiry show, as does the whole record in signed mode;
+//! - in sealed mode nobody without the key can read the record; its length and 3 bits of the
+//!   key id show, as does the whole record in signed mode;
 //! - a value opens only under the cookie name it was made for, and not after its expiry, which is
 //!   authenticated with it; a value claiming to be created more than [`MAX_FUTURE_SKEW`] ahead
 //!   of the server's clock does not open either;
 //! - hostile input costs little: anything longer than [`MAX_COOKIE_SIZE`] is refused before it is
-//!   decoded, and the key is found by its id, never by trying each key.
+//!   decoded, and the key is found by bits of its id, never by trying each key of a ring (only
+//!   keys whose ids share those bits, rarely more than one, are tried).
 //!
 //! What a stateless store cannot do: revoke a value before its expiry. A client may present any
 //! earlier value it kept while that value is still live (an older cart, a flash message seen
@@ -43,35 +47,35 @@
 //! still open: a value opened with an older key comes back with [`Opened::stale_key`] set, and
 //! the engine re-seals it with the primary in the same response.
 //!
-//! # Format, version 2
+//! # Format, version 3
 //!
 //! A cookie value is the unpadded URL-safe base64 of these bytes (sizes in bytes):
 //!
 //! ```text
-//! sealed:  0x21 | key id (4) | expiry (8) | nonce (16) | SIV (16) | encrypted payload (n)
-//! signed:  0x22 | key id (4) | expiry (8) | payload (n) | HMAC-SHA256 tag (32)
+//! sealed:  header | nonce (1) | SIV (16) | encrypted payload (n)
+//! signed:  header | payload (n) | HMAC-SHA256 tag, first 16 bytes
 //! ```
 //!
-//! - the first byte is the format version (high nibble, 2) and the mode (low nibble);
-//! - the key id names the [`Key`] that made the value;
-//! - the expiry is the record's [`Meta::expires_at`] in ms since the epoch, big-endian, all ones
-//!   for none (it must agree with the record's);
-//! - the payload is [`Record::to_bytes`]; the nonce is random per value.
+//! - the header byte holds the format version (high nibble, 3), the mode, and 3 bits of the id
+//!   of the [`Key`] that made the value;
+//! - the payload is the record in a compact form: times as deltas from the last activity, each
+//!   entry under a 2-byte tag ([`FieldSpec::tag`](crate::FieldSpec::tag)) instead of its key,
+//!   entries of tags the session type does not know kept and written back;
+//! - the cookie name, the header and the key's whole id are authenticated with the payload
+//!   (AES-256-SIV associated data, or HMAC input), and the payload holds the expiry, so none of
+//!   them can be changed or moved.
 //!
-//! Let `bind` = the cookie name's length as 8 bytes ‖ the name ‖ the 13 header bytes (format,
-//! key id, expiry). Sealed: AES-256-SIV (RFC 5297, AES-CMAC) over the associated data `bind`,
-//! then the nonce, then the payload. Signed: HMAC-SHA256 of `bind` ‖ payload. So the format,
-//! the key, the expiry and the cookie name are all authenticated with the payload. Decoding is
-//! strict: padding, non-zero trailing bits and the standard alphabet are refused, so each value
-//! has one spelling. Each store opens its own mode only. A later version gets a new first byte.
-//!
-//! Version 1 (session-kit 0.1) had no time of last activity in the metadata; its values are
-//! refused like any foreign value, so their holders start fresh sessions.
-//!
-//! [`Meta::expires_at`]: crate::Meta::expires_at
+//! The 5-field session of the benchmarks takes 110 characters (207 in version 2). Version 2
+//! values (session-kit 0.2) still open, with [`Opened::stale_format`] set, and the engine
+//! re-seals them in version 3 in the same response. Version 1 (session-kit 0.1) values are
+//! refused like any foreign value, so their holders start fresh sessions. The source of the
+//! `format` module says, byte by byte, what version 3 dropped from version 2 and why that is safe.
 
 mod format;
 mod key;
+mod legacy;
+mod payload;
+mod siv;
 
 use std::fmt;
 use std::sync::Arc;
@@ -81,6 +85,7 @@ use rand::RngCore;
 
 pub use key::{Key, KeyError, KeyId, KeyRing, MIN_MASTER_LEN};
 
+use crate::data::FieldSpec;
 use crate::error::Error;
 use crate::record::Record;
 use crate::time::Timestamp;
@@ -104,8 +109,7 @@ pub enum Mode {
 /// Keeps the whole session in the cookie, sealed or signed with the keys of a [`KeyRing`].
 ///
 /// Give it to a session layer in place of a server-side store. `Debug` shows the mode and the key
-/// ids only. Cheap to clone: clones share the keys (cloning a [`KeyRing`] itself re-derives each
-/// key's cipher state).
+/// ids only. Cheap to clone: clones share the keys.
 #[derive(Clone)]
 pub struct CookieStore {
     mode: Mode,
@@ -135,13 +139,15 @@ impl CookieStore {
     }
 
     /// The cookie value that carries `record` in the cookie `cookie_name`, made with the primary
-    /// key.
+    /// key. `fields` are the stored fields of the session type
+    /// ([`SessionData::FIELDS`](crate::SessionData::FIELDS)): they tell the rare entries that
+    /// must be written with their keys in full (see [`FieldSpec::tag`]).
     ///
     /// # Errors
     ///
     /// [`Error::CookieTooLarge`] if the cookie, name and value, would exceed [`MAX_COOKIE_SIZE`]:
     /// browsers drop such cookies, so none is made.
-    pub fn seal(&self, cookie_name: &str, record: &Record) -> Result<String, Error> {
+    pub fn seal(&self, cookie_name: &str, record: &Record, fields: &[FieldSpec]) -> Result<String, Error> {
         let mut nonce = [0; format::NONCE_LEN];
         if self.mode == Mode::Sealed {
             // The thread-local CSPRNG: a system call per cookie would cost more than the sealing.
@@ -149,7 +155,7 @@ impl CookieStore {
             // for that (a repeated nonce reveals only whether two sealed records are equal).
             rand::rng().fill_bytes(&mut nonce);
         }
-        self.seal_with_nonce(cookie_name, record, &nonce)
+        self.seal_with_nonce(cookie_name, record, fields, nonce)
     }
 
     /// [`seal`](Self::seal) with a given nonce: for known-answer tests, which need a fixed one.
@@ -157,18 +163,22 @@ impl CookieStore {
         &self,
         cookie_name: &str,
         record: &Record,
-        nonce: &[u8; format::NONCE_LEN],
+        fields: &[FieldSpec],
+        nonce: [u8; format::NONCE_LEN],
     ) -> Result<String, Error> {
-        format::seal(self.mode, self.keys.primary(), cookie_name, record, nonce)
+        format::seal(self.mode, self.keys.primary(), cookie_name, record, fields, nonce)
     }
 
-    /// Opens a value of the cookie `cookie_name` at time `now`.
+    /// Opens a value of the cookie `cookie_name` at time `now`; `fields` are the stored fields of
+    /// the session type ([`SessionData::FIELDS`](crate::SessionData::FIELDS)), under whose keys
+    /// the entries come back.
     ///
     /// `None` for anything but a live value this store's mode made for this cookie name with a
     /// key of the ring: malformed, oversized, tampered, truncated, foreign, expired or from an
-    /// unknown key. Never panics, whatever the input.
-    pub fn open(&self, cookie_name: &str, value: &str, now: Timestamp) -> Option<Opened> {
-        format::open(self.mode, &self.keys, cookie_name, value, now)
+    /// unknown key. Never panics, whatever the input. Values of the previous format (session-kit
+    /// 0.2) open too, marked [`stale_format`](Opened::stale_format).
+    pub fn open(&self, cookie_name: &str, value: &str, fields: &[FieldSpec], now: Timestamp) -> Option<Opened> {
+        format::open(self.mode, &self.keys, cookie_name, value, fields, now)
     }
 }
 
@@ -180,12 +190,25 @@ impl fmt::Debug for CookieStore {
 
 /// A session read back from its cookie.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Opened {
-    /// The record, including entries this binary does not know, to carry over when re-sealing.
+    /// The record, including entries this binary does not know (under placeholder keys that
+    /// [`seal`](CookieStore::seal) writes back as they were), to carry over when re-sealing.
     pub record: Record,
     /// Whether it was opened with an older key of the ring: the cookie should be re-sealed with
     /// the primary key.
     pub stale_key: bool,
+    /// Whether it was in the previous format (session-kit 0.2): the cookie should be re-sealed
+    /// in the current one.
+    pub stale_format: bool,
+}
+
+impl Opened {
+    /// Whether the cookie should be re-sealed even if the session did not change: it was made
+    /// with an older key or in an older format.
+    pub fn needs_reseal(&self) -> bool {
+        self.stale_key || self.stale_format
+    }
 }
 
 #[cfg(test)]

@@ -6,6 +6,36 @@ use proptest::sample::Index;
 use super::*;
 use crate::record::{Entry, Meta};
 
+/// The stored fields of the session type the records below belong to.
+const FIELDS: &[FieldSpec] = &[
+    FieldSpec::plain("user_id"),
+    FieldSpec::plain("name"),
+    FieldSpec::plain("role"),
+    FieldSpec::plain("tags"),
+    FieldSpec::plain("last_seen"),
+    FieldSpec::plain("blob"),
+];
+
+/// The header byte of a version 3 value from `store`'s primary key.
+fn header_v3(store: &CookieStore) -> u8 {
+    let mode = if store.mode() == Mode::Signed { 0x08 } else { 0 };
+    0x30 | mode | store.keys().primary().id().hint()
+}
+
+/// Whether `value`, made by `store`, was made with `key(seed)`: only a store of that key alone,
+/// in the same mode, opens it.
+fn made_by(value: &str, store: &CookieStore, seed: u8) -> bool {
+    let alone = CookieStore { mode: store.mode(), keys: Arc::new(KeyRing::new(key(seed))) };
+    decode(value)[0] & 0b111 == key(seed).id().hint() && alone.open(NAME, value, FIELDS, now()).is_some()
+}
+
+/// The payload (the compact record) of a version 3 value of `record`.
+fn payload_v3(record: &Record) -> Vec<u8> {
+    let mut out = Vec::new();
+    super::payload::encode(record, FIELDS, &mut out);
+    out
+}
+
 /// The server's clock in most tests: 2023-11-14.
 const T0: u64 = 1_700_000_000_000;
 const MINUTE: u64 = 60_000;
@@ -92,9 +122,14 @@ fn hex(bytes: &[u8]) -> String {
 fn round_trip_in_both_modes() {
     let record = typical_record();
     for store in stores(1) {
-        let value = store.seal(NAME, &record).expect("fits");
-        let opened = store.open(NAME, &value, now()).expect("opens");
-        assert_eq!(opened, Opened { record: record.clone(), stale_key: false }, "{:?}", store.mode());
+        let value = store.seal(NAME, &record, FIELDS).expect("fits");
+        let opened = store.open(NAME, &value, FIELDS, now()).expect("opens");
+        assert_eq!(
+            opened,
+            Opened { record: record.clone(), stale_key: false, stale_format: false },
+            "{:?}",
+            store.mode()
+        );
         // Only URL-safe characters, so the value needs no quoting in a cookie.
         assert!(value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
     }
@@ -102,14 +137,25 @@ fn round_trip_in_both_modes() {
 
 #[test]
 fn entries_unknown_to_this_binary_are_carried_over() {
+    let newer_field = FieldSpec::plain("from_a_newer_deploy");
+    let newer_fields = [FIELDS, &[newer_field]].concat();
+    let newer_entry = Entry { value: vec![1, 2, 3], expires_at: Some(Timestamp::from_millis(T0 + MINUTE)) };
     let mut record = typical_record();
-    record.entries.push((
-        "from_a_newer_deploy".into(),
-        Entry { value: vec![1, 2, 3], expires_at: Some(Timestamp::from_millis(T0 + MINUTE)) },
-    ));
+    record.entries.insert(2, (newer_field.key.into(), newer_entry.clone()));
     for store in stores(1) {
-        let value = store.seal(NAME, &record).expect("fits");
-        assert_eq!(store.open(NAME, &value, now()).expect("opens").record, record);
+        // Sealed by the newer deploy, opened by this one: the entry comes back under a placeholder.
+        let value = store.seal(NAME, &record, &newer_fields).expect("fits");
+        let mut opened = store.open(NAME, &value, FIELDS, now()).expect("opens").record;
+        let (placeholder, entry) = &opened.entries[2];
+        assert_eq!((placeholder, entry), (&format!("\0{:04x}", newer_field.tag()), &newer_entry));
+        assert_eq!(opened.get(newer_field.key), None);
+        // This one changes a field of its own and saves: the newer deploy finds its entry intact.
+        opened.entries[0].1.value = postcard(&7u64);
+        let resaved = store.seal(NAME, &opened, FIELDS).expect("fits");
+        let seen_by_newer = store.open(NAME, &resaved, &newer_fields, now()).expect("opens").record;
+        assert_eq!(seen_by_newer.get(newer_field.key), Some(&newer_entry));
+        assert_eq!(seen_by_newer.get("user_id").map(|e| e.value.clone()), Some(postcard(&7u64)));
+        assert_eq!(seen_by_newer.entries.len(), record.entries.len());
     }
 }
 
@@ -117,31 +163,38 @@ fn entries_unknown_to_this_binary_are_carried_over() {
 fn typical_cookie_sizes() {
     // Pinned, so that a change in size is noticed (and the numbers in the docs stay right).
     let record = typical_record();
-    let payload = record.to_bytes().len();
-    assert_eq!(payload, 110);
+    // Metadata 8 bytes (time and flags, 31 minutes, 12 hours), 5 tags and lengths 15, values 38.
+    let payload = payload_v3(&record).len();
+    assert_eq!(payload, 61);
     let [sealed, signed] = stores(1);
-    let sealed_value = sealed.seal(NAME, &record).expect("fits");
-    let signed_value = signed.seal(NAME, &record).expect("fits");
-    // 13 header bytes + 16 nonce + 16 SIV, and 13 + 32 tag, in base64.
-    assert_eq!(sealed_value.len(), (4 * (payload + 45)).div_ceil(3));
-    assert_eq!(sealed_value.len(), 207);
-    assert_eq!(signed_value.len(), 207);
+    let sealed_value = sealed.seal(NAME, &record, FIELDS).expect("fits");
+    let signed_value = signed.seal(NAME, &record, FIELDS).expect("fits");
+    // Header + nonce + SIV, and header + tag, in base64.
+    assert_eq!(sealed_value.len(), (4 * (1 + 1 + 16 + payload)).div_ceil(3));
+    assert_eq!(sealed_value.len(), 106);
+    assert_eq!(signed_value.len(), 104);
+    // Version 2: 13 header bytes + 16 nonce + 16 SIV, and 13 + 32 tag, with postcard's record.
+    assert_eq!(record.to_bytes().len(), 110);
+    for store in [sealed, signed] {
+        assert_eq!(legacy::seal(store.mode(), store.keys().primary(), NAME, &record, &[7; 16]).len(), 207);
+    }
 }
 
 #[test]
 fn sealed_values_hide_the_record_and_differ_each_time() {
     let record = typical_record();
     let [store, _] = stores(1);
-    let a = store.seal(NAME, &record).expect("fits");
-    let b = store.seal(NAME, &record).expect("fits");
-    assert_ne!(a, b, "a random nonce per value");
-    for value in [&a, &b] {
+    let values: Vec<String> = (0..32).map(|_| store.seal(NAME, &record, FIELDS).expect("fits")).collect();
+    // One random byte per value: 32 seals of one record all alike would take odds of 2^-248.
+    assert!(values.iter().any(|v| *v != values[0]), "a random nonce per value");
+    for value in &values {
         let bytes = decode(value);
         assert!(!contains(&bytes, b"Alice Example"));
         assert!(!contains(&bytes, b"user_id"));
-        assert!(!contains(&bytes, &record.to_bytes()[..8]));
+        assert!(!contains(&bytes, &payload_v3(&record)[..6]), "the time of last activity");
+        assert!(!contains(&bytes, &payload_v3(&record)[8..12]), "a tag and a value");
         assert!(!value.contains("Alice"));
-        assert_eq!(store.open(NAME, value, now()).expect("opens").record, record);
+        assert_eq!(store.open(NAME, value, FIELDS, now()).expect("opens").record, record);
     }
 }
 
@@ -149,43 +202,42 @@ fn sealed_values_hide_the_record_and_differ_each_time() {
 fn signed_values_are_readable_but_not_forgeable() {
     let record = typical_record();
     let [_, store] = stores(1);
-    let value = store.seal(NAME, &record).expect("fits");
+    let value = store.seal(NAME, &record, FIELDS).expect("fits");
     let bytes = decode(&value);
-    assert!(contains(&bytes, &record.to_bytes()), "the payload is in clear");
+    assert!(contains(&bytes, &payload_v3(&record)), "the payload is in clear");
     assert!(contains(&bytes, b"Alice Example"));
 
     // Promote ourselves: same length, valid record, no key.
     let at = bytes.windows(5).position(|w| w == b"admin").expect("role in clear");
     let mut forged = bytes.clone();
     forged[at..at + 5].copy_from_slice(b"owner");
-    assert!(store.open(NAME, &encode(&forged), now()).is_none());
+    assert!(store.open(NAME, &encode(&forged), FIELDS, now()).is_none());
 
     // Swap the payload for another valid record, keeping header and tag.
-    let other = record_of_len(3).to_bytes();
-    let mut swapped = bytes[..13].to_vec();
-    swapped.extend_from_slice(&other);
-    swapped.extend_from_slice(&bytes[bytes.len() - 32..]);
-    assert!(store.open(NAME, &encode(&swapped), now()).is_none());
+    let mut swapped = bytes[..1].to_vec();
+    swapped.extend_from_slice(&payload_v3(&record_of_len(3)));
+    swapped.extend_from_slice(&bytes[bytes.len() - 16..]);
+    assert!(store.open(NAME, &encode(&swapped), FIELDS, now()).is_none());
 }
 
 #[test]
 fn every_single_bit_flip_fails() {
     let record = typical_record();
     for store in stores(1) {
-        let value = store.seal(NAME, &record).expect("fits");
+        let value = store.seal(NAME, &record, FIELDS).expect("fits");
         // In the decoded bytes: header, nonce, tag, payload.
         let bytes = decode(&value);
         for bit in 0..bytes.len() * 8 {
             let mut tampered = bytes.clone();
             tampered[bit / 8] ^= 1 << (bit % 8);
-            assert!(store.open(NAME, &encode(&tampered), now()).is_none(), "bit {bit}, {:?}", store.mode());
+            assert!(store.open(NAME, &encode(&tampered), FIELDS, now()).is_none(), "bit {bit}, {:?}", store.mode());
         }
         // In the text, including the unused low bits of the last character.
         for bit in 0..value.len() * 8 {
             let mut tampered = value.clone().into_bytes();
             tampered[bit / 8] ^= 1 << (bit % 8);
             let tampered = String::from_utf8_lossy(&tampered);
-            assert!(store.open(NAME, &tampered, now()).is_none(), "char bit {bit}, {:?}", store.mode());
+            assert!(store.open(NAME, &tampered, FIELDS, now()).is_none(), "char bit {bit}, {:?}", store.mode());
         }
     }
 }
@@ -194,22 +246,22 @@ fn every_single_bit_flip_fails() {
 fn truncations_and_extensions_fail() {
     let record = typical_record();
     for store in stores(1) {
-        let value = store.seal(NAME, &record).expect("fits");
+        let value = store.seal(NAME, &record, FIELDS).expect("fits");
         for len in 0..value.len() {
-            assert!(store.open(NAME, &value[..len], now()).is_none(), "text cut to {len}");
-            assert!(store.open(NAME, &value[value.len() - len..], now()).is_none(), "text cut from the front");
+            assert!(store.open(NAME, &value[..len], FIELDS, now()).is_none(), "text cut to {len}");
+            assert!(store.open(NAME, &value[value.len() - len..], FIELDS, now()).is_none(), "text cut from the front");
         }
         let bytes = decode(&value);
         for len in 0..bytes.len() {
-            assert!(store.open(NAME, &encode(&bytes[..len]), now()).is_none(), "bytes cut to {len}");
+            assert!(store.open(NAME, &encode(&bytes[..len]), FIELDS, now()).is_none(), "bytes cut to {len}");
         }
         for tail in ["A", "AA", "AAA", "AAAA", "-", "_", "=", "==", " ", "\0", ".", &value] {
-            assert!(store.open(NAME, &format!("{value}{tail}"), now()).is_none(), "extended by {tail:?}");
+            assert!(store.open(NAME, &format!("{value}{tail}"), FIELDS, now()).is_none(), "extended by {tail:?}");
         }
         for extra in [&[0u8][..], &[0, 0, 0], &[0xff], &bytes] {
             let mut extended = bytes.clone();
             extended.extend_from_slice(extra);
-            assert!(store.open(NAME, &encode(&extended), now()).is_none());
+            assert!(store.open(NAME, &encode(&extended), FIELDS, now()).is_none());
         }
     }
 }
@@ -218,7 +270,7 @@ fn truncations_and_extensions_fail() {
 fn garbage_fails() {
     let long_valid_prefix = {
         let [store, _] = stores(1);
-        let mut v = store.seal(NAME, &typical_record()).expect("fits");
+        let mut v = store.seal(NAME, &typical_record(), FIELDS).expect("fits");
         v.push_str(&"A".repeat(100_000));
         v
     };
@@ -239,7 +291,7 @@ fn garbage_fails() {
     ];
     for store in stores(1) {
         for input in &inputs {
-            assert!(store.open(NAME, input, now()).is_none(), "{:?}", &input[..input.len().min(20)]);
+            assert!(store.open(NAME, input, FIELDS, now()).is_none(), "{:?}", &input[..input.len().min(20)]);
         }
     }
 }
@@ -248,15 +300,18 @@ fn garbage_fails() {
 fn other_spellings_of_a_valid_value_fail() {
     let record = typical_record();
     for store in stores(1) {
-        let value = store.seal(NAME, &record).expect("fits");
+        let value = store.seal(NAME, &record, FIELDS).expect("fits");
         let bytes = decode(&value);
-        assert!(store.open(NAME, &URL_SAFE.encode(&bytes), now()).is_none(), "padded");
+        let padded = URL_SAFE.encode(&bytes);
+        if padded != value {
+            assert!(store.open(NAME, &padded, FIELDS, now()).is_none(), "padded");
+        }
         let standard = STANDARD.encode(&bytes);
         if standard.trim_end_matches('=') != value {
-            assert!(store.open(NAME, standard.trim_end_matches('='), now()).is_none(), "standard alphabet");
+            assert!(store.open(NAME, standard.trim_end_matches('='), FIELDS, now()).is_none(), "standard alphabet");
         }
-        assert!(store.open(NAME, &format!(" {value}"), now()).is_none());
-        assert!(store.open(NAME, &format!("\"{value}\""), now()).is_none());
+        assert!(store.open(NAME, &format!(" {value}"), FIELDS, now()).is_none());
+        assert!(store.open(NAME, &format!("\"{value}\""), FIELDS, now()).is_none());
     }
 }
 
@@ -264,14 +319,14 @@ fn other_spellings_of_a_valid_value_fail() {
 fn a_value_moved_to_another_cookie_fails() {
     let record = typical_record();
     for store in stores(1) {
-        let value = store.seal(NAME, &record).expect("fits");
+        let value = store.seal(NAME, &record, FIELDS).expect("fits");
         for other in ["", "ap", "app2", "App", "app ", "cart", "__Host-app"] {
-            assert!(store.open(other, &value, now()).is_none(), "{other:?}");
+            assert!(store.open(other, &value, FIELDS, now()).is_none(), "{other:?}");
         }
         // The length prefix keeps the name apart from the bytes that follow it.
-        let value = store.seal("ab", &record).expect("fits");
-        assert!(store.open("a", &value, now()).is_none());
-        assert!(store.open("ab", &value, now()).is_some());
+        let value = store.seal("ab", &record, FIELDS).expect("fits");
+        assert!(store.open("a", &value, FIELDS, now()).is_none());
+        assert!(store.open("ab", &value, FIELDS, now()).is_some());
     }
 }
 
@@ -279,32 +334,68 @@ fn a_value_moved_to_another_cookie_fails() {
 fn each_store_opens_its_own_mode_only() {
     let record = typical_record();
     let [sealed, signed] = stores(1);
-    let s = sealed.seal(NAME, &record).expect("fits");
-    let m = signed.seal(NAME, &record).expect("fits");
-    assert!(signed.open(NAME, &s, now()).is_none());
-    assert!(sealed.open(NAME, &m, now()).is_none());
-    // Even with the format byte rewritten: the keys and constructions differ.
+    let s = sealed.seal(NAME, &record, FIELDS).expect("fits");
+    let m = signed.seal(NAME, &record, FIELDS).expect("fits");
+    assert!(signed.open(NAME, &s, FIELDS, now()).is_none());
+    assert!(sealed.open(NAME, &m, FIELDS, now()).is_none());
+    // Even with the mode bit rewritten: the keys and constructions differ.
     let mut as_signed = decode(&s);
-    as_signed[0] = 0x22;
-    assert!(signed.open(NAME, &encode(&as_signed), now()).is_none());
+    as_signed[0] ^= 0x08;
+    assert_eq!(as_signed[0], header_v3(&signed));
+    assert!(signed.open(NAME, &encode(&as_signed), FIELDS, now()).is_none());
     let mut as_sealed = decode(&m);
-    as_sealed[0] = 0x21;
-    assert!(sealed.open(NAME, &encode(&as_sealed), now()).is_none());
+    as_sealed[0] ^= 0x08;
+    assert_eq!(as_sealed[0], header_v3(&sealed));
+    assert!(sealed.open(NAME, &encode(&as_sealed), FIELDS, now()).is_none());
+    // Nor as the other version.
+    for (store, value) in [(&sealed, &s), (&signed, &m)] {
+        for version in [0x10, 0x20, 0x40, 0xf0] {
+            let mut bytes = decode(value);
+            bytes[0] = bytes[0] & 0x0f | version;
+            assert!(store.open(NAME, &encode(&bytes), FIELDS, now()).is_none(), "{version:#x}");
+        }
+    }
 }
 
 #[test]
 fn an_unknown_key_id_fails() {
     let record = typical_record();
     for (mine, theirs) in stores(1).into_iter().zip(stores(2)) {
-        let value = theirs.seal(NAME, &record).expect("fits");
-        assert!(mine.open(NAME, &value, now()).is_none());
+        let value = theirs.seal(NAME, &record, FIELDS).expect("fits");
+        assert!(mine.open(NAME, &value, FIELDS, now()).is_none());
     }
-    // Naming another key of the ring does not help either.
+    // Naming another key of the ring, or none, does not help either: the header and the whole
+    // id of the key are authenticated.
     let ring = KeyRing::new(key(1)).with_older(key(2));
+    assert_ne!(key(1).id().hint(), key(2).id().hint(), "the test needs keys with different hints");
     for store in [sealed(ring.clone()), signed(ring)] {
-        let mut bytes = decode(&store.seal(NAME, &record).expect("fits"));
-        bytes[1..5].copy_from_slice(&key(2).id().to_bytes());
-        assert!(store.open(NAME, &encode(&bytes), now()).is_none());
+        let bytes = decode(&store.seal(NAME, &record, FIELDS).expect("fits"));
+        for hint in (0..8).filter(|&h| h != key(1).id().hint()) {
+            let mut renamed = bytes.clone();
+            renamed[0] = renamed[0] & !0b111 | hint;
+            assert!(store.open(NAME, &encode(&renamed), FIELDS, now()).is_none(), "hint {hint}");
+        }
+    }
+}
+
+/// Keys whose ids share the 3 bits a value carries are all tried: a value of either opens, and
+/// with the right staleness.
+#[test]
+fn keys_sharing_a_hint_are_all_tried() {
+    let seeds: Vec<u8> = (2..=255).filter(|&s| key(s).id().hint() == key(1).id().hint()).take(2).collect();
+    let ring = KeyRing::new(key(1)).with_older(key(seeds[0])).with_older(key(seeds[1]));
+    let record = typical_record();
+    for (mine, old) in [
+        (sealed(ring.clone()), sealed(KeyRing::new(key(seeds[1])))),
+        (signed(ring), signed(KeyRing::new(key(seeds[1])))),
+    ] {
+        let value = old.seal(NAME, &record, FIELDS).expect("fits");
+        let opened = mine.open(NAME, &value, FIELDS, now()).expect("the third key with that hint");
+        assert!(opened.stale_key && !opened.stale_format);
+        assert_eq!(opened.record, record);
+        let value = mine.seal(NAME, &record, FIELDS).expect("fits");
+        assert!(!mine.open(NAME, &value, FIELDS, now()).expect("opens").stale_key);
+        assert!(old.open(NAME, &value, FIELDS, now()).is_none());
     }
 }
 
@@ -313,25 +404,23 @@ fn an_expired_value_fails() {
     let record = typical_record();
     let deadline = record.meta.expires_at().expect("has deadlines").as_millis();
     for store in stores(1) {
-        let value = store.seal(NAME, &record).expect("fits");
-        assert!(store.open(NAME, &value, Timestamp::from_millis(deadline - 1)).is_some());
-        assert!(store.open(NAME, &value, Timestamp::from_millis(deadline)).is_none());
-        assert!(store.open(NAME, &value, Timestamp::from_millis(deadline + 24 * 60 * MINUTE)).is_none());
-        // Moving the expiry in the header is tampering.
-        let mut bytes = decode(&value);
-        bytes[5..13].copy_from_slice(&u64::MAX.to_be_bytes());
-        assert!(store.open(NAME, &encode(&bytes), Timestamp::from_millis(deadline)).is_none());
+        let value = store.seal(NAME, &record, FIELDS).expect("fits");
+        assert!(store.open(NAME, &value, FIELDS, Timestamp::from_millis(deadline - 1)).is_some());
+        assert!(store.open(NAME, &value, FIELDS, Timestamp::from_millis(deadline)).is_none());
+        assert!(store.open(NAME, &value, FIELDS, Timestamp::from_millis(deadline + 24 * 60 * MINUTE)).is_none());
+        // The expiry is in the authenticated payload: no byte of the value can move it (the
+        // bit-flip test tries them all); nor can a value sealed before it, re-presented.
         // The earlier deadline counts, whichever of the two it is.
         let mut absolute_first = record.clone();
         absolute_first.meta.absolute_deadline = Some(Timestamp::from_millis(T0 + MINUTE));
-        let value = store.seal(NAME, &absolute_first).expect("fits");
-        assert!(store.open(NAME, &value, Timestamp::from_millis(T0 + MINUTE - 1)).is_some());
-        assert!(store.open(NAME, &value, Timestamp::from_millis(T0 + MINUTE)).is_none());
+        let value = store.seal(NAME, &absolute_first, FIELDS).expect("fits");
+        assert!(store.open(NAME, &value, FIELDS, Timestamp::from_millis(T0 + MINUTE - 1)).is_some());
+        assert!(store.open(NAME, &value, FIELDS, Timestamp::from_millis(T0 + MINUTE)).is_none());
     }
     // A session without deadlines never expires.
     for store in stores(1) {
-        let value = store.seal(NAME, &record_of_len(1)).expect("fits");
-        assert!(store.open(NAME, &value, Timestamp::from_millis(u64::MAX)).is_some());
+        let value = store.seal(NAME, &record_of_len(1), FIELDS).expect("fits");
+        assert!(store.open(NAME, &value, FIELDS, Timestamp::from_millis(u64::MAX)).is_some());
     }
 }
 
@@ -341,12 +430,15 @@ fn a_value_from_the_far_future_fails() {
     for store in stores(1) {
         let mut record = record_of_len(1);
         record.meta.created_at = Timestamp::from_millis(T0 + skew);
-        let value = store.seal(NAME, &record).expect("fits");
-        assert!(store.open(NAME, &value, now()).is_some(), "within the allowed skew");
+        let value = store.seal(NAME, &record, FIELDS).expect("fits");
+        assert!(store.open(NAME, &value, FIELDS, now()).is_some(), "within the allowed skew");
         record.meta.created_at = Timestamp::from_millis(T0 + skew + 1);
-        let value = store.seal(NAME, &record).expect("fits");
-        assert!(store.open(NAME, &value, now()).is_none());
-        assert!(store.open(NAME, &value, Timestamp::from_millis(T0 + 1)).is_some(), "once the clock catches up");
+        let value = store.seal(NAME, &record, FIELDS).expect("fits");
+        assert!(store.open(NAME, &value, FIELDS, now()).is_none());
+        assert!(
+            store.open(NAME, &value, FIELDS, Timestamp::from_millis(T0 + 1)).is_some(),
+            "once the clock catches up"
+        );
     }
 }
 
@@ -355,14 +447,14 @@ fn too_large_a_record_is_an_error_with_the_size() {
     for store in stores(1) {
         // Find the largest entry that fits, by growing it.
         let mut len = 2_500;
-        while store.seal(NAME, &record_of_len(len + 1)).is_ok() {
+        while store.seal(NAME, &record_of_len(len + 1), FIELDS).is_ok() {
             len += 1;
         }
-        let value = store.seal(NAME, &record_of_len(len)).expect("fits");
+        let value = store.seal(NAME, &record_of_len(len), FIELDS).expect("fits");
         let size = NAME.len() + 1 + value.len();
         assert!(size <= MAX_COOKIE_SIZE && size > MAX_COOKIE_SIZE - 4, "{size}");
-        assert!(store.open(NAME, &value, now()).is_some(), "the largest value still opens");
-        match store.seal(NAME, &record_of_len(len + 1)) {
+        assert!(store.open(NAME, &value, FIELDS, now()).is_some(), "the largest value still opens");
+        match store.seal(NAME, &record_of_len(len + 1), FIELDS) {
             Err(Error::CookieTooLarge { size, limit }) => {
                 assert_eq!(limit, MAX_COOKIE_SIZE);
                 assert!(size > MAX_COOKIE_SIZE && size <= MAX_COOKIE_SIZE + 4, "{size}");
@@ -371,16 +463,17 @@ fn too_large_a_record_is_an_error_with_the_size() {
         }
         // The size reported is the size the cookie would have had.
         let record = record_of_len(10_000);
-        let expected = NAME.len() + 1 + (4 * (record.to_bytes().len() + 45)).div_ceil(3);
-        match store.seal(NAME, &record) {
+        let overhead = if store.mode() == Mode::Sealed { 1 + 1 + 16 } else { 1 + 16 };
+        let expected = NAME.len() + 1 + (4 * (overhead + payload_v3(&record).len())).div_ceil(3);
+        match store.seal(NAME, &record, FIELDS) {
             Err(Error::CookieTooLarge { size, .. }) => assert_eq!(size, expected),
             other => panic!("expected CookieTooLarge, got {other:?}"),
         }
-        let message = store.seal(NAME, &record).expect_err("too large").to_string();
+        let message = store.seal(NAME, &record, FIELDS).expect_err("too large").to_string();
         assert!(message.contains("4096"), "{message}");
         // A long name counts too.
         let long_name = "n".repeat(MAX_COOKIE_SIZE);
-        assert!(matches!(store.seal(&long_name, &record_of_len(1)), Err(Error::CookieTooLarge { .. })));
+        assert!(matches!(store.seal(&long_name, &record_of_len(1), FIELDS), Err(Error::CookieTooLarge { .. })));
     }
 }
 
@@ -389,13 +482,13 @@ fn the_primary_seals_and_older_keys_open_stale() {
     let record = typical_record();
     let ring = KeyRing::new(key(2)).with_older(key(1)).with_older(key(0));
     for store in [sealed(ring.clone()), signed(ring.clone())] {
-        let value = store.seal(NAME, &record).expect("fits");
-        assert_eq!(decode(&value)[1..5], key(2).id().to_bytes(), "the primary seals");
-        assert!(!store.open(NAME, &value, now()).expect("opens").stale_key);
+        let value = store.seal(NAME, &record, FIELDS).expect("fits");
+        assert!(made_by(&value, &store, 2), "the primary seals");
+        assert!(!store.open(NAME, &value, FIELDS, now()).expect("opens").stale_key);
     }
     for (old, current) in stores(0).into_iter().zip([sealed(ring.clone()), signed(ring)]) {
-        let value = old.seal(NAME, &record).expect("fits");
-        let opened = current.open(NAME, &value, now()).expect("an older key still opens");
+        let value = old.seal(NAME, &record, FIELDS).expect("fits");
+        let opened = current.open(NAME, &value, FIELDS, now()).expect("an older key still opens");
         assert!(opened.stale_key);
         assert_eq!(opened.record, record);
     }
@@ -406,27 +499,27 @@ fn rotation_keeps_old_cookies_until_the_old_key_is_dropped() {
     let record = typical_record();
     for seal_with in [CookieStore::sealed, CookieStore::signed] {
         let before = seal_with(KeyRing::new(key(1)));
-        let old_value = before.seal(NAME, &record).expect("fits");
+        let old_value = before.seal(NAME, &record, FIELDS).expect("fits");
 
         let after = seal_with(before.keys().clone().rotate(key(2)));
         assert_eq!(after.keys().primary(), &key(2));
         assert_eq!(after.keys().older(), &[key(1)]);
-        let new_value = after.seal(NAME, &record).expect("fits");
-        assert_eq!(decode(&new_value)[1..5], key(2).id().to_bytes(), "the new primary seals");
-        assert!(!after.open(NAME, &new_value, now()).expect("opens").stale_key);
+        let new_value = after.seal(NAME, &record, FIELDS).expect("fits");
+        assert!(made_by(&new_value, &after, 2), "the new primary seals");
+        assert!(!after.open(NAME, &new_value, FIELDS, now()).expect("opens").stale_key);
 
         // The old primary's cookie still opens, marked for re-sealing, and re-sealing is fresh.
-        let opened = after.open(NAME, &old_value, now()).expect("still opens");
+        let opened = after.open(NAME, &old_value, FIELDS, now()).expect("still opens");
         assert!(opened.stale_key);
-        let resealed = after.seal(NAME, &opened.record).expect("fits");
-        assert!(!after.open(NAME, &resealed, now()).expect("opens").stale_key);
+        let resealed = after.seal(NAME, &opened.record, FIELDS).expect("fits");
+        assert!(!after.open(NAME, &resealed, FIELDS, now()).expect("opens").stale_key);
 
         // Dropping the old key ends its cookies, and only those.
         let later = seal_with(KeyRing::new(key(2)));
-        assert!(later.open(NAME, &old_value, now()).is_none());
-        assert!(later.open(NAME, &new_value, now()).is_some());
+        assert!(later.open(NAME, &old_value, FIELDS, now()).is_none());
+        assert!(later.open(NAME, &new_value, FIELDS, now()).is_some());
         // The key that was rotated out does not open the new cookies.
-        assert!(before.open(NAME, &new_value, now()).is_none());
+        assert!(before.open(NAME, &new_value, FIELDS, now()).is_none());
     }
 }
 
@@ -449,9 +542,9 @@ fn the_order_of_keys_is_newest_first() {
     {
         let store = sealed(ring);
         for _ in 0..3 {
-            let value = store.seal(NAME, &record).expect("fits");
-            assert_eq!(decode(&value)[1..5], key(2).id().to_bytes());
-            assert!(!store.open(NAME, &value, now()).expect("opens").stale_key);
+            let value = store.seal(NAME, &record, FIELDS).expect("fits");
+            assert!(made_by(&value, &store, 2));
+            assert!(!store.open(NAME, &value, FIELDS, now()).expect("opens").stale_key);
         }
     }
 }
@@ -460,8 +553,8 @@ fn the_order_of_keys_is_newest_first() {
 fn the_same_key_twice_in_a_ring_is_harmless() {
     let ring = KeyRing::new(key(1)).with_older(key(1));
     let store = sealed(ring);
-    let value = store.seal(NAME, &typical_record()).expect("fits");
-    assert!(!store.open(NAME, &value, now()).expect("opens").stale_key, "found as the primary first");
+    let value = store.seal(NAME, &typical_record(), FIELDS).expect("fits");
+    assert!(!store.open(NAME, &value, FIELDS, now()).expect("opens").stale_key, "found as the primary first");
 }
 
 #[test]
@@ -501,11 +594,11 @@ fn clones_share_their_keys() {
     for store in stores(9) {
         let clone = store.clone();
         assert!(std::ptr::eq(store.keys(), clone.keys()), "a clone copied the key ring");
-        let value = store.seal(NAME, &typical_record()).expect("fits");
-        let opened = clone.open(NAME, &value, now()).expect("a clone opens what the original sealed");
+        let value = store.seal(NAME, &typical_record(), FIELDS).expect("fits");
+        let opened = clone.open(NAME, &value, FIELDS, now()).expect("a clone opens what the original sealed");
         assert_eq!(opened.record, typical_record());
-        let value = clone.seal(NAME, &typical_record()).expect("fits");
-        assert!(store.open(NAME, &value, now()).is_some(), "the original opens what a clone sealed");
+        let value = clone.seal(NAME, &typical_record(), FIELDS).expect("fits");
+        assert!(store.open(NAME, &value, FIELDS, now()).is_some(), "the original opens what a clone sealed");
     }
 }
 
@@ -558,8 +651,8 @@ fn keys_compare_by_material() {
     assert_ne!(key(1), key(2));
     // The clone works, not just compares equal.
     let store = sealed(KeyRing::new(key(1).clone()));
-    let value = sealed(KeyRing::new(key(1))).seal(NAME, &typical_record()).expect("fits");
-    assert!(store.open(NAME, &value, now()).is_some());
+    let value = sealed(KeyRing::new(key(1))).seal(NAME, &typical_record(), FIELDS).expect("fits");
+    assert!(store.open(NAME, &value, FIELDS, now()).is_some());
 }
 
 #[test]
@@ -628,9 +721,12 @@ fn kat_key() -> Key {
 }
 
 #[test]
-fn known_answer_payload_and_key_id() {
-    // postcard: created_at varint, Some + idle varint, None, false, last_active varint, no
-    // lifetime (None), 1 entry: "user_id", [42], no expiry.
+fn known_answer_payloads_and_key_id() {
+    // Version 3: flags `idle` (0b00010) over 43 bits of T0; idle 30 minutes (30 << 2 | 2); the
+    // tag of "user_id", length 1 << 1, the value 42.
+    assert_eq!(hex(&payload_v3(&kat_record())), "118bcfe56800 7a 352e 02 2a".replace(' ', ""));
+    // Version 2, postcard: created_at varint, Some + idle varint, None, false, last_active
+    // varint, no lifetime (None), 1 entry: "user_id", [42], no expiry.
     assert_eq!(
         hex(&kat_record().to_bytes()),
         "80d095ffbc31\
@@ -648,38 +744,89 @@ fn known_answer_payload_and_key_id() {
     assert_eq!(kat_key().id().to_string(), "32695cb1");
 }
 
+// The expected values of the known-answer tests were computed independently, by
+// `scripts/cookie_kat.py`: HKDF and HMAC from Python's standard library, AES-SIV from OpenSSL
+// through Python's `cryptography` (`AESSIV`), the payloads byte by byte.
+
 #[test]
 fn known_answer_sealed() {
     let store = sealed(KeyRing::new(kat_key()));
-    let nonce: [u8; 16] = std::array::from_fn(|i| 0xf0 | i as u8);
-    let value = store.seal_with_nonce(NAME, &kat_record(), &nonce).expect("fits");
-    // The expected value was computed independently (HKDF and HMAC from Python's standard
-    // library, AES-SIV from OpenSSL through `cryptography`), and its clear part is checked below.
-    assert_eq!(
-        value,
-        "ITJpXLEAAAGL0ADfQPDx8vP09fb3-Pn6-_z9_v9sLKkoVx2lId5V8Y1Ro-ZWyluuZYphASZSmL27yzGFpXGBm1zd0iU1UtJ5yCCNBPMDvg"
-    );
+    let value = store.seal_with_nonce(NAME, &kat_record(), FIELDS, [0xa5]).expect("fits");
+    assert_eq!(value, "MqXmvK03xMW4UADeABBFrhSSL37dI82CgEn3kNc");
     let bytes = decode(&value);
-    assert_eq!(hex(&bytes[..29]), "21 32695cb1 0000018bd000df40 f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff".replace(' ', ""));
-    assert_eq!(bytes.len(), 29 + 16 + kat_record().to_bytes().len(), "header, nonce, SIV, ciphertext");
-    assert_eq!(store.open(NAME, &value, now()).expect("opens").record, kat_record());
+    // Version 3, sealed, the low 3 bits of 0x32; the nonce.
+    assert_eq!(hex(&bytes[..2]), "32a5");
+    assert_eq!(bytes.len(), 2 + 16 + payload_v3(&kat_record()).len(), "header, nonce, SIV, ciphertext");
+    let opened = store.open(NAME, &value, FIELDS, now()).expect("opens");
+    assert_eq!((opened.record, opened.stale_key, opened.stale_format), (kat_record(), false, false));
 }
 
 #[test]
 fn known_answer_signed() {
     let store = signed(KeyRing::new(kat_key()));
-    let value = store.seal_with_nonce(NAME, &kat_record(), &[0; 16]).expect("fits");
-    // Computed independently, like the sealed one.
-    assert_eq!(
-        value,
-        "IjJpXLEAAAGL0ADfQIDQlf-8MQHAvoOAvTEAAIDQlf-8MQABB3VzZXJfaWQBKgD36O_vyTYhxXfRgq8fT1AvJ435hXKPL9dNw-sSPf7rgg"
-    );
+    let value = store.seal_with_nonce(NAME, &kat_record(), FIELDS, [0]).expect("fits");
+    assert_eq!(value, "OhGLz-VoAHo1LgIqu-ALdtS3NrqjSDeb33XkTA");
     let bytes = decode(&value);
-    assert_eq!(hex(&bytes[..13]), "22 32695cb1 0000018bd000df40".replace(' ', ""));
-    assert_eq!(bytes[13..bytes.len() - 32], kat_record().to_bytes(), "the payload, in clear");
-    assert_eq!(store.open(NAME, &value, now()).expect("opens").record, kat_record());
+    assert_eq!(bytes[0], 0x3a, "version 3, signed, the low 3 bits of 0x32");
+    assert_eq!(bytes[1..bytes.len() - 16], payload_v3(&kat_record()), "the payload, in clear");
+    assert_eq!(store.open(NAME, &value, FIELDS, now()).expect("opens").record, kat_record());
     // Signing needs no nonce: the value is the same each time.
-    assert_eq!(store.seal(NAME, &kat_record()).expect("fits"), value);
+    assert_eq!(store.seal(NAME, &kat_record(), FIELDS).expect("fits"), value);
+}
+
+/// Values of session-kit 0.2 (format version 2), pinned when it was current: they still open,
+/// marked for re-sealing, and the test sealer reproduces them.
+#[test]
+fn known_answer_version_2_values_still_open() {
+    let sealed_v2 =
+        "ITJpXLEAAAGL0ADfQPDx8vP09fb3-Pn6-_z9_v9sLKkoVx2lId5V8Y1Ro-ZWyluuZYphASZSmL27yzGFpXGBm1zd0iU1UtJ5yCCNBPMDvg";
+    let signed_v2 =
+        "IjJpXLEAAAGL0ADfQIDQlf-8MQHAvoOAvTEAAIDQlf-8MQABB3VzZXJfaWQBKgD36O_vyTYhxXfRgq8fT1AvJ435hXKPL9dNw-sSPf7rgg";
+    let nonce: [u8; 16] = std::array::from_fn(|i| 0xf0 | i as u8);
+    for (store, value, nonce) in
+        [(sealed(KeyRing::new(kat_key())), sealed_v2, nonce), (signed(KeyRing::new(kat_key())), signed_v2, [0; 16])]
+    {
+        assert_eq!(legacy::seal(store.mode(), &kat_key(), NAME, &kat_record(), &nonce), value);
+        let opened = store.open(NAME, value, FIELDS, now()).expect("a version 2 value opens");
+        assert_eq!((&opened.record, opened.stale_key, opened.stale_format), (&kat_record(), false, true));
+        assert!(opened.needs_reseal());
+        // Re-sealed, it is version 3 and no longer stale.
+        let resealed = store.seal(NAME, &opened.record, FIELDS).expect("fits");
+        assert_eq!(decode(&resealed)[0] >> 4, 3);
+        let reopened = store.open(NAME, &resealed, FIELDS, now()).expect("opens");
+        assert!(!reopened.needs_reseal());
+        assert_eq!(reopened.record, kat_record());
+        // Expired, under another name or with one character changed, it does not open.
+        assert!(store.open(NAME, value, FIELDS, Timestamp::from_millis(T0 + 30 * MINUTE)).is_none());
+        assert!(store.open("other", value, FIELDS, now()).is_none());
+        let mut changed = value.to_owned().into_bytes();
+        changed[40] = if changed[40] == b'A' { b'B' } else { b'A' };
+        assert!(store.open(NAME, &String::from_utf8_lossy(&changed), FIELDS, now()).is_none());
+    }
+}
+
+/// Version 2 values of any record, from either key of a ring: they open with both marks right,
+/// and every single bit flip or cut refuses them.
+#[test]
+fn version_2_values_open_and_refuse_tampering() {
+    let record = typical_record();
+    let ring = KeyRing::new(key(2)).with_older(key(1));
+    for store in [sealed(ring.clone()), signed(ring.clone())] {
+        for (key, stale_key) in [(key(2), false), (key(1), true)] {
+            let value = legacy::seal(store.mode(), &key, NAME, &record, &[9; 16]);
+            let opened = store.open(NAME, &value, FIELDS, now()).expect("opens");
+            assert_eq!((&opened.record, opened.stale_key, opened.stale_format), (&record, stale_key, true));
+            let bytes = decode(&value);
+            for bit in 0..bytes.len() * 8 {
+                let mut tampered = bytes.clone();
+                tampered[bit / 8] ^= 1 << (bit % 8);
+                assert!(store.open(NAME, &encode(&tampered), FIELDS, now()).is_none(), "bit {bit}");
+            }
+            for len in 0..bytes.len() {
+                assert!(store.open(NAME, &encode(&bytes[..len]), FIELDS, now()).is_none(), "cut to {len}");
+            }
+        }
+    }
 }
 
 /// A change to a byte string.
@@ -729,16 +876,16 @@ proptest! {
     #[test]
     fn arbitrary_text_never_opens(text in any::<String>(), b64 in "[A-Za-z0-9_-]{0,400}") {
         for store in stores(1) {
-            prop_assert!(store.open(NAME, &text, now()).is_none());
-            prop_assert!(store.open(NAME, &b64, now()).is_none());
+            prop_assert!(store.open(NAME, &text, FIELDS, now()).is_none());
+            prop_assert!(store.open(NAME, &b64, FIELDS, now()).is_none());
         }
     }
 
     #[test]
     fn arbitrary_bytes_never_open(bytes in proptest::collection::vec(any::<u8>(), 0..700)) {
         for store in stores(1) {
-            prop_assert!(store.open(NAME, &encode(&bytes), now()).is_none());
-            prop_assert!(store.open(NAME, &String::from_utf8_lossy(&bytes), now()).is_none());
+            prop_assert!(store.open(NAME, &encode(&bytes), FIELDS, now()).is_none());
+            prop_assert!(store.open(NAME, &String::from_utf8_lossy(&bytes), FIELDS, now()).is_none());
         }
     }
 
@@ -746,11 +893,16 @@ proptest! {
     #[test]
     fn arbitrary_bodies_behind_a_valid_header_never_open(body in proptest::collection::vec(any::<u8>(), 0..400)) {
         for store in stores(1) {
+            // Version 3: the header naming the key.
+            let mut bytes = vec![header_v3(&store)];
+            bytes.extend_from_slice(&body);
+            prop_assert!(store.open(NAME, &encode(&bytes), FIELDS, now()).is_none());
+            // Version 2: format, key id, an expiry that never comes.
             let mut bytes = vec![if store.mode() == Mode::Sealed { 0x21 } else { 0x22 }];
             bytes.extend_from_slice(&key(1).id().to_bytes());
             bytes.extend_from_slice(&u64::MAX.to_be_bytes());
             bytes.extend_from_slice(&body);
-            prop_assert!(store.open(NAME, &encode(&bytes), now()).is_none());
+            prop_assert!(store.open(NAME, &encode(&bytes), FIELDS, now()).is_none());
         }
     }
 
@@ -761,7 +913,7 @@ proptest! {
     ) {
         let record = typical_record();
         for store in stores(1) {
-            let value = store.seal(NAME, &record).expect("fits");
+            let value = store.seal(NAME, &record, FIELDS).expect("fits");
             let mutated = if in_text {
                 let mut bytes = value.clone().into_bytes();
                 mutations.iter().for_each(|m| m.apply(&mut bytes));
@@ -771,7 +923,7 @@ proptest! {
                 mutations.iter().for_each(|m| m.apply(&mut bytes));
                 encode(&bytes)
             };
-            let opened = store.open(NAME, &mutated, now());
+            let opened = store.open(NAME, &mutated, FIELDS, now());
             if mutated == value {
                 prop_assert_eq!(opened.map(|o| o.record), Some(record.clone()));
             } else {
