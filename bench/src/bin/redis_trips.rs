@@ -10,6 +10,11 @@
 //! the peer's key is its session id. A command the client sends is one round trip (neither store
 //! pipelines); commands a Lua script runs inside Redis show as `[db lua]` and are listed apart.
 //! Other clients of the same server do not disturb the count. The run's keys are removed after.
+//!
+//! It also reads `INFO commandstats` before and after each phase and reports the server time
+//! per request of the commands the client sent (a script's time includes the commands it runs):
+//! that column is exact only on a server no one else uses meanwhile (e.g. a private
+//! `redis-server --port 6390 --save ''` with `REDIS_URL=redis://127.0.0.1:6390`).
 
 use std::collections::BTreeMap;
 use std::sync::mpsc::{channel, Receiver};
@@ -17,7 +22,8 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use session_kit_bench::{
-    cookie_value, kit_redis_router, redis_cleanup, redis_prefix, redis_url, runtime, ts_redis_router, Client,
+    cookie_value, kit_redis_cached_router, kit_redis_router, redis_cleanup, redis_prefix, redis_url, runtime,
+    ts_redis_router, Client,
 };
 use tokio::runtime::Runtime;
 
@@ -25,6 +31,8 @@ use tokio::runtime::Runtime;
 struct Counts {
     client: BTreeMap<String, u64>,
     script: BTreeMap<String, u64>,
+    /// Server microseconds spent in the commands the client sent, per request.
+    server_us: f64,
 }
 
 fn main() {
@@ -43,6 +51,14 @@ fn main() {
     let mut kit = Client::new(kit);
     rt.block_on(kit.seed());
 
+    let cached_prefix = format!("{prefix}cached:");
+    let cached = match rt.block_on(kit_redis_cached_router(&cached_prefix)) {
+        Ok(router) => router,
+        Err(error) => fail(&format!("session-kit Redis store with the client cache: {error}")),
+    };
+    let mut cached = Client::new(cached);
+    rt.block_on(cached.seed());
+
     let peer = match rt.block_on(ts_redis_router()) {
         Ok(router) => router,
         Err(error) => fail(&format!("tower-sessions Redis store: {error}")),
@@ -52,9 +68,11 @@ fn main() {
     let peer_key = cookie_value(&peer).unwrap_or_else(|| fail("tower-sessions sent no session cookie"));
 
     let mut rows = Vec::new();
-    for (name, client, marker) in
-        [("session-kit", &mut kit, prefix.as_str()), ("tower-sessions", &mut peer, peer_key.as_str())]
-    {
+    for (name, client, marker) in [
+        ("session-kit", &mut kit, prefix.as_str()),
+        ("session-kit, client cache", &mut cached, cached_prefix.as_str()),
+        ("tower-sessions", &mut peer, peer_key.as_str()),
+    ] {
         for path in ["/read", "/write"] {
             let counts = phase(&rt, &lines, client, path, requests, marker);
             rows.push((name, path, counts));
@@ -68,16 +86,17 @@ fn main() {
     #[allow(clippy::print_stdout)]
     {
         println!("{requests} requests of each kind on one seeded session, counted with MONITOR:\n");
-        println!("| store | request | round trips per request | commands sent (total) | run inside Lua scripts, per request |");
-        println!("|---|---|---:|---|---|");
+        println!("| store | request | round trips per request | commands sent (total) | run inside Lua scripts, per request | server µs per request |");
+        println!("|---|---|---:|---|---|---:|");
         for (name, path, counts) in rows {
             let total: u64 = counts.client.values().sum();
             println!(
-                "| {name} | {} | {} | {} | {} |",
+                "| {name} | {} | {} | {} | {} | {:.2} |",
                 if path == "/read" { "read-only" } else { "read-write" },
                 per(total, requests),
                 list(&counts.client, None),
                 if counts.script.is_empty() { "none".to_owned() } else { list(&counts.script, Some(requests)) },
+                counts.server_us,
             );
         }
     }
@@ -100,10 +119,12 @@ fn phase(
     };
     get(client);
     settle(lines);
+    let before = command_stats();
     for _ in 0..requests {
         get(client);
     }
-    let mut counts = Counts { client: BTreeMap::new(), script: BTreeMap::new() };
+    let after = command_stats();
+    let mut counts = Counts { client: BTreeMap::new(), script: BTreeMap::new(), server_us: 0.0 };
     for line in settle(lines) {
         if !line.contains(marker) {
             continue;
@@ -114,7 +135,31 @@ fn phase(
         let map = if source.ends_with(" lua") { &mut counts.script } else { &mut counts.client };
         *map.entry(command).or_default() += 1;
     }
+    let usec: u64 = counts
+        .client
+        .keys()
+        .map(|c| after.get(c).copied().unwrap_or(0).saturating_sub(before.get(c).copied().unwrap_or(0)))
+        .sum();
+    counts.server_us = usec as f64 / requests as f64;
     counts
+}
+
+/// Microseconds the server has spent in each command so far (`INFO commandstats`), by upper
+/// case command name; empty if it cannot be read.
+fn command_stats() -> BTreeMap<String, u64> {
+    let info: redis::RedisResult<String> = redis::Client::open(redis_url())
+        .and_then(|c| c.get_connection())
+        .and_then(|mut c| redis::cmd("INFO").arg("commandstats").query(&mut c));
+    let mut stats = BTreeMap::new();
+    for line in info.unwrap_or_default().lines() {
+        // cmdstat_hgetall:calls=2000,usec=1709,usec_per_call=0.85,...
+        let Some((name, rest)) = line.strip_prefix("cmdstat_").and_then(|l| l.split_once(':')) else { continue };
+        let usec = rest.split(',').find_map(|kv| kv.strip_prefix("usec=")).and_then(|u| u.parse().ok());
+        if let Some(usec) = usec {
+            stats.insert(name.to_ascii_uppercase(), usec);
+        }
+    }
+    stats
 }
 
 /// Waits until MONITOR has been quiet for a moment and returns what arrived meanwhile.
