@@ -38,8 +38,9 @@ fn main() {
         println!("| what the other instance did | samples | p50 | p99 | max |");
         println!("|---|---:|---:|---:|---:|");
         for (what, samples) in [("changed a field", changes), ("destroyed the session", destroys)] {
+            let count = samples.len();
             let [p50, p99, max] = percentiles(samples);
-            println!("| {what} | {} | {p50} | {p99} | {max} |", samples.len());
+            println!("| {what} | {count} | {p50} | {p99} | {max} |");
         }
         println!("\nTime from the writer's reply until the caching instance's load shows the write.");
     }

@@ -11,9 +11,11 @@
 //! pipelines); commands a Lua script runs inside Redis show as `[db lua]` and are listed apart.
 //! Other clients of the same server do not disturb the count. The run's keys are removed after.
 //!
-//! It also reads `INFO commandstats` before and after each phase and reports the server time
-//! per request of the commands the client sent (a script's time includes the commands it runs):
-//! that column is exact only on a server no one else uses meanwhile (e.g. a private
+//! Before `MONITOR` starts (a monitor slows every command, most of all a script, whose inner
+//! commands are each fed to it), a first pass of the same requests reads `INFO commandstats`
+//! before and after each phase, and the table gives the server time per request of the
+//! commands the client sent (a script's time includes the commands it runs): that column is
+//! exact only on a server no one else uses meanwhile (e.g. a private
 //! `redis-server --port 6390 --save ''` with `REDIS_URL=redis://127.0.0.1:6390`).
 
 use std::collections::BTreeMap;
@@ -37,10 +39,6 @@ struct Counts {
 
 fn main() {
     let requests: u64 = std::env::args().nth(1).and_then(|n| n.parse().ok()).unwrap_or(200);
-    let lines = match monitor() {
-        Ok(lines) => lines,
-        Err(error) => fail(&format!("cannot MONITOR {}: {error}", redis_url())),
-    };
     let rt = runtime();
     let prefix = redis_prefix();
 
@@ -67,15 +65,36 @@ fn main() {
     rt.block_on(peer.seed());
     let peer_key = cookie_value(&peer).unwrap_or_else(|| fail("tower-sessions sent no session cookie"));
 
-    let mut rows = Vec::new();
-    for (name, client, marker) in [
+    let mut contenders = [
         ("session-kit", &mut kit, prefix.as_str()),
         ("session-kit, client cache", &mut cached, cached_prefix.as_str()),
         ("tower-sessions", &mut peer, peer_key.as_str()),
-    ] {
+    ];
+    // Server time first, without a monitor.
+    let mut server_time = Vec::new();
+    for (_, client, _) in &mut contenders {
         for path in ["/read", "/write"] {
-            let counts = phase(&rt, &lines, client, path, requests, marker);
-            rows.push((name, path, counts));
+            get(&rt, client, path);
+            let before = command_stats();
+            for _ in 0..requests {
+                get(&rt, client, path);
+            }
+            server_time.push(delta(&before, &command_stats()));
+        }
+    }
+    let lines = match monitor() {
+        Ok(lines) => lines,
+        Err(error) => fail(&format!("cannot MONITOR {}: {error}", redis_url())),
+    };
+    let mut rows = Vec::new();
+    let mut server_time = server_time.into_iter();
+    for (name, client, marker) in &mut contenders {
+        for path in ["/read", "/write"] {
+            let mut counts = phase(&rt, &lines, client, path, requests, marker);
+            let spent = server_time.next().unwrap_or_default();
+            let usec: u64 = counts.client.keys().map(|c| spent.get(c).copied().unwrap_or(0)).sum();
+            counts.server_us = usec as f64 / requests as f64;
+            rows.push((*name, path, counts));
         }
     }
 
@@ -111,19 +130,11 @@ fn phase(
     requests: u64,
     marker: &str,
 ) -> Counts {
-    let get = |client: &mut Client| {
-        let (status, _) = rt.block_on(client.get(path));
-        if status != StatusCode::OK {
-            fail(&format!("{path} answered {status}"));
-        }
-    };
-    get(client);
+    get(rt, client, path);
     settle(lines);
-    let before = command_stats();
     for _ in 0..requests {
-        get(client);
+        get(rt, client, path);
     }
-    let after = command_stats();
     let mut counts = Counts { client: BTreeMap::new(), script: BTreeMap::new(), server_us: 0.0 };
     for line in settle(lines) {
         if !line.contains(marker) {
@@ -135,13 +146,20 @@ fn phase(
         let map = if source.ends_with(" lua") { &mut counts.script } else { &mut counts.client };
         *map.entry(command).or_default() += 1;
     }
-    let usec: u64 = counts
-        .client
-        .keys()
-        .map(|c| after.get(c).copied().unwrap_or(0).saturating_sub(before.get(c).copied().unwrap_or(0)))
-        .sum();
-    counts.server_us = usec as f64 / requests as f64;
     counts
+}
+
+/// One request of `path`, which must answer 200.
+fn get(rt: &Runtime, client: &mut Client, path: &'static str) {
+    let (status, _) = rt.block_on(client.get(path));
+    if status != StatusCode::OK {
+        fail(&format!("{path} answered {status}"));
+    }
+}
+
+/// Server microseconds per command between two `command_stats` readings.
+fn delta(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
+    after.iter().map(|(c, us)| (c.clone(), us.saturating_sub(before.get(c).copied().unwrap_or(0)))).collect()
 }
 
 /// Microseconds the server has spent in each command so far (`INFO commandstats`), by upper

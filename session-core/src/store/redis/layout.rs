@@ -92,40 +92,49 @@ pub(super) fn deadline_in(pairs: &[Vec<u8>]) -> Option<Timestamp> {
         .map(Timestamp::from_millis)
 }
 
-/// Reads a `HGETALL` reply (an array of fields and values under RESP2, a map under RESP3),
-/// taking its buffers over rather than copying them: `Ok(None)` for no session (no key, or a
-/// tombstone), `Err` naming what is wrong with a corrupt one.
-pub(super) fn decode_reply(reply: Value) -> Result<Option<Record>, &'static str> {
-    let mut fields: Vec<(Value, Value)> = Vec::new();
+/// Reads a `HGETALL` reply (an array of fields and values under RESP2, a map under RESP3)
+/// without copying it into maps first: `Ok(None)` for no session (no key, or a tombstone),
+/// `Err` naming what is wrong with a corrupt one.
+pub(super) fn decode_reply(reply: &Value) -> Result<Option<Record>, &'static str> {
+    let mut pairs: Vec<(&[u8], &[u8])> = Vec::new();
+    fn bulk(v: &Value) -> Result<&[u8], &'static str> {
+        match v {
+            Value::BulkString(b) => Ok(b.as_slice()),
+            _ => Err("a field or value is not a string"),
+        }
+    }
     match reply {
         Value::Array(items) => {
-            let mut items = items.into_iter();
-            while let (Some(field), Some(value)) = (items.next(), items.next()) {
-                fields.push((field, value));
+            for pair in items.chunks_exact(2) {
+                pairs.push((bulk(&pair[0])?, bulk(&pair[1])?));
             }
         }
-        Value::Map(pairs) => fields = pairs,
+        Value::Map(items) => {
+            for (field, value) in items {
+                pairs.push((bulk(field)?, bulk(value)?));
+            }
+        }
         Value::Nil => return Ok(None),
         _ => return Err("not a hash"),
     }
-    if fields.is_empty() {
+    decode_pairs(&pairs)
+}
+
+/// A session from its hash's field/value pairs.
+fn decode_pairs(pairs: &[(&[u8], &[u8])]) -> Result<Option<Record>, &'static str> {
+    if pairs.is_empty() {
         return Ok(None);
     }
     let mut meta = None;
     let mut tombstone = false;
-    let mut entries = Vec::with_capacity(fields.len().saturating_sub(3));
-    for (field, value) in fields {
-        let (Value::BulkString(field), Value::BulkString(value)) = (field, value) else {
-            return Err("a field or value is not a string");
-        };
-        if field.starts_with(ENTRY.as_bytes()) {
-            // The field's own buffer becomes the key.
-            let mut key = String::from_utf8(field).map_err(|_| "entry key is not UTF-8")?;
-            key.drain(..ENTRY.len());
-            let entry: Entry = decode_exact(&value).ok_or("undecodable entry")?;
-            entries.push((key, entry));
+    let mut entries = Vec::with_capacity(pairs.len().saturating_sub(2));
+    for &(field, value) in pairs {
+        if let Some(key) = field.strip_prefix(ENTRY.as_bytes()) {
+            let key = std::str::from_utf8(key).map_err(|_| "entry key is not UTF-8")?;
+            let entry: Entry = decode_exact(value).ok_or("undecodable entry")?;
+            entries.push((key.to_owned(), entry));
         } else if field == META.as_bytes() {
-            meta = Some(decode_exact::<Meta>(&value).ok_or("undecodable metadata")?);
+            meta = Some(decode_exact::<Meta>(value).ok_or("undecodable metadata")?);
         } else if field == TOMBSTONE.as_bytes() {
             tombstone = true;
         }
@@ -181,27 +190,27 @@ mod tests {
         let record = sample();
         for meta_last in [false, true] {
             let items = reply_of(&record, meta_last);
-            assert_eq!(decode_reply(Value::Array(items.clone())), Ok(Some(record.clone())));
+            assert_eq!(decode_reply(&Value::Array(items.clone())), Ok(Some(record.clone())));
             let mut map = Vec::new();
             let mut items = items.into_iter();
             while let (Some(f), Some(v)) = (items.next(), items.next()) {
                 map.push((f, v));
             }
-            assert_eq!(decode_reply(Value::Map(map)), Ok(Some(record.clone())));
+            assert_eq!(decode_reply(&Value::Map(map)), Ok(Some(record.clone())));
         }
     }
 
     #[test]
     fn no_key_and_a_tombstone_are_no_session_and_damage_is_named() {
-        assert_eq!(decode_reply(Value::Array(Vec::new())), Ok(None));
-        assert_eq!(decode_reply(Value::Array(vec![bulk(b"t"), bulk(b"0123")])), Ok(None));
-        assert_eq!(decode_reply(Value::Array(vec![bulk(b"e:a"), bulk(b"\x01a\x00")])), Err("no metadata field"));
-        assert_eq!(decode_reply(Value::Array(vec![bulk(b"m"), bulk(b"\xff")])), Err("undecodable metadata"));
+        assert_eq!(decode_reply(&Value::Array(Vec::new())), Ok(None));
+        assert_eq!(decode_reply(&Value::Array(vec![bulk(b"t"), bulk(b"0123")])), Ok(None));
+        assert_eq!(decode_reply(&Value::Array(vec![bulk(b"e:a"), bulk(b"\x01a\x00")])), Err("no metadata field"));
+        assert_eq!(decode_reply(&Value::Array(vec![bulk(b"m"), bulk(b"\xff")])), Err("undecodable metadata"));
         let mut items = reply_of(&sample(), false);
         items.push(bulk(b"e:\xff"));
         items.push(bulk(b"\x00\x00"));
-        assert_eq!(decode_reply(Value::Array(items)), Err("entry key is not UTF-8"));
-        assert_eq!(decode_reply(Value::Int(3)), Err("not a hash"));
+        assert_eq!(decode_reply(&Value::Array(items)), Err("entry key is not UTF-8"));
+        assert_eq!(decode_reply(&Value::Int(3)), Err("not a hash"));
     }
 
     #[test]
