@@ -1204,6 +1204,15 @@ http_suite!(redis, async {
     IntoStorage::into_storage(store.with_prefix(test_prefix()))
 });
 
+// With the client-side cache: a request reads what the previous one wrote, a destroyed
+// session stays destroyed.
+#[cfg(feature = "redis")]
+http_suite!(redis_cached, async {
+    let url = server_url("SESSION_KIT_REDIS_URL", "a Redis server");
+    let store = session_kit::RedisStore::builder(url).prefix(test_prefix()).client_cache(1000).connect().await;
+    IntoStorage::into_storage(store.expect("connect to SESSION_KIT_REDIS_URL"))
+});
+
 #[cfg(feature = "redis-cluster")]
 http_suite!(redis_cluster, async {
     let urls = server_url("SESSION_KIT_REDIS_CLUSTER_URLS", "Redis Cluster nodes");

@@ -107,18 +107,38 @@ fn free_port() -> u16 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_fail_cleanly_while_redis_is_down_and_recover_when_it_is_back() {
+    down_and_back(false).await;
+}
+
+/// With the client-side cache, a session read before Redis went away is not served from the
+/// cache once the client sees the connections closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cached_store_serves_nothing_while_redis_is_down_and_recovers() {
+    down_and_back(true).await;
+}
+
+async fn down_and_back(cached: bool) {
     let port = free_port();
     let mut server = Server::start(port);
     server.wait_ready().await;
 
-    let store = RedisStore::connect(&format!("redis://127.0.0.1:{port}")).await.unwrap();
+    let builder = RedisStore::builder(format!("redis://127.0.0.1:{port}"));
+    let store = if cached { builder.client_cache(100) } else { builder }.connect().await.unwrap();
     let app = app(store);
     let mut client = Client::new(app.clone());
     assert_eq!(client.get("/set?name=alice").await.status, StatusCode::OK);
     assert_eq!(client.get("/read").await.body, r#"name=Some("alice")"#);
+    assert_eq!(client.get("/read").await.body, r#"name=Some("alice")"#);
 
     server.kill();
-    let r = client.get("/read").await;
+    let mut r = client.get("/read").await;
+    // The cache is dropped when the client sees its tracking connection closed, an instant
+    // after the kill.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while cached && r.status == StatusCode::OK && Instant::now() < deadline {
+        tokio::task::yield_now().await;
+        r = client.get("/read").await;
+    }
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "loading with Redis down: {}", r.body);
     let r = client.get("/set?name=bob").await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "changing with Redis down: {}", r.body);

@@ -121,7 +121,9 @@ fn sqlite(c: &mut Criterion) {
 /// (default `redis://127.0.0.1:6379`); this run's keys are removed afterwards.
 #[cfg(feature = "redis")]
 fn redis(c: &mut Criterion) {
-    use session_kit_bench::{cookie_value, kit_redis_router, redis_cleanup, redis_prefix, ts_redis_router};
+    use session_kit_bench::{
+        cookie_value, kit_redis_cached_router, kit_redis_router, redis_cleanup, redis_prefix, ts_redis_router,
+    };
     let rt = runtime();
     let prefix = redis_prefix();
     let mut group = c.benchmark_group("redis");
@@ -130,6 +132,11 @@ fn redis(c: &mut Criterion) {
         Err(error) => panic!("session-kit Redis store: {error}"),
     };
     pair(&mut group, &rt, "session-kit", &router);
+    let router = match rt.block_on(kit_redis_cached_router(&prefix)) {
+        Ok(router) => router,
+        Err(error) => panic!("session-kit Redis store with the client cache: {error}"),
+    };
+    pair(&mut group, &rt, "session-kit-cached", &router);
     let router = match rt.block_on(ts_redis_router()) {
         Ok(router) => router,
         Err(error) => panic!("tower-sessions Redis store: {error}"),

@@ -251,6 +251,14 @@ pub async fn kit_redis_router(prefix: &str) -> Result<Router, session_kit::Store
     Ok(kit_routes().layer(SessionLayer::<Profile>::new(store).secure(false)))
 }
 
+/// session-kit with its Redis store and the client-side cache (up to 10,000 sessions), sessions
+/// under `prefix`: a read-only request for a session read before costs no round trip.
+#[cfg(feature = "redis")]
+pub async fn kit_redis_cached_router(prefix: &str) -> Result<Router, session_kit::StoreError> {
+    let store = session_kit::RedisStore::builder(redis_url()).prefix(prefix).client_cache(10_000).connect().await?;
+    Ok(kit_routes().layer(SessionLayer::<Profile>::new(store).secure(false)))
+}
+
 /// The peer's Redis store: tower-sessions-redis-store on one fred client (one multiplexed
 /// connection, as session-kit's `ConnectionManager`). The peer has no key prefix: its keys are
 /// the bare session ids, removed by [`redis_cleanup`].

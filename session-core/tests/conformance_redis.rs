@@ -45,6 +45,19 @@ session_core::store_conformance!(redis_single, async {
     (store, Cleanup { url, prefix })
 });
 
+// The same checks with the client-side cache on: what the cache serves must be what Redis holds.
+session_core::store_conformance!(redis_single_cached, async {
+    let url = url();
+    let prefix = format!("session-kit-test:{:016x}:", rand::random::<u64>());
+    let store = session_core::store::RedisStore::builder(url.clone())
+        .prefix(prefix.clone())
+        .client_cache(1000)
+        .connect()
+        .await
+        .unwrap_or_else(|e| panic!("cannot reach Redis at SESSION_KIT_REDIS_URL={url}: {e}"));
+    (store, Cleanup { url, prefix })
+});
+
 /// Clones share the connection and so the sessions.
 #[tokio::test]
 async fn clones_share_sessions() {

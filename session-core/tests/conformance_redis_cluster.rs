@@ -49,6 +49,20 @@ session_core::store_conformance!(redis_cluster, async {
     (store, Cleanup { urls, prefix })
 });
 
+// The same checks with the client-side cache on (tracking on every primary).
+session_core::store_conformance!(redis_cluster_cached, async {
+    let urls = urls();
+    let prefix = format!("session-kit-test:{:016x}:", rand::random::<u64>());
+    let connected = session_core::store::RedisStore::cluster_builder(&urls)
+        .prefix(prefix.clone())
+        .client_cache(1000)
+        .connect()
+        .await;
+    let store = connected
+        .unwrap_or_else(|e| panic!("cannot reach the Redis Cluster at SESSION_KIT_REDIS_CLUSTER_URLS={urls:?}: {e}"));
+    (store, Cleanup { urls, prefix })
+});
+
 /// Clones share the cluster connection and so the sessions.
 #[tokio::test]
 async fn clones_share_sessions() {

@@ -526,14 +526,23 @@ mod single {
 
     impl Setup {
         async fn new(response_timeout: Duration) -> Self {
+            Self::with_cache(response_timeout, None).await
+        }
+
+        /// The proxied store with a client-side cache of `cache` sessions (its tracking
+        /// connection goes through the proxy too).
+        async fn with_cache(response_timeout: Duration, cache: Option<usize>) -> Self {
             let url = url();
             let (server, _) = addresses(&url, 0);
             let proxy = Proxy::start(server).await;
             let (_, proxied) = addresses(&url, proxy.port());
             let prefix = random_prefix();
-            let store = RedisStore::builder(proxied)
-                .response_timeout(response_timeout)
-                .prefix(prefix.clone())
+            let builder = RedisStore::builder(proxied).response_timeout(response_timeout).prefix(prefix.clone());
+            let builder = match cache {
+                Some(sessions) => builder.client_cache(sessions),
+                None => builder,
+            };
+            let store = builder
                 .connect()
                 .await
                 .unwrap_or_else(|e| panic!("cannot reach Redis at SESSION_KIT_REDIS_URL={url} through the proxy: {e}"));
@@ -647,6 +656,52 @@ mod single {
         setup.proxy.up().await;
         heal(&setup.store, &old).await;
         assert_eq!(setup.store.rename(&old, &new, SystemClock.now()).await.unwrap(), Renamed::Done, "once back");
+    }
+
+    /// The client-side cache serves a session it read without sending anything; once the
+    /// connections break, it serves nothing (loads fail until Redis is reachable), and once
+    /// they are back, a change made meanwhile is seen.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_broken_tracking_connection_drops_the_cache() {
+        let setup = Setup::with_cache(Duration::from_secs(2), Some(100)).await;
+        let (key, _, record) = setup.session().await;
+        let now = SystemClock.now();
+        // Served from the cache: a HGETALL would be cut before reaching Redis. (On a loaded
+        // machine a late heartbeat may switch the cache off for a moment, and the load goes
+        // to Redis and is cut: read again and retry.)
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            assert_eq!(setup.store.load(&key, now).await.unwrap().map(sorted), Some(sorted(record.clone())));
+            setup.proxy.arm(Fault { command: "HGETALL", skip: 0, action: Action::CutBefore, then_down: false });
+            let cached = setup.store.load(&key, now).await;
+            if !setup.proxy.disarm() {
+                assert_eq!(cached.unwrap().map(sorted), Some(sorted(record.clone())));
+                break;
+            }
+            assert!(Instant::now() < deadline, "no load was served from the cache within 10 s");
+            heal(&setup.store, &key).await;
+        }
+
+        setup.proxy.down();
+        let change = Change {
+            set: vec![("user".to_owned(), Entry { value: b"bob".to_vec(), expires_at: None })],
+            ..Change::default()
+        };
+        assert_eq!(setup.direct.apply(&key, &change, now).await.unwrap(), session_core::Applied::Done);
+        // As soon as the client sees its connections closed, nothing is served from the cache.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while setup.store.load(&key, now).await.is_ok() {
+            assert!(Instant::now() < deadline, "the cache still served a session 5 s after Redis became unreachable");
+            tokio::task::yield_now().await;
+        }
+        setup.proxy.up().await;
+        heal(&setup.store, &key).await;
+        let found = setup.store.load(&key, SystemClock.now()).await.unwrap().unwrap();
+        assert_eq!(
+            found.get("user").map(|e| e.value.as_slice()),
+            Some(&b"bob"[..]),
+            "a stale session after reconnecting"
+        );
     }
 
     /// A login (`cycle_id` and a change) whose rename reply is lost: the engine finds the

@@ -1,4 +1,5 @@
--- Shared by every script that reads or writes a session hash (prepended to each one).
+-- Shared by the rename scripts (prepended to each one); `apply` and `create` are on every
+-- request's path and carry only what they need.
 --
 -- Hash fields: `m` metadata, `x` deadline (Unix ms, absent without one), `w` id of the call
 -- that created the hash, `e:<key>` entries; a tombstone (a hash moved away by a cluster
@@ -27,16 +28,6 @@ local function expire(key, now)
   else
     if left < 1 then left = 1 end
     redis.call('PEXPIRE', key, string.format('%d', left))
-  end
-end
-
--- Runs `cmd key ARGV[from..to]` in slices: Lua's unpack has a stack limit.
-local function each_slice(cmd, key, from, to)
-  local i = from
-  while i <= to do
-    local j = math.min(i + 199, to)
-    redis.call(cmd, key, unpack(ARGV, i, j))
-    i = j + 1
   end
 end
 

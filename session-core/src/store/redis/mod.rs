@@ -1,21 +1,32 @@
 //! The Redis store: one hash per session, changed by Lua scripts, expired natively.
 //!
-//! Layout: the session under key `{prefix}{store key}` is a hash with
-//! - `m`: the [`Meta`] (postcard),
+//! Layout (`layout.rs`): the session under key `{prefix}{store key}` is a hash with
+//! - `m`: the [`Meta`](crate::record::Meta) (postcard),
 //! - `x`: the record's deadline in Unix milliseconds as decimal text, absent when it has none
 //!   (the scripts read it to tell live from expired at the caller's `now`),
 //! - `w`: a random id of the `create` (or cluster `rename`) call that wrote the hash, so a
 //!   call the cluster client sends again after losing its reply knows its own record,
-//! - `e:{entry key}`: one [`Entry`] (postcard: value and own deadline) per field.
+//! - `e:{entry key}`: one [`Entry`](crate::record::Entry) (postcard: value and own deadline)
+//!   per field.
 //!
 //! A cluster `rename` leaves a tombstone at the old key: a hash with only `t` (the id of the
 //! rename call) that expires natively after a minute (or twice the response timeout, if that
 //! is longer); every operation takes it for "no session".
 //!
-//! Round trips: `load` is one `HGETALL`; `create` and `apply` are one `EVALSHA` each (the
-//! script checks liveness against `x` at the caller's `now`, writes, and sets the native TTL
-//! to `x - now`); `delete` is one `DEL`. A script that Redis does not know yet costs one
-//! extra `SCRIPT LOAD` the first time. The scripts are the `.lua` files beside this one.
+//! A hash of fields is what lets concurrent requests that change different fields both win
+//! without a read before each write: `apply` writes only the changed fields, in one script
+//! that first checks the session is live (so a change never brings a destroyed session back).
+//! It also leaves room for an owner index: on one server the same script can update a set
+//! beside the record.
+//!
+//! Round trips: `load` is one `HGETALL`, read straight from the reply; `create` and `apply`
+//! are one `EVALSHA` each; `delete` is one `DEL`. A script that Redis does not know yet costs
+//! one extra `SCRIPT LOAD` the first time. The scripts are the `.lua` files beside this one;
+//! `apply` reads the two liveness fields once, writes the changed fields, and sets the native
+//! TTL only when the deadline moved (to `x - now`, computed by the caller from its own clock).
+//!
+//! With the client-side cache ([`RedisStoreBuilder::client_cache`], `cache.rs`), a `load` of a
+//! session this process read before, and that nobody changed since, costs no round trip.
 //!
 //! `rename` (for `cycle_id`) must leave a complete copy of the session under the old or the
 //! new key whatever fails:
@@ -46,33 +57,29 @@
 //! answered the first send (`apply` and `DEL` by nature, `create` through `w`, the release
 //! through its tombstone).
 
-use std::collections::HashMap;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::{Cmd, ErrorKind, Pipeline, RedisError, RedisFuture, Script, Value};
-use serde::Serialize;
 
 use super::{Applied, Created, Renamed, Store};
 use crate::error::StoreError;
 use crate::id::StoreKey;
-use crate::record::{Change, Entry, Meta, Record};
+use crate::record::{Change, Record};
 use crate::time::Timestamp;
+
+mod cache;
+mod layout;
+
+use cache::{Lookup, Tracked};
+use layout::{decode_reply, encode, entry_field, meta_fields, ttl_arg, EXPIRES, META};
 
 const STORE: &str = "redis";
 
-/// Hash field of the metadata.
-const META: &str = "m";
-/// Hash field of the record's deadline, read by the scripts.
-const EXPIRES: &str = "x";
-/// Hash field of a tombstone (written by `release.lua`).
-const TOMBSTONE: &str = "t";
-/// Prefix of entry fields, so entry keys never clash with `m`, `x`, `w` and `t`.
-const ENTRY: &str = "e:";
-
-/// Liveness at the caller's clock, the native TTL that follows it, the digest of a hash.
+/// Liveness at the caller's clock, the native TTL that follows it, the digest of a hash: for
+/// the rename scripts.
 const LUA_COMMON: &str = include_str!("common.lua");
 
 struct Scripts {
@@ -89,8 +96,8 @@ struct Scripts {
 static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| {
     let with_common = |body: &str| Script::new(&format!("{LUA_COMMON}{body}"));
     Scripts {
-        create: with_common(include_str!("create.lua")),
-        apply: with_common(include_str!("apply.lua")),
+        create: Script::new(include_str!("create.lua")),
+        apply: Script::new(include_str!("apply.lua")),
         rename: with_common(include_str!("rename.lua")),
         #[cfg(feature = "redis-cluster")]
         snapshot: with_common(include_str!("snapshot.lua")),
@@ -208,13 +215,16 @@ impl ConnectionLike for Conn {
 /// (on every primary of a cluster) and reads each record's deadline, a round trip per
 /// thousand keys.
 ///
-/// Cheap to clone: clones share the connection.
+/// Reads without a round trip: see [`RedisStoreBuilder::client_cache`].
+///
+/// Cheap to clone: clones share the connection (and the client-side cache).
 #[derive(Clone)]
 pub struct RedisStore {
     conn: Conn,
     prefix: String,
     #[cfg(feature = "redis-cluster")]
     tombstone_ttl: Duration,
+    cache: Option<Arc<Tracked>>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -224,7 +234,11 @@ impl std::fmt::Debug for RedisStore {
             #[cfg(feature = "redis-cluster")]
             Conn::Cluster(_) => "cluster",
         };
-        f.debug_struct("RedisStore").field("connection", &kind).field("prefix", &self.prefix).finish()
+        f.debug_struct("RedisStore")
+            .field("connection", &kind)
+            .field("prefix", &self.prefix)
+            .field("client_cache", &self.cache.is_some())
+            .finish()
     }
 }
 
@@ -265,6 +279,7 @@ pub struct RedisStoreBuilder {
     prefix: String,
     #[cfg(feature = "redis-cluster")]
     cluster_retries: u32,
+    client_cache: Option<usize>,
 }
 
 impl std::fmt::Debug for RedisStoreBuilder {
@@ -282,6 +297,7 @@ impl std::fmt::Debug for RedisStoreBuilder {
             .field("prefix", &self.prefix);
         #[cfg(feature = "redis-cluster")]
         d.field("cluster_retries", &self.cluster_retries);
+        d.field("client_cache", &self.client_cache);
         d.finish()
     }
 }
@@ -295,6 +311,7 @@ impl RedisStoreBuilder {
             prefix: RedisStore::DEFAULT_PREFIX.to_owned(),
             #[cfg(feature = "redis-cluster")]
             cluster_retries: DEFAULT_CLUSTER_RETRIES,
+            client_cache: None,
         }
     }
 
@@ -336,21 +353,67 @@ impl RedisStoreBuilder {
         self
     }
 
+    /// Keeps up to `max_sessions` sessions this process has read in a client-side cache, kept
+    /// exact by Redis (server-assisted client-side caching, Redis 6 or later): a read-only
+    /// request for a cached session costs no round trip. Off by default.
+    ///
+    /// How it stays exact: the store opens one more connection to the server (in a cluster,
+    /// to each primary), speaking RESP3, on which it asks Redis to push the name of every key
+    /// under the prefix that anyone changes, deletes or lets expire (`CLIENT TRACKING ON BCAST
+    /// PREFIX`); the cached copy is dropped when the name arrives. A read's answer that such a
+    /// message overtook is not kept. Writes are unchanged: every change still runs its script
+    /// on the server, which checks the session is live and merges it field by field, so the
+    /// cache can never make a change resurrect a destroyed session or lose a concurrent
+    /// update; and a write through this store drops its own cached copy first, so the next
+    /// load in this process reads what it wrote.
+    ///
+    /// How stale a cached session can be: another app server's change or destroy is seen here
+    /// once its invalidation message arrives, one message on the network after Redis runs the
+    /// change. Measured with two store instances on one loopback Redis (`redis_staleness` in
+    /// the bench member, 2,000 rounds, on a 2-core machine running a dozen other jobs), from
+    /// the writer's reply to the other instance's load showing the write: p50 25 µs, p99
+    /// 3.5–4 ms, max 16 ms (the tail is the loaded machine's scheduling; on an idle one it
+    /// stays well under a millisecond). If a tracking connection fails, the cache is dropped
+    /// and off (every load goes to Redis) until tracking is set up again; if one dies
+    /// silently (a partition without a reset), a heartbeat every 0.5 s stops the cache within
+    /// 1.5 s. Within those bounds a request on this server may still open a session another
+    /// server destroyed an instant before, as it could have had it arrived an instant
+    /// earlier; its writes are refused all the same.
+    ///
+    /// Costs: memory for up to `max_sessions` decoded sessions (least recently used ones are
+    /// dropped first), one connection per server, a `PING` per server every 0.5 s, and one
+    /// invalidation message per change of any session under the prefix, to every app server
+    /// with the cache on. Set the prefix with [`prefix`](Self::prefix) here: a store moved to
+    /// another prefix later (`with_prefix`) does not use the cache.
+    ///
+    /// `connect` fails if the server refuses tracking (Redis before 6, or a proxy that does
+    /// not pass RESP3 through). `max_sessions` must not be zero.
+    pub fn client_cache(mut self, max_sessions: usize) -> Self {
+        self.client_cache = Some(max_sessions);
+        self
+    }
+
     /// Connects. One server: the connection reconnects by itself later. A cluster: the slot
-    /// map is read from the listed nodes.
+    /// map is read from the listed nodes. With the client-side cache, tracking is set up on
+    /// every server before this returns.
     pub async fn connect(self) -> Result<RedisStore, StoreError> {
         super::positive(STORE, "connect_timeout", self.connect_timeout)?;
         super::positive(STORE, "response_timeout", self.response_timeout)?;
-        let conn = match &self.target {
+        if self.client_cache == Some(0) {
+            return Err(StoreError::Config(format!("{STORE} store: the client cache must hold at least one session")));
+        }
+        // The connection, and where the client cache's tracking connections go.
+        let (conn, servers) = match &self.target {
             Target::Single(url) => {
                 let client = redis::Client::open(url.as_str()).map_err(backend)?;
+                let servers = cache::Servers::Single(client.get_connection_info().clone());
                 let config = ConnectionManagerConfig::new()
                     .set_connection_timeout(Some(self.connect_timeout))
                     .set_response_timeout(Some(self.response_timeout))
                     // Each failed request starts a reconnection of its own; do not stall it
                     // retrying.
                     .set_number_of_retries(1);
-                Conn::Single(client.get_connection_manager_with_config(config).await.map_err(backend)?)
+                (Conn::Single(client.get_connection_manager_with_config(config).await.map_err(backend)?), servers)
             }
             #[cfg(feature = "redis-cluster")]
             Target::Cluster(nodes) => {
@@ -365,7 +428,24 @@ impl RedisStoreBuilder {
                     .max_retry_wait(100)
                     .build()
                     .map_err(backend)?;
-                Conn::Cluster(client.get_async_connection().await.map_err(backend)?)
+                let conn = client.get_async_connection().await.map_err(backend)?;
+                let first = nodes
+                    .first()
+                    .ok_or_else(|| StoreError::Config(format!("{STORE} store: no cluster node listed")))?;
+                let template = redis::IntoConnectionInfo::into_connection_info(first.as_str()).map_err(backend)?;
+                let servers = cache::Servers::Cluster { template, conn: conn.clone() };
+                (Conn::Cluster(conn), servers)
+            }
+        };
+        let cache = match self.client_cache {
+            None => None,
+            Some(max_sessions) => {
+                let settings =
+                    cache::Settings { connect_timeout: self.connect_timeout, response_timeout: self.response_timeout };
+                let tracked = Tracked::start(&self.prefix, max_sessions, servers, settings).await.map_err(|e| {
+                    backend(format!("the client cache could not set up tracking (it needs Redis 6 or later): {e}"))
+                })?;
+                Some(Arc::new(tracked))
             }
         };
         Ok(RedisStore {
@@ -373,6 +453,7 @@ impl RedisStoreBuilder {
             prefix: self.prefix,
             #[cfg(feature = "redis-cluster")]
             tombstone_ttl: TOMBSTONE_MIN_TTL.max(self.response_timeout.saturating_mul(2)),
+            cache,
         })
     }
 }
@@ -456,32 +537,14 @@ impl RedisStore {
         match &self.conn {
             Conn::Single(c) => Ok(vec![Node::Single(c.clone())]),
             #[cfg(feature = "redis-cluster")]
-            Conn::Cluster(c) => {
-                use redis::cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo, SingleNodeRoutingInfo};
-                // Without a response policy, the answers of all primaries come back as a map
-                // keyed by each node's `host:port`: that is the list of primaries.
-                let pings = c
-                    .clone()
-                    .route_command(
-                        redis::cmd("PING"),
-                        RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllMasters, None)),
-                    )
-                    .await
-                    .map_err(backend)?;
-                let Value::Map(answers) = pings else {
-                    return Err(backend(format!("unexpected answer listing cluster primaries: {pings:?}")));
-                };
-                let mut nodes = Vec::with_capacity(answers.len());
-                for (address, _) in answers {
-                    let address: String = redis::from_redis_value(address).map_err(backend)?;
-                    let (host, port) = address
-                        .rsplit_once(':')
-                        .and_then(|(h, p)| Some((h.to_owned(), p.parse::<u16>().ok()?)))
-                        .ok_or_else(|| backend(format!("unexpected cluster node address {address:?}")))?;
-                    nodes.push(Node::Primary(c.clone(), SingleNodeRoutingInfo::ByAddress { host, port }));
-                }
-                Ok(nodes)
-            }
+            Conn::Cluster(c) => Ok(primaries(c)
+                .await
+                .map_err(backend)?
+                .into_iter()
+                .map(|(host, port)| {
+                    Node::Primary(c.clone(), redis::cluster_routing::SingleNodeRoutingInfo::ByAddress { host, port })
+                })
+                .collect()),
         }
     }
 
@@ -502,6 +565,30 @@ impl RedisStore {
         }
         Ok(keys)
     }
+}
+
+/// The `(host, port)` of every primary of the cluster.
+#[cfg(feature = "redis-cluster")]
+async fn primaries(conn: &redis::cluster_async::ClusterConnection) -> Result<Vec<(String, u16)>, RedisError> {
+    use redis::cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo};
+    // Without a response policy, the answers of all primaries come back as a map keyed by each
+    // node's `host:port`: that is the list of primaries.
+    let pings = conn
+        .clone()
+        .route_command(redis::cmd("PING"), RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllMasters, None)))
+        .await?;
+    let Value::Map(answers) = pings else {
+        return Err(RedisError::from((ErrorKind::Client, "unexpected answer listing cluster primaries")));
+    };
+    let mut nodes = Vec::with_capacity(answers.len());
+    for (address, _) in answers {
+        let address: String = redis::from_redis_value(address)?;
+        let node = address.rsplit_once(':').and_then(|(h, p)| Some((h.to_owned(), p.parse::<u16>().ok()?)));
+        nodes.push(
+            node.ok_or_else(|| RedisError::from((ErrorKind::Client, "unexpected cluster node address", address)))?,
+        );
+    }
+    Ok(nodes)
 }
 
 /// How many keys one `SCAN` step asks a node for; counting reads about that many records per
@@ -573,56 +660,6 @@ impl Node {
     }
 }
 
-fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
-    postcard::to_allocvec(value).map_err(backend)
-}
-
-fn decode_exact<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8]) -> Option<T> {
-    match postcard::take_from_bytes::<T>(bytes) {
-        Ok((value, [])) => Some(value),
-        _ => None,
-    }
-}
-
-/// The fields `m` and `x` for `meta`.
-fn meta_fields(meta: &Meta, pairs: &mut Vec<Vec<u8>>, removals: &mut Vec<Vec<u8>>) -> Result<(), StoreError> {
-    pairs.push(META.into());
-    pairs.push(encode(meta)?);
-    match meta.expires_at() {
-        Some(at) => {
-            pairs.push(EXPIRES.into());
-            pairs.push(at.as_millis().to_string().into_bytes());
-        }
-        None => removals.push(EXPIRES.into()),
-    }
-    Ok(())
-}
-
-fn entry_field(key: &str) -> Vec<u8> {
-    let mut field = Vec::with_capacity(ENTRY.len() + key.len());
-    field.extend_from_slice(ENTRY.as_bytes());
-    field.extend_from_slice(key.as_bytes());
-    field
-}
-
-/// Reads a session hash; `Err` names what is wrong with a corrupt one.
-fn decode_hash(fields: HashMap<Vec<u8>, Vec<u8>>) -> Result<Option<Record>, &'static str> {
-    // A tombstone (the session moved away by a cluster rename) holds no session.
-    if fields.is_empty() || (fields.len() == 1 && fields.contains_key(TOMBSTONE.as_bytes())) {
-        return Ok(None);
-    }
-    let meta = fields.get(META.as_bytes()).ok_or("no metadata field")?;
-    let meta: Meta = decode_exact(meta).ok_or("undecodable metadata")?;
-    let mut record = Record::new(meta);
-    for (field, value) in fields {
-        let Some(key) = field.strip_prefix(ENTRY.as_bytes()) else { continue };
-        let key = String::from_utf8(key.to_vec()).map_err(|_| "entry key is not UTF-8")?;
-        let entry: Entry = decode_exact(&value).ok_or("undecodable entry")?;
-        record.entries.push((key, entry));
-    }
-    Ok(Some(record))
-}
-
 /// A fresh id for one `create` or `rename` call, so a resent script knows its own writes.
 fn call_id() -> String {
     format!("{:016x}", rand::random::<u64>())
@@ -662,6 +699,7 @@ impl RedisStore {
                 .key(new)
                 .arg(now.as_millis())
                 .arg(&call)
+                .arg(ttl_arg(layout::deadline_in(&fields), now))
                 .arg(&fields)
                 .invoke_async::<i64>(&mut conn)
                 .await;
@@ -727,23 +765,69 @@ impl RedisStore {
     }
 }
 
+impl RedisStore {
+    /// Reads the session hash under `redis_key` in one `HGETALL`, decoding the reply in place.
+    ///
+    /// (A script packing the hash into one string spares the client most of its parsing, but
+    /// costs Redis 3 µs more at 5 fields and 27 µs more at 50: a plain `HGETALL` is faster.)
+    async fn fetch(&self, redis_key: &str) -> Result<Option<Record>, StoreError> {
+        let mut cmd = redis::cmd("HGETALL");
+        cmd.arg(redis_key);
+        let reply = self.conn.clone().req_packed_command(&cmd).await.map_err(backend)?;
+        match decode_reply(&reply) {
+            Ok(record) => Ok(record),
+            Err(reason) => {
+                let key = redis_key.get(self.prefix.len()..).and_then(StoreKey::parse);
+                tracing::warn!(?key, reason, "unreadable session in redis; treating it as absent");
+                Ok(None)
+            }
+        }
+    }
+
+    /// Drops `redis_key` from the client cache: this process is about to change it, or has.
+    fn forget(&self, redis_key: &str) {
+        if let Some(tracked) = &self.cache {
+            tracked.cache.forget(redis_key);
+        }
+    }
+}
+
+/// `record` as a load at `now` returns it: `None` once expired, without expired entries.
+fn live_at(mut record: Record, now: Timestamp) -> Option<Record> {
+    if record.meta.is_expired(now) {
+        return None;
+    }
+    record.drop_expired_entries(now);
+    Some(record)
+}
+
 #[async_trait]
 impl Store for RedisStore {
     async fn load(&self, key: &StoreKey, now: Timestamp) -> Result<Option<Record>, StoreError> {
-        let fields: HashMap<Vec<u8>, Vec<u8>> = redis::cmd("HGETALL")
-            .arg(self.redis_key(key))
-            .query_async(&mut self.conn.clone())
-            .await
-            .map_err(backend)?;
-        match decode_hash(fields) {
-            Ok(Some(mut record)) if !record.meta.is_expired(now) => {
-                record.drop_expired_entries(now);
-                Ok(Some(record))
+        let redis_key = self.redis_key(key);
+        let Some(tracked) = &self.cache else {
+            return Ok(self.fetch(&redis_key).await?.and_then(|record| live_at(record, now)));
+        };
+        match tracked.cache.lookup(&redis_key) {
+            Lookup::Hit(record) => {
+                let live = live_at(Record::clone(&record), now);
+                if live.is_none() {
+                    tracked.cache.forget(&redis_key);
+                }
+                Ok(live)
             }
-            Ok(_) => Ok(None),
-            Err(reason) => {
-                tracing::warn!(?key, reason, "unreadable session in redis; treating it as absent");
-                Ok(None)
+            Lookup::Bypass => Ok(self.fetch(&redis_key).await?.and_then(|record| live_at(record, now))),
+            Lookup::Fill(ticket) => {
+                let found = self.fetch(&redis_key).await;
+                let found = match found {
+                    Ok(found) => found.filter(|record| !record.meta.is_expired(now)),
+                    Err(e) => {
+                        tracked.cache.fill(&redis_key, ticket, None);
+                        return Err(e);
+                    }
+                };
+                tracked.cache.fill(&redis_key, ticket, found.as_ref());
+                Ok(found.and_then(|record| live_at(record, now)))
             }
         }
     }
@@ -756,57 +840,75 @@ impl Store for RedisStore {
             pairs.push(entry_field(k));
             pairs.push(encode(entry)?);
         }
-        let stored: i64 = SCRIPTS
+        let redis_key = self.redis_key(key);
+        self.forget(&redis_key);
+        let stored = SCRIPTS
             .create
-            .key(self.redis_key(key))
+            .key(&redis_key)
             .arg(now.as_millis())
             .arg(call_id())
+            .arg(ttl_arg(record.meta.expires_at(), now))
             .arg(pairs)
-            .invoke_async(&mut self.conn.clone())
-            .await
-            .map_err(|e| self.write_error(e))?;
+            .invoke_async::<i64>(&mut self.conn.clone())
+            .await;
+        self.forget(&redis_key);
+        let stored = stored.map_err(|e| self.write_error(e))?;
         Ok(if stored == 1 { Created::Stored } else { Created::KeyTaken })
     }
 
     async fn apply(&self, key: &StoreKey, change: &Change, now: Timestamp) -> Result<Applied, StoreError> {
         let mut removals: Vec<Vec<u8>> = change.remove.iter().map(|k| entry_field(k)).collect();
         let mut pairs = Vec::with_capacity(4 + 2 * change.set.len());
-        if let Some(meta) = &change.meta {
-            meta_fields(meta, &mut pairs, &mut removals)?;
-        }
+        // The native TTL moves only with the deadline: '' keeps it.
+        let ttl = match &change.meta {
+            Some(meta) => {
+                meta_fields(meta, &mut pairs, &mut removals)?;
+                ttl_arg(meta.expires_at(), now)
+            }
+            None => String::new(),
+        };
         for (k, entry) in &change.set {
             pairs.push(entry_field(k));
             pairs.push(encode(entry)?);
         }
-        let applied: i64 = SCRIPTS
+        let redis_key = self.redis_key(key);
+        self.forget(&redis_key);
+        let applied = SCRIPTS
             .apply
-            .key(self.redis_key(key))
+            .key(&redis_key)
             .arg(now.as_millis())
             .arg(removals.len())
+            .arg(ttl)
             .arg(removals)
             .arg(pairs)
-            .invoke_async(&mut self.conn.clone())
-            .await
-            .map_err(|e| self.write_error(e))?;
+            .invoke_async::<i64>(&mut self.conn.clone())
+            .await;
+        self.forget(&redis_key);
+        let applied = applied.map_err(|e| self.write_error(e))?;
         Ok(if applied == 1 { Applied::Done } else { Applied::Gone })
     }
 
     async fn delete(&self, key: &StoreKey) -> Result<(), StoreError> {
-        redis::cmd("DEL")
-            .arg(self.redis_key(key))
-            .query_async::<()>(&mut self.conn.clone())
-            .await
-            .map_err(|e| self.write_error(e))
+        let redis_key = self.redis_key(key);
+        self.forget(&redis_key);
+        let deleted = redis::cmd("DEL").arg(&redis_key).query_async::<()>(&mut self.conn.clone()).await;
+        self.forget(&redis_key);
+        deleted.map_err(|e| self.write_error(e))
     }
 
     /// One script on one server; copy, then release, in a cluster (see the module docs).
     async fn rename(&self, from: &StoreKey, to: &StoreKey, now: Timestamp) -> Result<Renamed, StoreError> {
         let (old, new) = (self.redis_key(from), self.redis_key(to));
-        match &self.conn {
+        self.forget(&old);
+        self.forget(&new);
+        let renamed = match &self.conn {
             Conn::Single(_) => self.rename_atomic(&old, &new, now).await,
             #[cfg(feature = "redis-cluster")]
             Conn::Cluster(_) => self.rename_by_copy(&old, &new, now).await,
-        }
+        };
+        self.forget(&old);
+        self.forget(&new);
+        renamed
     }
 
     /// Native expiry removes records on Redis's clock; this removes, on the caller's clock,

@@ -1,0 +1,224 @@
+//! How a session is laid out in its Redis hash: the field names, a record or a change turned
+//! into script arguments, and a `HGETALL` reply read straight back into a [`Record`].
+//!
+//! Fields: `m` the [`Meta`] (postcard); `x` the deadline in Unix milliseconds as decimal text,
+//! absent without one (the scripts read it to tell live from expired); `w` the id of the call
+//! that created the hash; `e:{entry key}` one [`Entry`] (postcard) per field. A tombstone (a
+//! hash a cluster rename moved away) has only `t`. This is the layout session-kit 0.1 and 0.2
+//! wrote; it is unchanged, so stored sessions keep working across upgrades and rolling deploys.
+
+use redis::Value;
+use serde::Serialize;
+
+use crate::error::StoreError;
+use crate::record::{Entry, Meta, Record};
+use crate::time::Timestamp;
+
+/// Hash field of the metadata.
+pub(super) const META: &str = "m";
+/// Hash field of the record's deadline, read by the scripts.
+pub(super) const EXPIRES: &str = "x";
+/// Hash field of a tombstone (written by `release.lua`).
+pub(super) const TOMBSTONE: &str = "t";
+/// Prefix of entry fields, so entry keys never clash with `m`, `x`, `w` and `t`.
+const ENTRY: &str = "e:";
+
+/// Deadlines further out than this get no native TTL (Redis refuses absurdly large expiry
+/// times); the record still expires at its deadline for `load`.
+const LONGEST_TTL_MS: u64 = 10 * 365 * 24 * 3600 * 1000;
+
+/// The scripts' TTL argument for a record ending at `deadline`, as the caller sees it at
+/// `now`: milliseconds left (at least 1), or `p` for none. Taken from the caller's clock, so
+/// Redis never expires a record before the app would.
+pub(super) fn ttl_arg(deadline: Option<Timestamp>, now: Timestamp) -> String {
+    match deadline {
+        Some(at) => {
+            let left = at.as_millis().saturating_sub(now.as_millis()).max(1);
+            if left > LONGEST_TTL_MS {
+                "p".to_owned()
+            } else {
+                left.to_string()
+            }
+        }
+        None => "p".to_owned(),
+    }
+}
+
+pub(super) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
+    postcard::to_allocvec(value).map_err(super::backend)
+}
+
+fn decode_exact<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8]) -> Option<T> {
+    match postcard::take_from_bytes::<T>(bytes) {
+        Ok((value, [])) => Some(value),
+        _ => None,
+    }
+}
+
+/// Pushes the fields `m` and `x` for `meta` to `pairs`, or `x` to `removals` when it has no
+/// deadline.
+pub(super) fn meta_fields(
+    meta: &Meta,
+    pairs: &mut Vec<Vec<u8>>,
+    removals: &mut Vec<Vec<u8>>,
+) -> Result<(), StoreError> {
+    pairs.push(META.into());
+    pairs.push(encode(meta)?);
+    match meta.expires_at() {
+        Some(at) => {
+            pairs.push(EXPIRES.into());
+            pairs.push(at.as_millis().to_string().into_bytes());
+        }
+        None => removals.push(EXPIRES.into()),
+    }
+    Ok(())
+}
+
+/// The hash field of the entry `key`.
+pub(super) fn entry_field(key: &str) -> Vec<u8> {
+    let mut field = Vec::with_capacity(ENTRY.len() + key.len());
+    field.extend_from_slice(ENTRY.as_bytes());
+    field.extend_from_slice(key.as_bytes());
+    field
+}
+
+/// The deadline a snapshot's field/value pairs hold in `x`, for the TTL of a copy.
+#[cfg(feature = "redis-cluster")]
+pub(super) fn deadline_in(pairs: &[Vec<u8>]) -> Option<Timestamp> {
+    pairs
+        .chunks_exact(2)
+        .find(|pair| pair[0] == EXPIRES.as_bytes())
+        .and_then(|pair| std::str::from_utf8(&pair[1]).ok()?.parse().ok())
+        .map(Timestamp::from_millis)
+}
+
+/// Reads a `HGETALL` reply (an array of fields and values under RESP2, a map under RESP3)
+/// without copying it into maps first: `Ok(None)` for no session (no key, or a tombstone),
+/// `Err` naming what is wrong with a corrupt one.
+pub(super) fn decode_reply(reply: &Value) -> Result<Option<Record>, &'static str> {
+    let mut pairs: Vec<(&[u8], &[u8])> = Vec::new();
+    fn bulk(v: &Value) -> Result<&[u8], &'static str> {
+        match v {
+            Value::BulkString(b) => Ok(b.as_slice()),
+            _ => Err("a field or value is not a string"),
+        }
+    }
+    match reply {
+        Value::Array(items) => {
+            for pair in items.chunks_exact(2) {
+                pairs.push((bulk(&pair[0])?, bulk(&pair[1])?));
+            }
+        }
+        Value::Map(items) => {
+            for (field, value) in items {
+                pairs.push((bulk(field)?, bulk(value)?));
+            }
+        }
+        Value::Nil => return Ok(None),
+        _ => return Err("not a hash"),
+    }
+    decode_pairs(&pairs)
+}
+
+/// A session from its hash's field/value pairs.
+fn decode_pairs(pairs: &[(&[u8], &[u8])]) -> Result<Option<Record>, &'static str> {
+    if pairs.is_empty() {
+        return Ok(None);
+    }
+    let mut meta = None;
+    let mut tombstone = false;
+    let mut entries = Vec::with_capacity(pairs.len().saturating_sub(2));
+    for &(field, value) in pairs {
+        if let Some(key) = field.strip_prefix(ENTRY.as_bytes()) {
+            let key = std::str::from_utf8(key).map_err(|_| "entry key is not UTF-8")?;
+            let entry: Entry = decode_exact(value).ok_or("undecodable entry")?;
+            entries.push((key.to_owned(), entry));
+        } else if field == META.as_bytes() {
+            meta = Some(decode_exact::<Meta>(value).ok_or("undecodable metadata")?);
+        } else if field == TOMBSTONE.as_bytes() {
+            tombstone = true;
+        }
+    }
+    match meta {
+        Some(meta) => Ok(Some(Record { meta, entries })),
+        // A tombstone (the session moved away by a cluster rename) holds no session.
+        None if tombstone && entries.is_empty() => Ok(None),
+        None => Err("no metadata field"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bulk(bytes: &[u8]) -> Value {
+        Value::BulkString(bytes.to_vec())
+    }
+
+    fn sample() -> Record {
+        let now = Timestamp::from_millis(1_700_000_000_000);
+        let mut meta = Meta::new(now);
+        meta.idle_deadline = Some(now.after(std::time::Duration::from_secs(60)));
+        let mut record = Record::new(meta);
+        record.entries.push(("user".to_owned(), Entry { value: b"ada".to_vec(), expires_at: None }));
+        record.entries.push(("otp".to_owned(), Entry { value: vec![0, 255], expires_at: Some(now) }));
+        record
+    }
+
+    /// The reply HGETALL gives for `record`, its fields in the given order.
+    fn reply_of(record: &Record, meta_last: bool) -> Vec<Value> {
+        let mut pairs = Vec::new();
+        meta_fields(&record.meta, &mut pairs, &mut Vec::new()).unwrap();
+        pairs.push(b"w".to_vec());
+        pairs.push(b"0123456789abcdef".to_vec());
+        let mut entries = Vec::new();
+        for (k, e) in &record.entries {
+            entries.push(entry_field(k));
+            entries.push(encode(e).unwrap());
+        }
+        if meta_last {
+            entries.extend(pairs);
+            pairs = entries;
+        } else {
+            pairs.extend(entries);
+        }
+        pairs.iter().map(|b| bulk(b)).collect()
+    }
+
+    #[test]
+    fn a_reply_reads_back_in_any_field_order_and_either_protocol() {
+        let record = sample();
+        for meta_last in [false, true] {
+            let items = reply_of(&record, meta_last);
+            assert_eq!(decode_reply(&Value::Array(items.clone())), Ok(Some(record.clone())));
+            let mut map = Vec::new();
+            let mut items = items.into_iter();
+            while let (Some(f), Some(v)) = (items.next(), items.next()) {
+                map.push((f, v));
+            }
+            assert_eq!(decode_reply(&Value::Map(map)), Ok(Some(record.clone())));
+        }
+    }
+
+    #[test]
+    fn no_key_and_a_tombstone_are_no_session_and_damage_is_named() {
+        assert_eq!(decode_reply(&Value::Array(Vec::new())), Ok(None));
+        assert_eq!(decode_reply(&Value::Array(vec![bulk(b"t"), bulk(b"0123")])), Ok(None));
+        assert_eq!(decode_reply(&Value::Array(vec![bulk(b"e:a"), bulk(b"\x01a\x00")])), Err("no metadata field"));
+        assert_eq!(decode_reply(&Value::Array(vec![bulk(b"m"), bulk(b"\xff")])), Err("undecodable metadata"));
+        let mut items = reply_of(&sample(), false);
+        items.push(bulk(b"e:\xff"));
+        items.push(bulk(b"\x00\x00"));
+        assert_eq!(decode_reply(&Value::Array(items)), Err("entry key is not UTF-8"));
+        assert_eq!(decode_reply(&Value::Int(3)), Err("not a hash"));
+    }
+
+    #[test]
+    fn the_ttl_follows_the_callers_clock_and_is_never_zero() {
+        let now = Timestamp::from_millis(1_000);
+        assert_eq!(ttl_arg(None, now), "p");
+        assert_eq!(ttl_arg(Some(Timestamp::from_millis(3_500)), now), "2500");
+        assert_eq!(ttl_arg(Some(Timestamp::from_millis(10)), now), "1");
+        assert_eq!(ttl_arg(Some(Timestamp::from_millis(u64::MAX)), now), "p");
+    }
+}
