@@ -335,7 +335,8 @@ pub async fn kit_postgres_router(run: &str) -> Result<Router, session_kit::Store
 pub async fn ts_postgres_router(run: &str) -> Result<Router, String> {
     let (_, _, table) = run_tables(run);
     let pool = sqlx::PgPool::connect(&postgres_url()).await.map_err(|e| e.to_string())?;
-    let store = tower_sessions_sqlx_store::PostgresStore::new(pool).with_schema_name("public")?.with_table_name(table)?;
+    let store =
+        tower_sessions_sqlx_store::PostgresStore::new(pool).with_schema_name("public")?.with_table_name(table)?;
     store.migrate().await.map_err(|e| e.to_string())?;
     Ok(ts_router(store))
 }
