@@ -370,6 +370,12 @@ pub(crate) trait Dialect: Sized + Send + Sync + 'static {
 
     /// A statement removing up to `limit` sessions expired at `now`, answering how many went.
     fn collect_chunk(t: &Tables, now: Timestamp, limit: i64) -> Statement;
+
+    /// Whether `e`, the failure of a load, says that the `entries` of the session cannot be
+    /// read as JSON: a corrupt row, which reads as no session.
+    fn unreadable_entries(_e: &StoreError) -> bool {
+        false
+    }
 }
 
 /// How many expired sessions one collection statement removes: short statements keep
@@ -398,8 +404,15 @@ impl<D: Dialect> SqlStore<D> {
 
     /// One `SELECT` of one row.
     pub(crate) async fn load(&self, key: &StoreKey, now: Timestamp) -> Result<Option<Record>, StoreError> {
-        let answer = self.dialect.run(statements::load::<D>(&self.tables, key, now)).await?;
-        Ok(answer.rows.first().and_then(|row| decode_record(key, row, now)))
+        match self.dialect.run(statements::load::<D>(&self.tables, key, now)).await {
+            Ok(answer) => Ok(answer.rows.first().and_then(|row| decode_record(key, row, now))),
+            Err(e) if D::unreadable_entries(&e) => {
+                let why = "the entries column is not JSON";
+                tracing::warn!(key = ?key, why, "SQL store: corrupt session row; starting a fresh session");
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// One `INSERT`; when the key is taken, the record holding it is cleared if expired and

@@ -13,7 +13,7 @@ CREATE TABLE IF NOT EXISTS session_kit_sessions (
   remember_me INTEGER NOT NULL,
   last_active INTEGER,
   lifetime INTEGER,
-  entries TEXT NOT NULL DEFAULT '{}',
+  entries BLOB NOT NULL DEFAULT x'0c',
   entries_expire_at INTEGER
 ) WITHOUT ROWID
 
@@ -28,12 +28,12 @@ ALTER TABLE session_kit_sessions ADD COLUMN last_active INTEGER
 
 ALTER TABLE session_kit_sessions ADD COLUMN lifetime INTEGER
 
-ALTER TABLE session_kit_sessions ADD COLUMN entries TEXT NOT NULL DEFAULT '{}'
+ALTER TABLE session_kit_sessions ADD COLUMN entries BLOB NOT NULL DEFAULT x'0c'
 
 ALTER TABLE session_kit_sessions ADD COLUMN entries_expire_at INTEGER
 
 -- ===== load (read, one row) =====
-SELECT created_at, idle_deadline, absolute_deadline, remember_me, last_active, lifetime, entries
+SELECT created_at, idle_deadline, absolute_deadline, remember_me, last_active, lifetime, json(entries)
 FROM session_kit_sessions
 WHERE store_key = ? AND (expires_at IS NULL OR expires_at > ?)
 -- 1: text '01000000000000000000000000000000'
@@ -41,7 +41,7 @@ WHERE store_key = ? AND (expires_at IS NULL OR expires_at > ?)
 
 -- ===== create; a record under the key fails it (write) =====
 INSERT INTO session_kit_sessions (store_key, created_at, idle_deadline, absolute_deadline, expires_at, remember_me, last_active, lifetime, entries, entries_expire_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, jsonb(?), ?)
 -- 1: text '01000000000000000000000000000000'
 -- 2: integer 1700000000000
 -- 3: integer 1700001800000
@@ -55,7 +55,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 
 -- ===== create: no fields (write) =====
 INSERT INTO session_kit_sessions (store_key, created_at, idle_deadline, absolute_deadline, expires_at, remember_me, last_active, lifetime, entries, entries_expire_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, jsonb(?), ?)
 -- 1: text '01000000000000000000000000000000'
 -- 2: integer 1700000000000
 -- 3: integer 1700001800000
@@ -74,7 +74,7 @@ WHERE store_key = ? AND expires_at <= ?
 -- 2: integer 1700000000000
 
 -- ===== apply: sets, removes (one also set) and new metadata (write) =====
-UPDATE session_kit_sessions SET entries = json_patch(entries, ?), entries_expire_at = CASE WHEN entries_expire_at <= ? THEN entries_expire_at ELSE ? END, created_at = ?, idle_deadline = ?, absolute_deadline = ?, expires_at = ?, remember_me = ?, last_active = ?, lifetime = ?
+UPDATE session_kit_sessions SET entries = jsonb_patch(entries, ?), entries_expire_at = CASE WHEN entries_expire_at <= ? THEN entries_expire_at ELSE ? END, created_at = ?, idle_deadline = ?, absolute_deadline = ?, expires_at = ?, remember_me = ?, last_active = ?, lifetime = ?
 WHERE store_key = ? AND (expires_at IS NULL OR expires_at > ?)
 -- 1: text '{"notice":"BQ==","otp":["Bg==",1700000660000],"alerts":null}'
 -- 2: integer 1700000660000
@@ -90,14 +90,14 @@ WHERE store_key = ? AND (expires_at IS NULL OR expires_at > ?)
 -- 12: integer 1700000000000
 
 -- ===== apply: sets only (write) =====
-UPDATE session_kit_sessions SET entries = json_patch(entries, ?)
+UPDATE session_kit_sessions SET entries = jsonb_patch(entries, ?)
 WHERE store_key = ? AND (expires_at IS NULL OR expires_at > ?)
 -- 1: text '{"notice":"Bw=="}'
 -- 2: text '01000000000000000000000000000000'
 -- 3: integer 1700000000000
 
 -- ===== apply: removes only (write) =====
-UPDATE session_kit_sessions SET entries = json_patch(entries, ?)
+UPDATE session_kit_sessions SET entries = jsonb_patch(entries, ?)
 WHERE store_key = ? AND (expires_at IS NULL OR expires_at > ?)
 -- 1: text '{"notice":null}'
 -- 2: text '01000000000000000000000000000000'
@@ -150,7 +150,7 @@ WHERE store_key IN (
 -- 2: integer 1000
 
 -- ===== collect_expired: sessions holding expired fields (read) =====
-SELECT store_key, entries
+SELECT store_key, json(entries)
 FROM session_kit_sessions
 WHERE entries_expire_at <= ? AND (expires_at IS NULL OR expires_at > ?)
 ORDER BY entries_expire_at LIMIT ?
@@ -159,8 +159,8 @@ ORDER BY entries_expire_at LIMIT ?
 -- 3: integer 1000
 
 -- ===== collect_expired: prune a session's expired fields, unless it changed (write) =====
-UPDATE session_kit_sessions SET entries = ?, entries_expire_at = ?
-WHERE store_key = ? AND entries = ?
+UPDATE session_kit_sessions SET entries = jsonb(?), entries_expire_at = ?
+WHERE store_key = ? AND json(entries) = ?
 -- 1: text '{"user_id":"AQID"}'
 -- 2: integer NULL
 -- 3: text '01000000000000000000000000000000'
@@ -180,7 +180,7 @@ ORDER BY e.store_key
 -- 1: integer 500
 
 -- ===== upgrade from 0.1: a session's fields (write) =====
-UPDATE session_kit_sessions SET entries = ?, entries_expire_at = ?
+UPDATE session_kit_sessions SET entries = jsonb(?), entries_expire_at = ?
 WHERE store_key = ?
 -- 1: text '{"user_id":"AQID"}'
 -- 2: integer NULL
