@@ -14,9 +14,9 @@ use std::fmt;
 use base64::display::Base64Display;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use serde::de::{Deserializer, MapAccess, Visitor};
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde::ser::{SerializeMap, SerializeSeq as _, Serializer};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::value::RawValue;
 
 use crate::id::StoreKey;
@@ -77,22 +77,14 @@ pub(crate) fn earliest_deadline<'a>(entries: impl Iterator<Item = &'a Entry>) ->
 /// skipped with a warning naming its key (never its content), like a field whose type changed.
 pub(crate) fn from_json(key: &StoreKey, json: &str, now: Timestamp) -> Option<Vec<(String, Entry)>> {
     let mut de = serde_json::Deserializer::from_str(json);
-    let members = match Members::deserialize(&mut de).and_then(|members| de.end().map(|()| members)) {
-        Ok(Members(members)) => members,
+    let fields = Fields { key, now };
+    match fields.deserialize(&mut de).and_then(|fields| de.end().map(|()| fields)) {
+        Ok(fields) => Some(fields),
         Err(e) => {
             tracing::warn!(key = ?key, why = %Why(&e), "SQL store: corrupt entries column; starting a fresh session");
-            return None;
-        }
-    };
-    let mut entries = Vec::with_capacity(members.len());
-    for (name, member) in members {
-        match field(member) {
-            Ok(entry) if entry.is_expired(now) => {}
-            Ok(entry) => entries.push((name, entry)),
-            Err(why) => tracing::warn!(key = ?key, field = name, why, "SQL store: corrupt entry; field skipped"),
+            None
         }
     }
-    Some(entries)
 }
 
 /// A JSON error described by its kind and place: serde_json's messages may quote the input.
@@ -110,26 +102,42 @@ impl fmt::Display for Why<'_> {
     }
 }
 
-/// The members of the object, in stored order, values unread.
-struct Members<'a>(Vec<(String, &'a RawValue)>);
+/// Reads the object's members straight into the fields of a record: those live at `now`,
+/// warning about the others that are not fields, for the session under `key`.
+struct Fields<'a> {
+    key: &'a StoreKey,
+    now: Timestamp,
+}
 
-impl<'de> Deserialize<'de> for Members<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Members<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON object of fields")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members<'de>, A::Error> {
-                let mut members = Vec::with_capacity(map.size_hint().unwrap_or(8));
-                while let Some(member) = map.next_entry()? {
-                    members.push(member);
+impl<'de> DeserializeSeed<'de> for Fields<'_> {
+    type Value = Vec<(String, Entry)>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Fields<'_> {
+    type Value = Vec<(String, Entry)>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object of fields")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut fields = Vec::with_capacity(map.size_hint().unwrap_or(8));
+        while let Some(name) = map.next_key::<String>()? {
+            // Borrowed from the column: the value is read once below, without a copy.
+            let member: &RawValue = map.next_value()?;
+            match field(member) {
+                Ok(entry) if entry.is_expired(self.now) => {}
+                Ok(entry) => fields.push((name, entry)),
+                Err(why) => {
+                    tracing::warn!(key = ?self.key, field = name, why, "SQL store: corrupt entry; field skipped")
                 }
-                Ok(Members(members))
             }
         }
-        d.deserialize_map(V)
+        Ok(fields)
     }
 }
 

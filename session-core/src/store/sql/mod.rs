@@ -237,26 +237,36 @@ impl Statement {
         self.sql(" AND (").sql(column).sql(" IS NULL OR ").sql(column).sql(" > ").time(now).sql(")")
     }
 
-    /// Appends the text to `sql` and the values to `args`; `placeholder(out, n)` writes the
-    /// placeholder of the `n`-th value (1-based).
-    pub(crate) fn render(&self, sql: &mut String, args: &mut Vec<Value>, placeholder: &impl Fn(&mut String, usize)) {
-        for part in &self.parts {
+    /// The text, each value's placeholder written by `placeholder(out, n)` (`n` counting from
+    /// 1), and the values, moved out.
+    pub(crate) fn render(self, placeholder: impl Fn(&mut String, usize)) -> Rendered {
+        let mut sql = String::with_capacity(256);
+        let mut values = Vec::with_capacity(self.parts.len() / 2);
+        for part in self.parts {
             match part {
-                Part::Sql(text) => sql.push_str(text),
+                Part::Sql(text) => sql.push_str(&text),
                 Part::Arg(value) => {
-                    args.push(value.clone());
-                    placeholder(sql, args.len());
+                    values.push(value);
+                    placeholder(&mut sql, values.len());
                 }
             }
         }
+        Rendered { sql, values, kind: self.kind, columns: self.columns }
     }
 
     /// The text with `?` placeholders and the values: what SQLite and MySQL are sent.
-    pub(crate) fn rendered(&self) -> (String, Vec<Value>) {
-        let (mut sql, mut args) = (String::with_capacity(256), Vec::new());
-        self.render(&mut sql, &mut args, &|out: &mut String, _| out.push('?'));
-        (sql, args)
+    pub(crate) fn rendered(self) -> Rendered {
+        self.render(|out, _| out.push('?'))
     }
+}
+
+/// A statement as sent: its text and values, and what it does.
+#[derive(Debug)]
+pub(crate) struct Rendered {
+    pub(crate) sql: String,
+    pub(crate) values: Vec<Value>,
+    pub(crate) kind: Kind,
+    pub(crate) columns: &'static [Col],
 }
 
 /// What the database answered to a statement.
@@ -860,6 +870,30 @@ pub(crate) fn pool_size(name: &'static str, n: u32) -> Result<u32, StoreError> {
 #[derive(Debug, thiserror::Error)]
 #[error("no answer from the database within {0:?}; connection dropped")]
 pub(crate) struct NoAnswer(Duration);
+
+/// How long a connection of a PostgreSQL or MySQL pool the store built may sit idle before it
+/// is pinged when taken for an operation.
+///
+/// sqlx pings every connection it hands out by default: a round trip as long as the statement
+/// that follows, on every operation. A connection in steady use is alive; one idle for a while
+/// may have been cut (a restarted server, a firewall's idle timeout), and is checked first, as
+/// connection pools commonly do (HikariCP skips the check for connections used within the
+/// last 500 ms).
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+const PING_IDLE_AFTER: Duration = Duration::from_secs(1);
+
+/// The `before_acquire` check of a pool the store built: a ping for a connection idle for more
+/// than [`PING_IDLE_AFTER`]. A failed ping closes the connection, and the pool opens another.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(crate) async fn ping_if_idle<C: sqlx::Connection>(
+    conn: &mut C,
+    meta: sqlx::pool::PoolConnectionMetadata,
+) -> Result<bool, sqlx::Error> {
+    if meta.idle_for >= PING_IDLE_AFTER {
+        conn.ping().await?;
+    }
+    Ok(true)
+}
 
 /// The connections of a PostgreSQL or MySQL store, and how long it waits for them and for
 /// their answers.

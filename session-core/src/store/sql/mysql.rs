@@ -8,7 +8,8 @@ use sqlx::Executor as _;
 
 use super::{
     arguments, decode_rows, move_old_entries, one_int, retrying, statements, Added, Answer, CheckedSettings, Col, Conn,
-    Connections, Dialect, Failure, Kind, ServerSettings, SqlStore, Statement, Tables, Upgrading, ADDED_COLUMNS,
+    Connections, Dialect, Failure, Kind, Rendered, ServerSettings, SqlStore, Statement, Tables, Upgrading, Value,
+    ADDED_COLUMNS,
 };
 use crate::error::StoreError;
 use crate::record::Change;
@@ -216,6 +217,8 @@ impl MysqlStoreBuilder {
             .max_connections(max_connections)
             .acquire_timeout(connect)
             .after_connect(move |conn, _| Box::pin(async move { limits.set(conn).await }))
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| Box::pin(super::ping_if_idle(conn, meta)))
             .connect_with(options)
             .await
             .map_err(|e| StoreError::backend(NAME, e))?;
@@ -273,29 +276,30 @@ pub(crate) struct Mysql {
 
 /// Runs `statement` on `conn`, waiting for each answer as long as `conns` say. The statement
 /// is prepared first (no round trip once cached): a failure there is a definite one, even for
-/// a write.
+/// a write. A failure says whether the statement may have committed.
 async fn exec(
     conns: &Connections<sqlx::MySql>,
     conn: &mut sqlx::MySqlConnection,
-    statement: &Statement,
+    statement: &Rendered,
+    values: Vec<Value>,
 ) -> Result<Answer, (Failure, bool)> {
-    let (sql, values) = statement.rendered();
-    if statement.kind == Kind::Schema {
-        return match conns.within(Box::pin(conn.execute(sqlx::raw_sql(&sql)))).await {
+    let Rendered { sql, kind, columns, .. } = statement;
+    if *kind == Kind::Schema {
+        return match conns.within(Box::pin(conn.execute(sqlx::raw_sql(sql)))).await {
             Ok(_) => Ok(Answer::default()),
             Err(failure) => Err((failure, false)),
         };
     }
     let args = arguments::<sqlx::MySql>(values).map_err(|e| (Failure::Sql(e), false))?;
-    conns.within(Box::pin(conn.prepare(&sql))).await.map_err(|failure| (failure, false))?;
-    let query = sqlx::query_with(&sql, args);
-    match statement.kind {
+    conns.within(Box::pin(conn.prepare(sql))).await.map_err(|failure| (failure, false))?;
+    let query = sqlx::query_with(sql, args);
+    match kind {
         Kind::ReadOne => match conns.within(Box::pin(query.fetch_optional(&mut *conn))).await {
-            Ok(row) => Ok(Answer { rows: decode_rows(row.as_slice(), statement.columns), affected: 0 }),
+            Ok(row) => Ok(Answer { rows: decode_rows(row.as_slice(), columns), affected: 0 }),
             Err(failure) => Err((failure, false)),
         },
         Kind::Read => match conns.within(Box::pin(query.fetch_all(&mut *conn))).await {
-            Ok(rows) => Ok(Answer { rows: decode_rows(&rows, statement.columns), affected: 0 }),
+            Ok(rows) => Ok(Answer { rows: decode_rows(&rows, columns), affected: 0 }),
             Err(failure) => Err((failure, false)),
         },
         // Autocommit: one statement commits on its own. sqlx asks for the rows a statement
@@ -312,13 +316,15 @@ impl Dialect for Mysql {
 
     fn run(&self, statement: Statement) -> impl std::future::Future<Output = Result<Answer, StoreError>> + Send {
         let conns = self.conns.clone();
+        let statement = statement.rendered();
         async move {
-            // A write the database aborted (a deadlock) changed nothing: it is tried again.
+            // A write the database aborted (a deadlock, a serialization conflict) changed
+            // nothing: it is tried again, whole. A read is never aborted.
             retrying(NAME, || {
                 let (conns, statement) = (&conns, &statement);
                 async move {
                     let mut conn = conns.acquire(NAME).await?;
-                    exec(conns, &mut conn.conn, statement)
+                    exec(conns, &mut conn.conn, statement, statement.values.clone())
                         .await
                         .map_err(|(failure, commits)| conn.failed(NAME, failure, commits))
                 }
@@ -500,7 +506,9 @@ impl Upgrading for Upgrade {
 
     fn exec(&mut self, statement: Statement) -> impl std::future::Future<Output = Result<Answer, StoreError>> + Send {
         async move {
-            exec(&self.conns, &mut self.conn.conn, &statement)
+            let mut statement = statement.rendered();
+            let values = std::mem::take(&mut statement.values);
+            exec(&self.conns, &mut self.conn.conn, &statement, values)
                 .await
                 .map_err(|(failure, _)| self.conn.failed(NAME, failure, false))
         }

@@ -12,8 +12,8 @@ use sqlx::Executor as _;
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::{
-    arguments, decode_rows, move_old_entries, statements, Added, Answer, Col, Dialect, Kind, SqlStore, Statement,
-    Tables, Upgrading, Value, ADDED_COLUMNS,
+    arguments, decode_rows, move_old_entries, statements, Added, Answer, Col, Dialect, Kind, Rendered, SqlStore,
+    Statement, Tables, Upgrading, Value, ADDED_COLUMNS,
 };
 use crate::error::StoreError;
 use crate::record::Change;
@@ -219,7 +219,10 @@ impl SqliteStoreBuilder {
             create_private(options.get_filename())?;
             options.journal_mode(SqliteJournalMode::Wal).synchronous(SqliteSynchronous::Normal)
         };
+        // No ping before each use (sqlx's default): it is a call to the connection's worker
+        // thread, as long as the statement itself, and a connection to a file does not break.
         let pool = pool
+            .test_before_acquire(false)
             .acquire_timeout(acquire_timeout)
             .connect_with(options)
             .await
@@ -370,25 +373,25 @@ impl Dialect for Sqlite {
 /// process, if it writes.
 async fn run(pool: SqlitePool, turn: Option<OwnedSemaphorePermit>, statement: Statement) -> Result<Answer, StoreError> {
     let mut conn = pool.acquire().await.map_err(|e| StoreError::backend(NAME, e))?;
-    let answer = exec(&mut conn, &statement).await.map_err(|e| StoreError::backend(NAME, e));
+    let answer = exec(&mut conn, statement).await.map_err(|e| StoreError::backend(NAME, e));
     drop(turn);
     answer
 }
 
 /// Runs `statement` on `conn`: a read answers its rows (one message from sqlx's worker for
 /// a single row), a write the rows it changed.
-async fn exec(conn: &mut sqlx::SqliteConnection, statement: &Statement) -> Result<Answer, sqlx::Error> {
-    let (sql, values) = statement.rendered();
-    if statement.kind == Kind::Schema {
+async fn exec(conn: &mut sqlx::SqliteConnection, statement: Statement) -> Result<Answer, sqlx::Error> {
+    let Rendered { sql, values, kind, columns } = statement.rendered();
+    if kind == Kind::Schema {
         return conn.execute(sqlx::raw_sql(&sql)).await.map(|_| Answer::default());
     }
     let query = sqlx::query_with(&sql, arguments::<sqlx::Sqlite>(values)?);
-    Ok(match statement.kind {
+    Ok(match kind {
         Kind::ReadOne => {
             let row = query.fetch_optional(&mut *conn).await?;
-            Answer { rows: decode_rows(row.as_slice(), statement.columns), affected: 0 }
+            Answer { rows: decode_rows(row.as_slice(), columns), affected: 0 }
         }
-        Kind::Read => Answer { rows: decode_rows(&query.fetch_all(&mut *conn).await?, statement.columns), affected: 0 },
+        Kind::Read => Answer { rows: decode_rows(&query.fetch_all(&mut *conn).await?, columns), affected: 0 },
         Kind::Write | Kind::Schema => {
             Answer { rows: Vec::new(), affected: query.execute(&mut *conn).await?.rows_affected() }
         }
@@ -451,7 +454,7 @@ impl Upgrading for Upgrade {
     }
 
     fn exec(&mut self, statement: Statement) -> impl std::future::Future<Output = Result<Answer, StoreError>> + Send {
-        async move { exec(&mut self.0, &statement).await.map_err(|e| StoreError::backend(NAME, e)) }
+        async move { exec(&mut self.0, statement).await.map_err(|e| StoreError::backend(NAME, e)) }
     }
 
     fn table_exists(&mut self, name: &str) -> impl std::future::Future<Output = Result<bool, StoreError>> + Send {
