@@ -141,13 +141,13 @@ fn cases<D: Dialect>(render: impl Fn(Statement) -> Call) -> Vec<Case> {
         ),
         one(
             "collect_expired: prune a session's expired fields, unless it changed",
-            statements::prune::<D>(&t, &i.key, r#"{"user_id":"AQID","otp":["BA==",1700000600000]}"#, &live),
+            statements::prune::<D>(&t, &i.key, "{\"user_id\":\"\u{101}\u{102}\u{103}\",\"otp\":[\"\u{104}\",1700000600000]}", &live),
         ),
         one("upgrade from 0.1: rename the entries table", statements::start_moving(&t)),
         one("upgrade from 0.1: the rows of a chunk of sessions", statements::old_entries(&t, MOVE_CHUNK)),
         one(
             "upgrade from 0.1: a session's fields",
-            statements::moved::<D>(&t, i.key.as_str(), r#"{"user_id":"AQID"}"#.to_owned(), None),
+            statements::moved::<D>(&t, i.key.as_str(), "{\"user_id\":\"\u{101}\u{102}\u{103}\"}".to_owned(), None),
         ),
         one("upgrade from 0.1: forget the chunk", statements::forget_moved(&t, i.key.as_str())),
         one("upgrade from 0.1: drop the emptied table", statements::finish_moving(&t)),

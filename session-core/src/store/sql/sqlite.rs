@@ -542,11 +542,12 @@ mod tests {
         let store = memory_store().await;
         let k = key(1);
         store.create(&k, &record(), NOW).await.expect("create");
-        // `b` is a number, `c` bytes that are not base64, `d` a pair with a negative deadline.
+        // `b` is a number, `c` a character that stands for no byte, `d` a pair with a negative
+        // deadline.
         exec(
             &store,
             &format!(
-                r#"UPDATE session_kit_sessions SET entries = '{{"a":"AQ==","b":7,"c":"!!","d":["AQ==",-1]}}' WHERE store_key = '{k}'"#
+                r#"UPDATE session_kit_sessions SET entries = '{{"a":"ā","b":7,"c":"é","d":["ā",-1]}}' WHERE store_key = '{k}'"#
             ),
         )
         .await;
@@ -554,7 +555,7 @@ mod tests {
         let loaded = store.load(&k, NOW).await.expect("load").expect("the session itself is fine");
         assert_eq!(loaded.entries, vec![("a".to_owned(), Entry { value: vec![1], expires_at: None })]);
         assert_eq!(warnings.load(Ordering::SeqCst), 3, "one warning per corrupt field");
-        for garbage in ["'not json'", "'[1, 2]'", "'{\"a\":\"AQ==\"} trailing'", "x'00ff'", "42"] {
+        for garbage in ["'not json'", "'[1, 2]'", "'{\"a\":\"x\"} trailing'", "x'00ff'", "42"] {
             exec(&store, &format!("UPDATE session_kit_sessions SET entries = {garbage} WHERE store_key = '{k}'")).await;
             let (warnings, _guard) = count_warnings();
             assert_eq!(store.load(&k, NOW).await.expect("load"), None, "{garbage}");
@@ -569,7 +570,7 @@ mod tests {
         store.create(&k, &record(), NOW).await.expect("create");
         let later = NOW.after(Duration::from_secs(10));
         assert_eq!(store.collect_expired(later).await.expect("collect"), 0, "no session expired yet");
-        assert_eq!(stored_entries(&store, &k).await, r#"{"a":"AQ=="}"#, "the expired entry is gone from the row");
+        assert_eq!(stored_entries(&store, &k).await, "{\"a\":\"\u{101}\"}", "the expired entry is gone from the row");
         let (next,): (Option<i64>,) = sqlx::query_as("SELECT entries_expire_at FROM session_kit_sessions")
             .fetch_one(store.pool())
             .await
@@ -596,7 +597,7 @@ mod tests {
         };
         assert_eq!(store.apply(&k, &later, NOW).await.expect("apply"), Applied::Done);
         store.collect_expired(NOW.after(Duration::from_secs(30))).await.expect("collect");
-        assert_eq!(stored_entries(&store, &k).await, r#"{"a":"AQ==","late":["CA==",1700000050000]}"#);
+        assert_eq!(stored_entries(&store, &k).await, "{\"a\":\"\u{101}\",\"late\":[\"\u{108}\",1700000050000]}");
     }
 
     #[tokio::test]

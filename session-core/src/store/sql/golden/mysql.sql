@@ -46,7 +46,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 -- 6: integer 1
 -- 7: integer 1700000000000
 -- 8: integer 2592000000
--- 9: text '{"user_id":"AQID","otp":["BA==",1700000600000]}'
+-- 9: text '{"user_id":"āĂă","otp":["Ą",1700000600000]}'
 -- 10: integer 1700000600000
 
 -- ===== create: no fields (write) =====
@@ -72,7 +72,7 @@ WHERE store_key = ? AND expires_at <= ?
 -- ===== apply: sets, removes (one also set) and new metadata (write) =====
 UPDATE session_kit_sessions SET entries = JSON_MERGE_PATCH(entries, ?), entries_expire_at = CASE WHEN entries_expire_at <= ? THEN entries_expire_at ELSE ? END, created_at = ?, idle_deadline = ?, absolute_deadline = ?, expires_at = ?, remember_me = ?, last_active = ?, lifetime = ?
 WHERE store_key = ? AND (expires_at IS NULL OR expires_at > ?)
--- 1: text '{"notice":"BQ==","otp":["Bg==",1700000660000],"alerts":null}'
+-- 1: text '{"notice":"ą","otp":["Ć",1700000660000],"alerts":null}'
 -- 2: integer 1700000660000
 -- 3: integer 1700000660000
 -- 4: integer 1700000000000
@@ -88,7 +88,7 @@ WHERE store_key = ? AND (expires_at IS NULL OR expires_at > ?)
 -- ===== apply: sets only (write) =====
 UPDATE session_kit_sessions SET entries = JSON_MERGE_PATCH(entries, ?)
 WHERE store_key = ? AND (expires_at IS NULL OR expires_at > ?)
--- 1: text '{"notice":"Bw=="}'
+-- 1: text '{"notice":"ć"}'
 -- 2: text '01000000000000000000000000000000'
 -- 3: integer 1700000000000
 
@@ -154,10 +154,10 @@ ORDER BY entries_expire_at LIMIT ?
 -- ===== collect_expired: prune a session's expired fields, unless it changed (write) =====
 UPDATE session_kit_sessions SET entries = ?, entries_expire_at = ?
 WHERE store_key = ? AND entries = ?
--- 1: text '{"user_id":"AQID"}'
+-- 1: text '{"user_id":"āĂă"}'
 -- 2: integer NULL
 -- 3: text '01000000000000000000000000000000'
--- 4: text '{"user_id":"AQID","otp":["BA==",1700000600000]}'
+-- 4: text '{"user_id":"āĂă","otp":["Ą",1700000600000]}'
 
 -- ===== upgrade from 0.1: rename the entries table (schema) =====
 ALTER TABLE session_kit_entries RENAME TO session_kit_entries_moving
@@ -175,7 +175,7 @@ ORDER BY e.store_key
 -- ===== upgrade from 0.1: a session's fields (write) =====
 UPDATE session_kit_sessions SET entries = ?, entries_expire_at = ?
 WHERE store_key = ?
--- 1: text '{"user_id":"AQID"}'
+-- 1: text '{"user_id":"āĂă"}'
 -- 2: integer NULL
 -- 3: text '01000000000000000000000000000000'
 

@@ -62,7 +62,7 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, CAST(CAST($9 AS text) AS jsonb), $10)
 -- 6: integer 1
 -- 7: integer 1700000000000
 -- 8: integer 2592000000
--- 9: text '{"user_id":"AQID","otp":["BA==",1700000600000]}'
+-- 9: text '{"user_id":"āĂă","otp":["Ą",1700000600000]}'
 -- 10: integer 1700000600000
 
 -- ===== create: no fields (write) =====
@@ -89,7 +89,7 @@ WHERE store_key = $1 AND expires_at <= $2
 UPDATE session_kit_sessions SET entries = (entries - ARRAY[$1::text]) || CAST(CAST($2 AS text) AS jsonb), entries_expire_at = CASE WHEN entries_expire_at <= $3 THEN entries_expire_at ELSE $4 END, created_at = $5, idle_deadline = $6, absolute_deadline = $7, expires_at = $8, remember_me = $9, last_active = $10, lifetime = $11
 WHERE store_key = $12 AND (expires_at IS NULL OR expires_at > $13)
 -- 1: text 'alerts'
--- 2: text '{"notice":"BQ==","otp":["Bg==",1700000660000]}'
+-- 2: text '{"notice":"ą","otp":["Ć",1700000660000]}'
 -- 3: integer 1700000660000
 -- 4: integer 1700000660000
 -- 5: integer 1700000000000
@@ -105,7 +105,7 @@ WHERE store_key = $12 AND (expires_at IS NULL OR expires_at > $13)
 -- ===== apply: sets only (write) =====
 UPDATE session_kit_sessions SET entries = entries || CAST(CAST($1 AS text) AS jsonb)
 WHERE store_key = $2 AND (expires_at IS NULL OR expires_at > $3)
--- 1: text '{"notice":"Bw=="}'
+-- 1: text '{"notice":"ć"}'
 -- 2: text '01000000000000000000000000000000'
 -- 3: integer 1700000000000
 
@@ -174,10 +174,10 @@ ORDER BY entries_expire_at LIMIT $3
 -- ===== collect_expired: prune a session's expired fields, unless it changed (write) =====
 UPDATE session_kit_sessions SET entries = CAST(CAST($1 AS text) AS jsonb), entries_expire_at = $2
 WHERE store_key = $3 AND entries::text = $4
--- 1: text '{"user_id":"AQID"}'
+-- 1: text '{"user_id":"āĂă"}'
 -- 2: integer NULL
 -- 3: text '01000000000000000000000000000000'
--- 4: text '{"user_id":"AQID","otp":["BA==",1700000600000]}'
+-- 4: text '{"user_id":"āĂă","otp":["Ą",1700000600000]}'
 
 -- ===== upgrade from 0.1: rename the entries table (schema) =====
 ALTER TABLE session_kit_entries RENAME TO session_kit_entries_moving
@@ -195,7 +195,7 @@ ORDER BY e.store_key
 -- ===== upgrade from 0.1: a session's fields (write) =====
 UPDATE session_kit_sessions SET entries = CAST(CAST($1 AS text) AS jsonb), entries_expire_at = $2
 WHERE store_key = $3
--- 1: text '{"user_id":"AQID"}'
+-- 1: text '{"user_id":"āĂă"}'
 -- 2: integer NULL
 -- 3: text '01000000000000000000000000000000'
 
