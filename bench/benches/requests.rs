@@ -272,6 +272,62 @@ fn wide_redis(c: &mut Criterion) {
 #[cfg(not(feature = "redis"))]
 fn wide_redis(_: &mut Criterion) {}
 
+/// session-kit's `PostgresStore` vs tower-sessions-sqlx-store's, on the server at
+/// `$POSTGRES_URL`; this run's tables are dropped afterwards.
+#[cfg(feature = "postgres")]
+fn postgres(c: &mut Criterion) {
+    use session_kit_bench::{kit_postgres_router, postgres_cleanup, sql_run_name, ts_postgres_router};
+    let rt = runtime();
+    let run = sql_run_name();
+    let mut group = c.benchmark_group("postgres");
+    let router = match rt.block_on(kit_postgres_router(&run)) {
+        Ok(router) => router,
+        Err(error) => panic!("session-kit PostgreSQL store: {error}"),
+    };
+    pair(&mut group, &rt, "session-kit", &router);
+    let router = match rt.block_on(ts_postgres_router(&run)) {
+        Ok(router) => router,
+        Err(error) => panic!("tower-sessions PostgreSQL store: {error}"),
+    };
+    pair(&mut group, &rt, "tower-sessions", &router);
+    group.finish();
+    if let Err(error) = rt.block_on(postgres_cleanup(&run)) {
+        eprintln!("could not drop this run's PostgreSQL tables ({run}_*): {error}");
+    }
+}
+
+/// Without the `postgres` feature there is no PostgreSQL group.
+#[cfg(not(feature = "postgres"))]
+fn postgres(_: &mut Criterion) {}
+
+/// session-kit's `MysqlStore` vs tower-sessions-sqlx-store's `MySqlStore`, on the server at
+/// `$MYSQL_URL`; this run's tables are dropped afterwards.
+#[cfg(feature = "mysql")]
+fn mysql(c: &mut Criterion) {
+    use session_kit_bench::{kit_mysql_router, mysql_cleanup, sql_run_name, ts_mysql_router};
+    let rt = runtime();
+    let run = sql_run_name();
+    let mut group = c.benchmark_group("mysql");
+    let router = match rt.block_on(kit_mysql_router(&run)) {
+        Ok(router) => router,
+        Err(error) => panic!("session-kit MySQL store: {error}"),
+    };
+    pair(&mut group, &rt, "session-kit", &router);
+    let router = match rt.block_on(ts_mysql_router(&run)) {
+        Ok(router) => router,
+        Err(error) => panic!("tower-sessions MySQL store: {error}"),
+    };
+    pair(&mut group, &rt, "tower-sessions", &router);
+    group.finish();
+    if let Err(error) = rt.block_on(mysql_cleanup(&run)) {
+        eprintln!("could not drop this run's MySQL tables ({run}_*): {error}");
+    }
+}
+
+/// Without the `mysql` feature there is no MySQL group.
+#[cfg(not(feature = "mysql"))]
+fn mysql(_: &mut Criterion) {}
+
 #[allow(missing_docs)] // criterion_group! makes an undocumented pub fn
 mod harness {
     use super::*;
@@ -279,7 +335,7 @@ mod harness {
     criterion_group! {
         name = requests;
         config = config();
-        targets = memory, cookie, sqlite, redis, wide_memory, wide_sqlite, wide_redis
+        targets = memory, cookie, sqlite, redis, postgres, mysql, wide_memory, wide_sqlite, wide_redis
     }
 }
 criterion_main!(harness::requests);

@@ -10,9 +10,10 @@
 //! | `/write` | reads all five fields, bumps `seen_at`, renders them |
 //!
 //! The contenders: session-kit with its memory store, sealed and signed cookies (and SQLite
-//! with the `sqlite` feature, Redis with the `redis` feature); tower-sessions 0.14 with its
-//! memory store, tower-sessions-sqlx-store's SQLite store (and tower-sessions-redis-store with
-//! the `redis` feature); axum-extra's `PrivateCookieJar` holding the session as JSON; and a
+//! with the `sqlite` feature, PostgreSQL, MySQL and Redis with the features of those names); tower-sessions 0.14 with its
+//! memory store, tower-sessions-sqlx-store's SQLite store (and its PostgreSQL and MySQL stores
+//! with the `postgres` and `mysql` features, tower-sessions-redis-store with the `redis`
+//! feature); axum-extra's `PrivateCookieJar` holding the session as JSON; and a
 //! bare handler without any session.
 //!
 //! [`wide`] has the 5- and 50-field sessions of ~150-byte strings (read all, or change one
@@ -307,6 +308,117 @@ pub fn redis_cleanup(prefix: &str, keys: &[String]) -> Result<u64, redis::RedisE
         removed += redis::cmd("DEL").arg(chunk).query::<u64>(&mut conn)?;
     }
     Ok(removed)
+}
+
+// ---------------------------------------------------------------------------------------------
+// PostgreSQL and MySQL (features `postgres`, `mysql`): session-kit's stores and
+// tower-sessions-sqlx-store's, each on tables of this run's own.
+
+/// A name of its own for this run's tables (`skbench_{pid}_{nanos}`): runs never see each other's
+/// sessions, and [`postgres_cleanup`] / [`mysql_cleanup`] drop exactly this run's tables.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub fn sql_run_name() -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    format!("skbench_{}_{nanos}", std::process::id())
+}
+
+/// The tables of a run: session-kit's two (`{run}_s`, `{run}_e`) and the peer's one (`{run}_ts`).
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+fn run_tables(run: &str) -> (String, String, String) {
+    (format!("{run}_s"), format!("{run}_e"), format!("{run}_ts"))
+}
+
+/// The PostgreSQL server of the PostgreSQL contenders: `$POSTGRES_URL`, else
+/// `postgres://postgres@127.0.0.1:5432/postgres`.
+#[cfg(feature = "postgres")]
+pub fn postgres_url() -> String {
+    std::env::var("POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// session-kit with its PostgreSQL store on [`postgres_url`], on the tables of `run`.
+#[cfg(feature = "postgres")]
+pub async fn kit_postgres_router(run: &str) -> Result<Router, session_kit::StoreError> {
+    let (sessions, entries, _) = run_tables(run);
+    let store = session_kit::PostgresStore::builder(&postgres_url()).table_names(&sessions, &entries).open().await?;
+    Ok(kit_routes().layer(SessionLayer::<Profile>::new(store).secure(false)))
+}
+
+/// tower-sessions with tower-sessions-sqlx-store's `PostgresStore` on [`postgres_url`] (a pool
+/// with sqlx's defaults, as session-kit's), its table in the `public` schema.
+#[cfg(feature = "postgres")]
+pub async fn ts_postgres_router(run: &str) -> Result<Router, String> {
+    let (_, _, table) = run_tables(run);
+    let pool = sqlx::PgPool::connect(&postgres_url()).await.map_err(|e| e.to_string())?;
+    let store =
+        tower_sessions_sqlx_store::PostgresStore::new(pool).with_schema_name("public")?.with_table_name(table)?;
+    store.migrate().await.map_err(|e| e.to_string())?;
+    Ok(ts_router(store))
+}
+
+/// Drops the tables of `run` from PostgreSQL. Never touches anything else.
+#[cfg(feature = "postgres")]
+pub async fn postgres_cleanup(run: &str) -> Result<(), sqlx::Error> {
+    let (sessions, entries, peer) = run_tables(run);
+    let pool = sqlx::PgPool::connect(&postgres_url()).await?;
+    sqlx::raw_sql(&format!("DROP TABLE IF EXISTS {entries}, {sessions}, {peer}")).execute(&pool).await?;
+    pool.close().await;
+    Ok(())
+}
+
+/// The MySQL server of the MySQL contenders: `$MYSQL_URL`, else
+/// `mysql://root@127.0.0.1:3306/session_kit_test`.
+#[cfg(feature = "mysql")]
+pub fn mysql_url() -> String {
+    std::env::var("MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/session_kit_test".to_owned())
+}
+
+/// The database [`mysql_url`] names, created if the server has none of that name yet.
+#[cfg(feature = "mysql")]
+async fn mysql_database() -> Result<String, String> {
+    use sqlx::{ConnectOptions as _, Executor as _};
+    let options: sqlx::mysql::MySqlConnectOptions = mysql_url().parse().map_err(|e: sqlx::Error| e.to_string())?;
+    let database = options.get_database().ok_or("MYSQL_URL names no database")?.to_owned();
+    if !database.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(format!("database name {database:?} is not a plain identifier"));
+    }
+    let mut conn = options.database("information_schema").connect().await.map_err(|e| e.to_string())?;
+    conn.execute(format!("CREATE DATABASE IF NOT EXISTS {database}").as_str()).await.map_err(|e| e.to_string())?;
+    Ok(database)
+}
+
+/// session-kit with its MySQL store on [`mysql_url`], on the tables of `run`.
+#[cfg(feature = "mysql")]
+pub async fn kit_mysql_router(run: &str) -> Result<Router, String> {
+    mysql_database().await?;
+    let (sessions, entries, _) = run_tables(run);
+    let store = session_kit::MysqlStore::builder(&mysql_url())
+        .table_names(&sessions, &entries)
+        .open()
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(kit_routes().layer(SessionLayer::<Profile>::new(store).secure(false)))
+}
+
+/// tower-sessions with tower-sessions-sqlx-store's `MySqlStore` on [`mysql_url`] (a pool with
+/// sqlx's defaults, as session-kit's), its table in the URL's database.
+#[cfg(feature = "mysql")]
+pub async fn ts_mysql_router(run: &str) -> Result<Router, String> {
+    let database = mysql_database().await?;
+    let (_, _, table) = run_tables(run);
+    let pool = sqlx::MySqlPool::connect(&mysql_url()).await.map_err(|e| e.to_string())?;
+    let store = tower_sessions_sqlx_store::MySqlStore::new(pool).with_schema_name(database)?.with_table_name(table)?;
+    store.migrate().await.map_err(|e| e.to_string())?;
+    Ok(ts_router(store))
+}
+
+/// Drops the tables of `run` from MySQL. Never touches anything else.
+#[cfg(feature = "mysql")]
+pub async fn mysql_cleanup(run: &str) -> Result<(), sqlx::Error> {
+    let (sessions, entries, peer) = run_tables(run);
+    let pool = sqlx::MySqlPool::connect(&mysql_url()).await?;
+    sqlx::raw_sql(&format!("DROP TABLE IF EXISTS {entries}, {sessions}, {peer}")).execute(&pool).await?;
+    pool.close().await;
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -291,14 +291,14 @@ mod sqlite {
         let custom = SqliteStore::builder("sqlite::memory:").table_names("my_s", "my_e").open().await.expect("open");
         custom.create(&key(), &record(), NOW).await.expect("create");
         let (count,): (i64,) =
-            sqlx::query_as("SELECT count(*) FROM my_e").fetch_one(custom.pool()).await.expect("the named table");
-        assert_eq!(count, 2);
+            sqlx::query_as("SELECT count(*) FROM my_s").fetch_one(custom.pool()).await.expect("the named table");
+        assert_eq!(count, 1);
     }
 }
 
 /// A TCP proxy on loopback that forwards a database connection and, once armed, breaks it at
 /// one chosen point of the protocol: after the server committed a write but before the client
-/// hears of it, or before the `COMMIT` reaches the server, or never answering at all.
+/// hears of it, before a write reaches the server, or never answering at all.
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 mod proxy {
     use std::net::SocketAddr;
@@ -321,13 +321,14 @@ mod proxy {
         PgCutAfterCommit,
         /// PostgreSQL: never deliver the answer to the next statement; keep the connection open.
         PgHoldAnswer,
-        /// MySQL: forward the next `COMMIT` and close both connections when its answer comes.
-        MyCutAfterCommit,
-        /// MySQL: close both connections instead of forwarding the next `COMMIT`.
-        MySwallowCommit,
         /// MySQL: forward the next prepared statement executed and close both connections when
-        /// its answer comes, before any `COMMIT`.
-        MyCutAfterStatement,
+        /// its answer comes: the server ran it (in autocommit: committed it).
+        MyCutAfterExecute,
+        /// MySQL: close both connections instead of forwarding the next prepared statement
+        /// executed.
+        MySwallowExecute,
+        /// MySQL: close both connections instead of forwarding the next statement to prepare.
+        MySwallowPrepare,
     }
 
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -470,16 +471,16 @@ mod proxy {
             }
             while let Some(packet) = take_frame(&mut buf, protocol) {
                 let payload = &packet[4..];
-                let commit = payload == b"\x03COMMIT";
-                // COM_STMT_EXECUTE
+                // COM_STMT_PREPARE, COM_STMT_EXECUTE
+                let prepare = payload.first() == Some(&0x16);
                 let execute = payload.first() == Some(&0x17);
                 let sprung = conn.shared.spring(|trap| match trap {
-                    Trap::MyCutAfterCommit | Trap::MySwallowCommit => commit,
-                    Trap::MyCutAfterStatement => execute,
+                    Trap::MyCutAfterExecute | Trap::MySwallowExecute => execute,
+                    Trap::MySwallowPrepare => prepare,
                     Trap::PgCutAfterCommit | Trap::PgHoldAnswer => false,
                 });
                 match sprung {
-                    Some(Trap::MySwallowCommit) => {
+                    Some(Trap::MySwallowExecute | Trap::MySwallowPrepare) => {
                         let _ = conn.kill.send(true);
                         return;
                     }
@@ -984,10 +985,10 @@ mod mysql {
         assert!(matches!(sqlx_source(&err), Some(sqlx::Error::PoolTimedOut)), "{err:?}");
     }
 
-    /// The server committed the change, the answer to `COMMIT` never reached the store:
-    /// outcome unknown, and the change is there, whole.
+    /// The server ran the change (one statement in autocommit: committed it), the answer never
+    /// reached the store: outcome unknown, and the change is there, whole.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_commit_whose_answer_is_lost_is_outcome_unknown() {
+    async fn a_write_whose_answer_is_lost_is_outcome_unknown() {
         let url = my_url().await;
         let tables = names();
         let _drop = drop_tables(&url, &tables);
@@ -995,37 +996,36 @@ mod mysql {
         let (proxy, store) = proxied(&url, &tables).await;
         let k = key();
         direct.create(&k, &record(), NOW).await.expect("create");
-        proxy.arm(Trap::MyCutAfterCommit);
-        let err =
-            bounded("an apply whose COMMIT answer is lost", store.apply(&k, &change(), NOW)).await.expect_err("cut");
-        assert!(proxy.sprung(), "the proxy never saw the COMMIT");
+        proxy.arm(Trap::MyCutAfterExecute);
+        let err = bounded("an apply whose answer is lost", store.apply(&k, &change(), NOW)).await.expect_err("cut");
+        assert!(proxy.sprung(), "the proxy never saw the statement");
         assert!(err.is_outcome_unknown(), "{err:?}");
         let mut changed = record();
         changed.apply(&change());
-        assert_record(direct.load(&k, NOW).await.expect("load"), &changed, "the change the lost COMMIT committed");
+        assert_record(direct.load(&k, NOW).await.expect("load"), &changed, "the change whose answer was lost");
     }
 
-    /// The `COMMIT` was sent but never reached the server: the store cannot tell that case
+    /// The statement was sent but never reached the server: the store cannot tell that case
     /// from the one above (outcome unknown), and nothing of the record is there.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_commit_that_never_arrives_is_outcome_unknown() {
+    async fn a_write_that_never_arrives_is_outcome_unknown() {
         let url = my_url().await;
         let tables = names();
         let _drop = drop_tables(&url, &tables);
         let direct = store(&url, &tables).await;
         let (proxy, store) = proxied(&url, &tables).await;
         let k = key();
-        proxy.arm(Trap::MySwallowCommit);
-        let err = bounded("a create whose COMMIT is lost", store.create(&k, &record(), NOW)).await.expect_err("cut");
-        assert!(proxy.sprung(), "the proxy never saw the COMMIT");
+        proxy.arm(Trap::MySwallowExecute);
+        let err = bounded("a create that is lost", store.create(&k, &record(), NOW)).await.expect_err("cut");
+        assert!(proxy.sprung(), "the proxy never saw the statement");
         assert!(err.is_outcome_unknown(), "{err:?}");
-        assert_eq!(direct.load(&k, NOW).await.expect("load"), None, "no part of the uncommitted create");
+        assert_eq!(direct.load(&k, NOW).await.expect("load"), None, "no part of the lost create");
     }
 
-    /// The connection breaks before `COMMIT` is sent: nothing can have been committed, a
-    /// definite failure, and the record is as it was.
+    /// The connection breaks while the statement is prepared, before it is executed: nothing
+    /// can have been written, a definite failure, and the record is as it was.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_connection_lost_before_commit_is_a_definite_failure() {
+    async fn a_write_cut_while_it_is_prepared_is_a_definite_failure() {
         let url = my_url().await;
         let tables = names();
         let _drop = drop_tables(&url, &tables);
@@ -1033,10 +1033,25 @@ mod mysql {
         let (proxy, store) = proxied(&url, &tables).await;
         let k = key();
         direct.create(&k, &record(), NOW).await.expect("create");
-        proxy.arm(Trap::MyCutAfterStatement);
-        let err = bounded("an apply cut before COMMIT", store.apply(&k, &change(), NOW)).await.expect_err("cut");
-        assert!(proxy.sprung(), "the proxy never saw a statement");
+        proxy.arm(Trap::MySwallowPrepare);
+        let err = bounded("an apply cut while prepared", store.apply(&k, &change(), NOW)).await.expect_err("cut");
+        assert!(proxy.sprung(), "the proxy never saw a statement prepared");
         assert!(matches!(err, StoreError::Backend { .. }), "{err:?}");
         assert_record(direct.load(&k, NOW).await.expect("load"), &record(), "the record the cut apply left alone");
+    }
+
+    /// A server that cannot be reached at all: a definite failure, nothing written.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_write_to_an_unreachable_server_is_a_definite_failure() {
+        let url = my_url().await;
+        let tables = names();
+        let _drop = drop_tables(&url, &tables);
+        let direct = store(&url, &tables).await;
+        let (proxy, store) = proxied(&url, &tables).await;
+        proxy.refuse();
+        let k = key();
+        let err = bounded("a create to nowhere", store.create(&k, &record(), NOW)).await.expect_err("refused");
+        assert!(matches!(err, StoreError::Backend { .. }), "{err:?}");
+        assert_eq!(direct.load(&k, NOW).await.expect("load"), None);
     }
 }

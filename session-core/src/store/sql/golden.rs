@@ -16,7 +16,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use super::{statements, Batch, Create, Dialect, Kind, Tables, Value, COLLECT_CHUNK};
+use super::{statements, Dialect, Kind, Statement, Tables, Value, ADDED_COLUMNS, COLLECT_CHUNK, MOVE_CHUNK};
 use crate::id::StoreKey;
 use crate::record::{Change, Entry, Meta, Record};
 use crate::test_support::{key, NOW};
@@ -32,12 +32,15 @@ struct Inputs {
     key: StoreKey,
     to: StoreKey,
     record: Record,
-    /// A record without fields, which some dialects write with fewer statements.
+    /// A record without fields.
     bare: Record,
-    /// Sets two fields, removes two (one of which it also sets), and new metadata.
+    /// Sets two fields (one with a deadline), removes two (one of which it also sets), and
+    /// new metadata.
     change: Change,
-    /// Sets one field only.
+    /// Sets one field only: what most requests that write send.
     set_only: Change,
+    /// Removes one field only (a flash read).
+    remove_only: Change,
     /// New metadata only: a slid idle deadline.
     meta_only: Change,
 }
@@ -79,6 +82,7 @@ impl Inputs {
                 set: vec![("notice".into(), Entry { value: vec![7], expires_at: None })],
                 ..Change::default()
             },
+            remove_only: Change { remove: vec!["notice".into()], ..Change::default() },
             meta_only: Change { meta: Some(slid), ..Change::default() },
         }
     }
@@ -91,43 +95,70 @@ struct Case {
     calls: Vec<Call>,
 }
 
-/// The batches of every operation of `D`, each rendered by `render` into the calls the dialect
-/// makes for it.
-fn cases<D: Dialect>(render: impl Fn(&Batch) -> Vec<Call>) -> Vec<Case> {
+impl Case {
+    fn new(title: &str, statements: Vec<Statement>, render: &impl Fn(Statement) -> Call) -> Self {
+        let kind = match statements.first().map(|s| s.kind) {
+            Some(Kind::ReadOne) => "read, one row",
+            Some(Kind::Read) => "read",
+            Some(Kind::Write) => "write",
+            Some(Kind::Schema) | None => "schema",
+        };
+        Self { title: title.to_owned(), kind, calls: statements.into_iter().map(render).collect() }
+    }
+}
+
+/// The statements of every operation of `D`, each rendered by `render` into the call the
+/// dialect makes for it.
+fn cases<D: Dialect>(render: impl Fn(Statement) -> Call) -> Vec<Case> {
     let (t, i) = (Tables::default(), Inputs::new());
-    let create = |title: &str, record: &Record| match D::create(&t, &i.key, record, NOW) {
-        Create::FailsIfTaken(batch) => (format!("{title}; a live session under the key fails it"), batch),
-        Create::Answers(batch) => (format!("{title}; answers 1 if stored, 0 if the key was taken"), batch),
-    };
-    let apply = |title: &str, change: &Change| (title.to_owned(), statements::apply::<D>(&t, &i.key, change, NOW));
-    let chunk = |title: &str, first| (title.to_owned(), statements::collect_chunk::<D>(&t, NOW, COLLECT_CHUNK, first));
-    let batches = [
-        ("migrate".to_owned(), statements::schema::<D>(&t)),
-        ("load".to_owned(), statements::load(&t, &i.key, NOW)),
-        create("create", &i.record),
-        create("create: no fields", &i.bare),
+    let apply =
+        |title: &str, change: &Change| Case::new(title, vec![statements::apply::<D>(&t, &i.key, change, NOW)], &render);
+    let one = |title: &str, statement: Statement| Case::new(title, vec![statement], &render);
+    let live = vec![("user_id".to_owned(), Entry { value: vec![1, 2, 3], expires_at: None })];
+    vec![
+        Case::new("migrate: the table, then its indexes", D::schema(&t), &render),
+        Case::new(
+            "migrate: a column tables of an earlier release lack, each",
+            ADDED_COLUMNS.iter().map(|column| D::add_column(&t, *column)).collect(),
+            &render,
+        ),
+        one("load", statements::load::<D>(&t, &i.key, NOW)),
+        one("create; a record under the key fails it", statements::insert::<D>(&t, &i.key, &i.record)),
+        one("create: no fields", statements::insert::<D>(&t, &i.key, &i.bare)),
+        one("create or rename onto a key: clear an expired record", statements::clear_expired(&t, &i.key, NOW)),
         apply("apply: sets, removes (one also set) and new metadata", &i.change),
         apply("apply: sets only", &i.set_only),
+        apply("apply: removes only", &i.remove_only),
         apply("apply: new metadata only", &i.meta_only),
         apply("apply: nothing to write", &Change::default()),
-        ("delete".to_owned(), statements::delete(&t, &i.key)),
-        ("rename".to_owned(), statements::rename::<D>(&t, &i.key, &i.to, NOW)),
-        ("count_live".to_owned(), statements::count_live(&t, NOW)),
-        chunk("collect_expired: first chunk", true),
-        chunk("collect_expired: later chunks", false),
-    ];
-    batches
-        .into_iter()
-        .map(|(title, batch)| {
-            let kind = match (batch.kind, batch.guard.is_some()) {
-                (Kind::Read, _) => "read",
-                (Kind::Write, false) => "write",
-                (Kind::Write, true) => "write, guarded",
-                (Kind::Schema, _) => "schema",
-            };
-            Case { title, kind, calls: render(&batch) }
-        })
-        .collect()
+        one("delete", statements::delete(&t, &i.key)),
+        one("rename; a record under the new key fails it", statements::rename(&t, &i.key, &i.to, NOW)),
+        one("count_live", statements::count_live(&t, NOW)),
+        one("collect_expired: a chunk of expired sessions", D::collect_chunk(&t, NOW, COLLECT_CHUNK)),
+        one(
+            "collect_expired: sessions holding expired fields",
+            statements::expired_entries::<D>(&t, NOW, COLLECT_CHUNK),
+        ),
+        one(
+            "collect_expired: prune a session's expired fields, unless it changed",
+            statements::prune::<D>(&t, &i.key, "{\"user_id\":\"\u{101}\u{102}\u{103}\",\"otp\":[\"\u{104}\",1700000600000]}", &live),
+        ),
+        one("upgrade from 0.1: rename the entries table", statements::start_moving(&t)),
+        one("upgrade from 0.1: the rows of a chunk of sessions", statements::old_entries(&t, MOVE_CHUNK)),
+        one(
+            "upgrade from 0.1: a session's fields",
+            statements::moved::<D>(&t, i.key.as_str(), "{\"user_id\":\"\u{101}\u{102}\u{103}\"}".to_owned(), None),
+        ),
+        one("upgrade from 0.1: forget the chunk", statements::forget_moved(&t, i.key.as_str())),
+        one("upgrade from 0.1: drop the emptied table", statements::finish_moving(&t)),
+    ]
+}
+
+/// A statement as SQLite and MySQL send it.
+#[cfg(any(feature = "sqlite", feature = "mysql"))]
+fn call(statement: Statement) -> Call {
+    let super::Rendered { sql, values, .. } = statement.rendered();
+    (sql, values)
 }
 
 /// The golden document of one dialect.
@@ -342,45 +373,46 @@ fn the_pretty_printer_loses_nothing() {
 #[cfg(feature = "sqlite")]
 #[test]
 fn sqlite() {
-    let mut cases = cases::<super::sqlite::Sqlite>(|batch| vec![super::sqlite::render(batch)]);
-    // The upgrade, under the write lock: one look at the columns, then an `ALTER` for each missing.
-    let table = "session_kit_sessions";
-    let mut calls = vec![(super::sqlite::COLUMNS.to_owned(), vec![text(table)])];
-    calls.extend(super::ADDED_COLUMNS.iter().map(|column| (super::sqlite::add_column(table, column), Vec::new())));
-    cases.push(Case { title: "upgrade".into(), kind: "schema", calls });
+    let mut cases = cases::<super::sqlite::Sqlite>(call);
+    let calls = vec![
+        call(super::sqlite::columns(&Tables::default())),
+        (super::sqlite::TABLE_EXISTS.to_owned(), vec![Value::Text(Some("session_kit_entries".into()))]),
+    ];
+    cases.push(Case { title: "upgrade: the columns there are; whether a table exists".into(), kind: "read", calls });
     check("sqlite", &document("sqlite", cases));
 }
 
 #[cfg(feature = "postgres")]
 #[test]
 fn postgres() {
-    let cases = cases::<super::postgres::Postgres>(|batch| match batch.kind {
-        Kind::Schema => vec![(super::postgres::schema_sql(batch), Vec::new())],
-        _ => vec![super::postgres::one_statement(batch)],
-    });
+    let render = |s: Statement| {
+        let super::Rendered { sql, values, .. } = super::postgres::rendered(s);
+        (sql, values)
+    };
+    let mut cases = cases::<super::postgres::Postgres>(render);
+    cases.push(Case::new(
+        "upgrade: whether a table exists",
+        vec![super::postgres::table_exists("session_kit_entries")],
+        &render,
+    ));
     check("postgres", &document("postgres", cases));
 }
 
 #[cfg(feature = "mysql")]
 #[test]
 fn mysql() {
-    // Statement by statement, the guard first; a write in one transaction.
-    let mut cases = cases::<super::mysql::Mysql>(|batch| {
-        batch.guard.iter().chain(&batch.statements).map(super::mysql::rendered).collect()
-    });
-    // The upgrade: for each column, a look at the catalog, then an `ALTER` if it is missing.
-    let table = "session_kit_sessions";
-    for column in super::ADDED_COLUMNS {
-        let calls = vec![
-            (super::mysql::COLUMN_EXISTS.to_owned(), vec![text(table), text(column)]),
-            (super::mysql::add_column(table, column), Vec::new()),
-        ];
-        cases.push(Case { title: format!("upgrade: {column}"), kind: "schema", calls });
-    }
+    let mut cases = cases::<super::mysql::Mysql>(call);
+    let t = Tables::default();
+    let upgrade = vec![
+        super::mysql::lock(&t.sessions),
+        super::mysql::column_exists(&t, "entries"),
+        super::mysql::table_exists("session_kit_entries"),
+        super::mysql::unlock(&t.sessions),
+    ];
+    cases.push(Case::new(
+        "upgrade: take the lock; whether a column, a table exists; give the lock back",
+        upgrade,
+        &call,
+    ));
     check("mysql", &document("mysql", cases));
-}
-
-#[cfg(any(feature = "sqlite", feature = "mysql"))]
-fn text(text: &str) -> Value {
-    Value::Text(Some(text.to_owned()))
 }

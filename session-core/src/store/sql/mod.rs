@@ -4,42 +4,37 @@
 //!
 //! ```sql
 //! sessions (store_key PRIMARY KEY, created_at, idle_deadline, absolute_deadline,
-//!           expires_at,            -- the earlier deadline, indexed for collection
-//!           remember_me, last_active, lifetime)
-//! entries  (store_key REFERENCES sessions ON DELETE CASCADE ON UPDATE CASCADE,
-//!           field, value, expires_at, PRIMARY KEY (store_key, field))
+//!           expires_at,          -- the earlier deadline, indexed for collection
+//!           remember_me, last_active, lifetime,
+//!           entries,             -- the fields: one JSON object (see `entries.rs`)
+//!           entries_expire_at)   -- no later than the earliest deadline of a field, indexed
 //! ```
 //!
 //! Times are milliseconds since the epoch (saturated to `i64::MAX`); `NULL` is "no deadline".
-//! One row per field is what lets two requests that change different fields of one session
-//! both win: a change only writes the rows it names.
+//!
+//! One row per session, and every operation ONE statement (a few rare cases, two): a load is
+//! one `SELECT` of one row, a change one `UPDATE` that merges the change into `entries` on the
+//! server (SQLite `json_patch`, PostgreSQL `jsonb` `||` and `-`, MySQL `JSON_MERGE_PATCH`), so
+//! entries the change does not name keep whatever value the row holds when the `UPDATE` runs:
+//! two requests that change different fields both win, with no read before the write and no
+//! transaction. Its `WHERE` is the liveness check (the key, and a deadline not passed), so a
+//! change to a destroyed or expired session matches no row and brings nothing back; the
+//! number of rows it matched is the answer. A rename is an `UPDATE` of the key: the row moves
+//! whole. The owner of a session (to list an owner's sessions) fits the same row, set in the
+//! same `UPDATE` as the change that sets it.
+//!
+//! `entries_expire_at` lets a collection find sessions holding a field whose own deadline has
+//! passed without reading every row: a change that sets a field with a deadline lowers it in
+//! the same `UPDATE`; the collection prunes such fields and sets it exactly.
 //!
 //! # What a dialect supplies
 //!
 //! [`Statement`]s are written once, in [`statements`], as standard SQL with bound values kept
-//! apart from the text, one function per operation of the tables and the operation's inputs:
-//! no connection is needed to build them, and `golden/<dialect>.sql` shows what they render
-//! to. A [`Dialect`] supplies the few clauses that differ (entry upsert, row lock, batched
-//! collection, the schema's types, PostgreSQL's create), renders the placeholders (`?`, `$1`)
-//! and runs a [`Batch`] — atomically for writes, in as few round trips as the backend allows:
-//!
-//! - SQLite runs any batch as one multi-statement call inside `BEGIN IMMEDIATE`.
-//! - PostgreSQL cannot take several statements with bound values in one call, so it runs a
-//!   batch as ONE statement: every statement becomes a data-modifying `WITH` clause. Those
-//!   all see one snapshot, so the statements here never depend on seeing each other's
-//!   effects: a removal and a set never name the same field, and the metadata update comes
-//!   last. (`create` is the one operation PostgreSQL writes its own way: see `postgres.rs`.)
-//! - MySQL has no data-modifying `WITH`: it runs a batch statement by statement in a
-//!   transaction, each entry list as one multi-row statement.
-//!
-//! A change to one session carries a *guard*: the check that the session is live, run first
-//! (and, where the backend locks rows, locking the session row until the end), whose rows
-//! are the batch's answer. The statements name its outcome with [`Statement::live`]; the
-//! dialect renders that as the check itself (SQLite, serialised by its write lock), as a
-//! reference to the locked check (PostgreSQL), or as true (MySQL stops before the statements
-//! when the check finds nothing). Where a later statement depends on an earlier one having
-//! finished (a rename takes the key the clearing of an expired record frees),
-//! [`Dialect::in_order`] says so to PostgreSQL.
+//! apart from the text, one function per operation and its inputs: no connection is needed to
+//! build them, and `golden/<dialect>.sql` shows what they render to. A [`Dialect`] supplies the
+//! few pieces that differ (the merge, JSON in and out, batched collection, the schema's types,
+//! the upgrade of tables of earlier releases), renders the placeholders (`?`, `$1`) and runs
+//! a statement.
 //!
 //! # Waiting and failing
 //!
@@ -47,10 +42,10 @@
 //! server's own limit, so a statement it cancels is a definite failure) and, for PostgreSQL
 //! and MySQL, the answer to a statement (the store's limit, for a network that went quiet)
 //! each have a timeout with a default of seconds, set through the stores' builders. When the
-//! answer to the statement that commits a write is lost (PostgreSQL's one statement, MySQL's
-//! `COMMIT`), the write is reported as [`StoreError::OutcomeUnknown`]: the server may have
-//! committed it, whole. Everything before that statement is sent, and every answer the server
-//! gives, is a definite failure. See `Connections` and `Conn::failed`.
+//! answer to a statement that writes is lost, the write is reported as
+//! [`StoreError::OutcomeUnknown`]: the server may have committed it, whole (each is one
+//! statement, atomic on its own). A failure before the statement was sent, and every answer
+//! the server gives, is a definite failure. See `Connections` and `Conn::failed`.
 
 /// Implements [`Store`](crate::store::Store) for a public SQL store by forwarding to its
 /// `inner` [`SqlStore`]: the contract is written once, in the SQL model, for every dialect.
@@ -103,6 +98,7 @@ macro_rules! forward_store {
 }
 pub(crate) use forward_store;
 
+mod entries;
 #[cfg(test)]
 mod golden;
 #[cfg(feature = "mysql")]
@@ -142,57 +138,60 @@ pub(crate) enum Col {
 /// Result rows: each cell read as its [`Col`], or why it could not be (a corrupt row).
 pub(crate) type Rows = Vec<Vec<Result<Value, String>>>;
 
+/// What a statement does, which decides how it runs and what it answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// Reads rows, at most one.
+    ReadOne,
+    /// Reads rows.
+    Read,
+    /// Writes, committing on its own: a lost answer leaves the outcome unknown.
+    Write,
+    /// Changes the schema (no bound values).
+    Schema,
+}
+
 /// One SQL statement: text with its bound values in place, rendered by the dialect.
 ///
-/// Built by value, one statement per value: `Statement::new().sql("DELETE ...").key(key)`.
+/// Built by value: `Statement::write().sql("DELETE ...").key(key)`.
 #[derive(Debug)]
 #[must_use]
 pub(crate) struct Statement {
     parts: Vec<Part>,
-    /// The columns it returns, if it returns rows.
+    pub(crate) kind: Kind,
+    /// The columns it returns, if it reads.
     pub(crate) columns: &'static [Col],
-    /// Its name where a dialect runs statements as `WITH` clauses and another one refers to it.
-    // Only PostgreSQL runs statements as `WITH` clauses.
-    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
-    pub(crate) name: Option<&'static str>,
 }
 
 #[derive(Debug)]
 enum Part {
     Sql(Cow<'static, str>),
     Arg(Value),
-    /// "The guarded session is live": the guard's condition, written out for dialects that
-    /// evaluate it in place.
-    Live(Vec<Part>),
-}
-
-impl Part {
-    /// A copy of a text or value part (conditions are made of nothing else).
-    fn plain(&self) -> Option<Part> {
-        match self {
-            Part::Sql(text) => Some(Part::Sql(text.clone())),
-            Part::Arg(value) => Some(Part::Arg(value.clone())),
-            Part::Live(_) => None,
-        }
-    }
-}
-
-/// How a dialect renders [`Part::Live`].
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum LiveAs {
-    /// The condition itself, evaluated where it stands.
-    // MySQL, when alone, checks the guard before the statements instead.
-    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
-    Inline,
-    /// This SQL text instead.
-    // SQLite, when alone, evaluates the condition in place.
-    #[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
-    Text(&'static str),
 }
 
 impl Statement {
-    pub(crate) fn new() -> Self {
-        Self { parts: Vec::new(), columns: &[], name: None }
+    fn new(kind: Kind) -> Self {
+        Self { parts: Vec::new(), kind, columns: &[] }
+    }
+
+    /// A statement reading rows of `columns`.
+    pub(crate) fn read(columns: &'static [Col]) -> Self {
+        Self { columns, ..Self::new(Kind::Read) }
+    }
+
+    /// A statement reading at most one row of `columns`.
+    pub(crate) fn read_one(columns: &'static [Col]) -> Self {
+        Self { columns, ..Self::new(Kind::ReadOne) }
+    }
+
+    /// A statement that writes; its answer is the number of rows it matched.
+    pub(crate) fn write() -> Self {
+        Self::new(Kind::Write)
+    }
+
+    /// A statement of the schema.
+    pub(crate) fn schema(sql: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(Kind::Schema).sql(sql)
     }
 
     /// Appends SQL text.
@@ -208,15 +207,29 @@ impl Statement {
     }
 
     fn key(self, key: &StoreKey) -> Self {
-        self.arg(Value::Text(Some(key.as_str().to_owned())))
+        self.text(key.as_str())
+    }
+
+    pub(crate) fn text(self, text: &str) -> Self {
+        self.arg(Value::Text(Some(text.to_owned())))
+    }
+
+    pub(crate) fn int(self, n: Option<i64>) -> Self {
+        self.arg(Value::Int(n))
     }
 
     pub(crate) fn time(self, t: Timestamp) -> Self {
-        self.arg(Value::Int(Some(millis(t))))
+        self.int(Some(millis(t)))
     }
 
     fn deadline(self, t: Option<Timestamp>) -> Self {
-        self.arg(Value::Int(t.map(millis)))
+        self.int(t.map(millis))
+    }
+
+    /// Appends a placeholder bound to the JSON text `json`, as the type of the `entries`
+    /// column ([`Dialect::JSON_ARG`]).
+    pub(crate) fn json<D: Dialect>(self, json: String) -> Self {
+        self.sql(D::JSON_ARG.0).arg(Value::Text(Some(json))).sql(D::JSON_ARG.1)
     }
 
     /// Appends ` AND (column IS NULL OR column > now)`: the deadline in `column` has not passed.
@@ -224,99 +237,51 @@ impl Statement {
         self.sql(" AND (").sql(column).sql(" IS NULL OR ").sql(column).sql(" > ").time(now).sql(")")
     }
 
-    /// Appends `condition`, a statement fragment of text and values.
-    fn append(mut self, condition: &Statement) -> Self {
-        self.parts.extend(condition.parts.iter().filter_map(Part::plain));
-        self
-    }
-
-    /// Appends "the batch's guarded session is live", which `condition` says in SQL; only in
-    /// the statements of a guarded batch (see the module docs).
-    fn live(mut self, condition: &Statement) -> Self {
-        self.parts.push(Part::Live(condition.parts.iter().filter_map(Part::plain).collect()));
-        self
-    }
-
-    pub(crate) fn returning(mut self, columns: &'static [Col]) -> Self {
-        self.columns = columns;
-        self
-    }
-
-    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
-    pub(crate) fn named(mut self, name: &'static str) -> Self {
-        self.name = Some(name);
-        self
-    }
-
-    /// Appends the text to `sql` and the values to `args`; `placeholder(out, n)` writes the
-    /// placeholder of the `n`-th value of the whole batch (1-based).
-    pub(crate) fn render(
-        &self,
-        sql: &mut String,
-        args: &mut Vec<Value>,
-        live: LiveAs,
-        placeholder: &impl Fn(&mut String, usize),
-    ) {
-        render_parts(&self.parts, sql, args, live, placeholder);
-    }
-}
-
-fn render_parts(
-    parts: &[Part],
-    sql: &mut String,
-    args: &mut Vec<Value>,
-    live: LiveAs,
-    placeholder: &impl Fn(&mut String, usize),
-) {
-    for part in parts {
-        match part {
-            Part::Sql(text) => sql.push_str(text),
-            Part::Arg(value) => {
-                args.push(value.clone());
-                placeholder(sql, args.len());
+    /// The text, each value's placeholder written by `placeholder(out, n)` (`n` counting from
+    /// 1), and the values, moved out.
+    pub(crate) fn render(self, placeholder: impl Fn(&mut String, usize)) -> Rendered {
+        let mut sql = String::with_capacity(256);
+        let mut values = Vec::with_capacity(self.parts.len() / 2);
+        for part in self.parts {
+            match part {
+                Part::Sql(text) => sql.push_str(&text),
+                Part::Arg(value) => {
+                    values.push(value);
+                    placeholder(&mut sql, values.len());
+                }
             }
-            Part::Live(condition) => match live {
-                LiveAs::Inline => render_parts(condition, sql, args, live, placeholder),
-                LiveAs::Text(text) => sql.push_str(text),
-            },
         }
+        Rendered { sql, values, kind: self.kind, columns: self.columns }
+    }
+
+    /// The text with `?` placeholders and the values: what SQLite and MySQL are sent.
+    pub(crate) fn rendered(self) -> Rendered {
+        self.render(|out, _| out.push('?'))
     }
 }
 
-/// What a batch does, which decides how it runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Kind {
-    /// A single read statement.
-    Read,
-    /// Writes, applied all or nothing.
-    Write,
-    /// Schema statements (no bound values), run one by one.
-    Schema,
-}
-
-/// Statements run together in one unit.
+/// A statement as sent: its text and values, and what it does.
 #[derive(Debug)]
-pub(crate) struct Batch {
+pub(crate) struct Rendered {
+    pub(crate) sql: String,
+    pub(crate) values: Vec<Value>,
     pub(crate) kind: Kind,
-    /// For a change to one session: `SELECT 1 FROM sessions WHERE <the session is live>`
-    /// (with the dialect's row lock), run before the statements; its rows are the answer.
-    pub(crate) guard: Option<Statement>,
-    /// Without a guard, at most one of them returns rows: the answer.
-    pub(crate) statements: Vec<Statement>,
+    pub(crate) columns: &'static [Col],
 }
 
-impl Batch {
-    fn new(kind: Kind, statements: Vec<Statement>) -> Self {
-        Self { kind, guard: None, statements }
-    }
-
-    /// The columns of the answer, if any.
-    pub(crate) fn columns(&self) -> &'static [Col] {
-        self.guard.iter().chain(&self.statements).map(|s| s.columns).find(|c| !c.is_empty()).unwrap_or(&[])
-    }
+/// What the database answered to a statement.
+#[derive(Debug, Default)]
+pub(crate) struct Answer {
+    /// The rows it returned (a read).
+    pub(crate) rows: Rows,
+    /// The rows it matched (a write).
+    pub(crate) affected: u64,
 }
 
 /// Table names, checked to be plain identifiers (they are spliced into SQL text).
+///
+/// `entries` is the table in which session-kit 0.1 kept one row per field: the store
+/// moves its rows into `sessions` when it opens, then drops it (see [`Dialect::upgrade`]).
 #[derive(Debug, Clone)]
 pub(crate) struct Tables {
     pub(crate) sessions: String,
@@ -347,7 +312,37 @@ impl Tables {
         }
         Ok(Self { sessions: sessions.into(), entries: entries.into() })
     }
+
+    /// The name the entries table of an earlier release has while its rows move: renamed
+    /// first, so that a process of the earlier release still running fails loudly instead of
+    /// writing where nobody reads any more.
+    pub(crate) fn moving(&self) -> String {
+        format!("{}_moving", self.entries)
+    }
 }
+
+/// A column of the sessions table that tables of an earlier release lack: its name and what
+/// it holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Added {
+    /// Nullable milliseconds (`last_active`, `lifetime`, `entries_expire_at`).
+    Millis(&'static str),
+    /// The `entries` JSON object, `{}` in rows that had none.
+    Entries,
+}
+
+impl Added {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Added::Millis(name) => name,
+            Added::Entries => "entries",
+        }
+    }
+}
+
+/// The columns tables of earlier releases may lack, added by each dialect's upgrade.
+pub(crate) const ADDED_COLUMNS: &[Added] =
+    &[Added::Millis("last_active"), Added::Millis("lifetime"), Added::Entries, Added::Millis("entries_expire_at")];
 
 /// A database's flavour of the SQL model and the way to run statements on it.
 ///
@@ -357,64 +352,53 @@ pub(crate) trait Dialect: Sized + Send + Sync + 'static {
     /// The store's name in errors and logs.
     const NAME: &'static str;
 
-    /// What follows the guard's `SELECT` to lock the session row until the end of the batch.
-    const LOCK: &'static str = "";
+    /// What goes before and after the placeholder of a JSON text to make it the type of the
+    /// `entries` column.
+    const JSON_ARG: (&'static str, &'static str) = ("", "");
 
-    /// The clause after `INSERT INTO entries (store_key, field, value, expires_at) SELECT ...`
-    /// that turns it into an upsert on `(store_key, field)`.
-    const UPSERT_ENTRY: &'static str =
-        " ON CONFLICT (store_key, field) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at";
+    /// The `entries` column as JSON text, in a `SELECT`.
+    const ENTRIES_TEXT: &'static str = "entries";
 
-    /// Runs `batch`: atomically if it writes, in one call where the backend allows. Returns
-    /// the rows of its guard, or of its row-returning statement.
-    fn run(&self, batch: Batch) -> impl Future<Output = Result<Rows, StoreError>> + Send;
+    /// Runs `statement` on a connection of the pool.
+    fn run(&self, statement: Statement) -> impl Future<Output = Result<Answer, StoreError>> + Send;
 
-    /// Adds what tables created by an earlier release lack ([`ADDED_COLUMNS`]), after
-    /// [`schema`](Self::schema) has run; safe when several processes do it at once. Dialects
-    /// that can say it in the schema statements leave this alone.
-    fn upgrade(&self, _t: &Tables) -> impl Future<Output = Result<(), StoreError>> + Send {
-        std::future::ready(Ok(()))
-    }
+    /// Creates the table and its indexes if they do not exist, adds the columns tables of an
+    /// earlier release lack ([`ADDED_COLUMNS`]), and moves the fields of sessions stored by
+    /// 0.1 out of their entries table ([`statements::old_entries`]); safe
+    /// when several processes do it at once.
+    fn upgrade(&self, t: &Tables) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Statements creating the tables and indexes if they do not exist.
+    /// Statements creating the table and its indexes if they do not exist.
     fn schema(t: &Tables) -> Vec<Statement>;
 
-    /// The batch that stores a new session under `key`, unless a live one holds it: by
-    /// default the shared one ([`statements::create`]).
-    fn create(t: &Tables, key: &StoreKey, record: &Record, now: Timestamp) -> Create {
-        Create::FailsIfTaken(statements::create::<Self>(t, key, record, now))
-    }
+    /// The statement adding `column` to the sessions table.
+    fn add_column(t: &Tables, column: Added) -> Statement;
 
-    /// Makes `then`, a statement ending in a `WHERE` condition, change no row before `first`
-    /// has run to its end, for a dialect that runs a batch's statements all at once; the
-    /// others run them in order and leave both alone.
-    fn in_order(first: Statement, then: Statement) -> (Statement, Statement) {
-        (first, then)
-    }
+    /// Appends `entries = <entries with the change's sets and removals merged in>` to the
+    /// `SET` list of an `UPDATE`; the change sets or removes at least one field.
+    fn merge(s: Statement, change: &Change) -> Statement;
 
-    /// Statements removing up to `limit` sessions expired at `now` (their entries first) and
-    /// returning one row holding the number of sessions removed.
-    fn collect_chunk(t: &Tables, now: Timestamp, limit: i64) -> Vec<Statement>;
+    /// A statement removing up to `limit` sessions expired at `now`, answering how many went.
+    fn collect_chunk(t: &Tables, now: Timestamp, limit: i64) -> Statement;
+
+    /// Whether `e`, the failure of a load, says that the `entries` of the session cannot be
+    /// read as JSON: a corrupt row, which reads as no session.
+    fn unreadable_entries(_e: &StoreError) -> bool {
+        false
+    }
 }
 
-/// The batch of a [`Dialect::create`], and how it tells that the key was taken.
-#[derive(Debug)]
-pub(crate) enum Create {
-    /// A live session under the key fails the batch on the primary key (`KeyTaken`).
-    FailsIfTaken(Batch),
-    /// The batch returns one row holding 1 if it stored the record, 0 if the key was taken.
-    // Only PostgreSQL writes its own create.
-    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
-    Answers(Batch),
-}
-
-/// Nullable integer columns of the sessions table that tables created by session-kit 0.1 lack,
-/// added by each dialect's upgrade when a store opens.
-pub(crate) const ADDED_COLUMNS: &[&str] = &["last_active", "lifetime"];
-
-/// How many expired sessions one collection transaction removes: short transactions keep
+/// How many expired sessions one collection statement removes: short statements keep
 /// requests from waiting long behind a big collection.
 const COLLECT_CHUNK: i64 = 1000;
+
+/// How many sessions one transaction of the upgrade moves out of an entries table of an
+/// earlier release.
+const MOVE_CHUNK: i64 = 500;
+
+/// How many times `create` and `rename` try the write again after clearing an expired
+/// record that held the key.
+const KEY_ATTEMPTS: usize = 2;
 
 /// The [`Store`](crate::Store) operations on the SQL model, for any dialect.
 #[derive(Debug, Clone)]
@@ -425,86 +409,121 @@ pub(crate) struct SqlStore<D> {
 
 impl<D: Dialect> SqlStore<D> {
     pub(crate) async fn migrate(&self) -> Result<(), StoreError> {
-        self.dialect.run(statements::schema::<D>(&self.tables)).await?;
         self.dialect.upgrade(&self.tables).await
     }
 
-    /// One statement: the session row joined with its live entries.
+    /// One `SELECT` of one row.
     pub(crate) async fn load(&self, key: &StoreKey, now: Timestamp) -> Result<Option<Record>, StoreError> {
-        let rows = self.dialect.run(statements::load(&self.tables, key, now)).await?;
-        Ok(decode_record(key, rows))
-    }
-
-    /// One transaction: the dialect's [`create`](Dialect::create).
-    pub(crate) async fn create(&self, key: &StoreKey, record: &Record, now: Timestamp) -> Result<Created, StoreError> {
-        match D::create(&self.tables, key, record, now) {
-            Create::FailsIfTaken(batch) => match self.dialect.run(batch).await {
-                Ok(_) => Ok(Created::Stored),
-                Err(e) if is_unique_violation(&e) => Ok(Created::KeyTaken),
-                Err(e) => Err(e),
-            },
-            Create::Answers(batch) => {
-                let rows = self.dialect.run(batch).await?;
-                match rows.first().and_then(|row| row.first()) {
-                    Some(Ok(Value::Int(Some(1)))) => Ok(Created::Stored),
-                    Some(Ok(Value::Int(Some(0)))) => Ok(Created::KeyTaken),
-                    other => Err(StoreError::backend(D::NAME, format!("create returned no outcome: {other:?}"))),
-                }
+        match self.dialect.run(statements::load::<D>(&self.tables, key, now)).await {
+            Ok(answer) => Ok(answer.rows.first().and_then(|row| decode_record(key, row, now))),
+            Err(e) if D::unreadable_entries(&e) => {
+                let why = "the entries column is not JSON";
+                tracing::warn!(key = ?key, why, "SQL store: corrupt session row; starting a fresh session");
+                Ok(None)
             }
+            Err(e) => Err(e),
         }
     }
 
-    /// One guarded batch, whose guard finds no row if the session is not live.
-    pub(crate) async fn apply(&self, key: &StoreKey, change: &Change, now: Timestamp) -> Result<Applied, StoreError> {
-        let rows = self.dialect.run(statements::apply::<D>(&self.tables, key, change, now)).await?;
-        Ok(if rows.is_empty() { Applied::Gone } else { Applied::Done })
+    /// One `INSERT`; when the key is taken, the record holding it is cleared if expired and
+    /// the `INSERT` tried again.
+    pub(crate) async fn create(&self, key: &StoreKey, record: &Record, now: Timestamp) -> Result<Created, StoreError> {
+        for _ in 0..KEY_ATTEMPTS {
+            match self.dialect.run(statements::insert::<D>(&self.tables, key, record)).await {
+                Ok(_) => return Ok(Created::Stored),
+                Err(e) if is_unique_violation(&e) => {}
+                Err(e) => return Err(e),
+            }
+            if !self.clear_expired(key, now).await? {
+                return Ok(Created::KeyTaken);
+            }
+        }
+        Ok(Created::KeyTaken)
     }
 
-    /// One transaction.
+    /// Removes the record under `key` if it is expired at `now`; whether there was one.
+    async fn clear_expired(&self, key: &StoreKey, now: Timestamp) -> Result<bool, StoreError> {
+        Ok(self.dialect.run(statements::clear_expired(&self.tables, key, now)).await?.affected > 0)
+    }
+
+    /// One `UPDATE` guarded by the liveness of the session (a `SELECT` for an empty change).
+    pub(crate) async fn apply(&self, key: &StoreKey, change: &Change, now: Timestamp) -> Result<Applied, StoreError> {
+        let answer = self.dialect.run(statements::apply::<D>(&self.tables, key, change, now)).await?;
+        let live = if change.is_empty() { !answer.rows.is_empty() } else { answer.affected > 0 };
+        Ok(if live { Applied::Done } else { Applied::Gone })
+    }
+
+    /// One `DELETE`.
     pub(crate) async fn delete(&self, key: &StoreKey) -> Result<(), StoreError> {
         self.dialect.run(statements::delete(&self.tables, key)).await.map(drop)
     }
 
-    /// One guarded batch; a live record under `to` fails it on the primary key (`KeyTaken`).
+    /// One `UPDATE` of the key of a live record; a record under `to` fails it on the primary
+    /// key: an expired one is cleared and the `UPDATE` tried again, a live one is `KeyTaken`.
     pub(crate) async fn rename(&self, from: &StoreKey, to: &StoreKey, now: Timestamp) -> Result<Renamed, StoreError> {
-        match self.dialect.run(statements::rename::<D>(&self.tables, from, to, now)).await {
-            Ok(rows) if rows.is_empty() => Ok(Renamed::Gone),
-            Ok(_) => Ok(Renamed::Done),
-            Err(e) if is_unique_violation(&e) => Ok(Renamed::KeyTaken),
-            Err(e) => Err(e),
+        for _ in 0..KEY_ATTEMPTS {
+            match self.dialect.run(statements::rename(&self.tables, from, to, now)).await {
+                Ok(answer) if answer.affected == 0 => return Ok(Renamed::Gone),
+                Ok(_) => return Ok(Renamed::Done),
+                Err(e) if is_unique_violation(&e) => {}
+                Err(e) => return Err(e),
+            }
+            if !self.clear_expired(to, now).await? {
+                return Ok(Renamed::KeyTaken);
+            }
         }
+        Ok(Renamed::KeyTaken)
     }
 
     /// One `SELECT COUNT(*)` of the session rows whose deadline has not passed: the same
     /// statement in every dialect. No index helps (live rows are most of the table), so the
     /// database reads every live row: cheap for thousands of sessions, slow for many millions.
     pub(crate) async fn count_live(&self, now: Timestamp) -> Result<u64, StoreError> {
-        let rows = self.dialect.run(statements::count_live(&self.tables, now)).await?;
-        match rows.first().and_then(|row| row.first()) {
+        let answer = self.dialect.run(statements::count_live(&self.tables, now)).await?;
+        match answer.rows.first().and_then(|row| row.first()) {
             Some(Ok(Value::Int(Some(n)))) => u64::try_from(*n)
                 .map_err(|_| StoreError::backend(D::NAME, format!("a negative count of sessions: {n}"))),
             other => Err(StoreError::backend(D::NAME, format!("counting sessions returned no count: {other:?}"))),
         }
     }
 
-    /// Expired entries of live sessions, then expired sessions in chunks, one transaction each.
+    /// Expired sessions in chunks, one statement each; then the fields whose own deadline has
+    /// passed, out of the sessions that live on.
     pub(crate) async fn collect_expired(&self, now: Timestamp) -> Result<u64, StoreError> {
         let mut total = 0u64;
-        let mut first = true;
         loop {
-            let chunk = statements::collect_chunk::<D>(&self.tables, now, COLLECT_CHUNK, first);
-            let rows = self.dialect.run(chunk).await?;
-            let removed = match rows.first().and_then(|row| row.first()) {
-                Some(Ok(Value::Int(Some(n)))) => u64::try_from(*n).unwrap_or(0),
-                other => {
-                    return Err(StoreError::backend(D::NAME, format!("collection returned no count: {other:?}")));
-                }
-            };
-            total += removed;
-            if removed < COLLECT_CHUNK as u64 {
-                return Ok(total);
+            let answer = self.dialect.run(D::collect_chunk(&self.tables, now, COLLECT_CHUNK)).await?;
+            total += answer.affected;
+            if answer.affected < COLLECT_CHUNK as u64 {
+                break;
             }
-            first = false;
+        }
+        self.prune_expired_entries(now).await?;
+        Ok(total)
+    }
+
+    /// Rewrites the `entries` of live sessions that hold a field whose own deadline has
+    /// passed, without those fields, in chunks: one `SELECT`, then one `UPDATE` per session,
+    /// which writes only if `entries` is still what was read (a request that changed the
+    /// session meanwhile keeps its change; the session is pruned at a later collection).
+    async fn prune_expired_entries(&self, now: Timestamp) -> Result<(), StoreError> {
+        loop {
+            let candidates = statements::expired_entries::<D>(&self.tables, now, COLLECT_CHUNK);
+            let rows = self.dialect.run(candidates).await?.rows;
+            let mut pruned = 0;
+            for row in &rows {
+                let (Some(Ok(Value::Text(Some(key)))), Some(Ok(Value::Text(Some(old))))) = (row.first(), row.get(1))
+                else {
+                    continue;
+                };
+                let Some(store_key) = StoreKey::parse(key) else { continue };
+                let Some(live) = entries::from_json(&store_key, old, now) else { continue };
+                let prune = statements::prune::<D>(&self.tables, &store_key, old, &live);
+                pruned += self.dialect.run(prune).await?.affected;
+            }
+            if rows.len() < COLLECT_CHUNK as usize || pruned == 0 {
+                return Ok(());
+            }
         }
     }
 }
@@ -514,45 +533,44 @@ fn millis(t: Timestamp) -> i64 {
     i64::try_from(t.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// A duration in whole milliseconds, saturated to what a BIGINT holds.
+fn duration_millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
 /// Whether the database refused a write because a key was taken.
 fn is_unique_violation(e: &StoreError) -> bool {
     let StoreError::Backend { source, .. } = e else { return false };
-    let Some(db) = source.downcast_ref::<sqlx::Error>().and_then(sqlx::Error::as_database_error) else {
-        return false;
-    };
-    #[cfg(feature = "mysql")]
-    if let Some(my) = db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
-        // InnoDB reports a key taken in the child table of an `ON UPDATE CASCADE` by its own
-        // numbers (with and without the row), not as a duplicate key.
-        if matches!(my.number(), 1761 | 1762) {
-            return true;
-        }
-    }
-    db.is_unique_violation()
+    source
+        .downcast_ref::<sqlx::Error>()
+        .and_then(sqlx::Error::as_database_error)
+        .is_some_and(|db| db.is_unique_violation())
 }
 
-/// Builds the record from the rows of [`SqlStore::load`]. A row whose metadata cannot be read
-/// makes the whole session unreadable (`None`, with a warning); an unreadable entry is
-/// skipped with a warning, like a field whose type changed.
-fn decode_record(key: &StoreKey, rows: Rows) -> Option<Record> {
-    let first = rows.first()?;
-    let meta = match decode_meta(first) {
+/// The columns of [`statements::load`]: the metadata, then `entries`.
+const LOAD_COLUMNS: &[Col] = &[Col::Int, Col::Int, Col::Int, Col::Int, Col::Int, Col::Int, Col::Text];
+
+/// Builds the record from the row of [`SqlStore::load`], without the fields expired at `now`.
+/// A row whose metadata or `entries` cannot be read makes the session unreadable (`None`,
+/// with a warning); an unreadable field is skipped with a warning, like a field whose type
+/// changed.
+fn decode_record(key: &StoreKey, row: &[Result<Value, String>], now: Timestamp) -> Option<Record> {
+    let meta = match decode_meta(row) {
         Ok(meta) => meta,
         Err(why) => {
             tracing::warn!(key = ?key, why, "SQL store: corrupt session row; starting a fresh session");
             return None;
         }
     };
-    let mut record = Record::new(meta);
-    for row in &rows {
-        match decode_entry(row) {
-            Ok(Some(entry)) => record.entries.push(entry),
-            // The outer join found no entries.
-            Ok(None) => {}
-            Err(why) => tracing::warn!(key = ?key, why, "SQL store: corrupt entry row; field skipped"),
+    let json = match row.get(6) {
+        Some(Ok(Value::Text(Some(json)))) => json,
+        other => {
+            let why = format!("the entries column holds {}", cell_kind(other));
+            tracing::warn!(key = ?key, why, "SQL store: corrupt session row; starting a fresh session");
+            return None;
         }
-    }
-    Some(record)
+    };
+    Some(Record { meta, entries: entries::from_json(key, json, now)? })
 }
 
 /// What a result cell holds, said without its content: a corrupt row is logged, and a stored
@@ -568,6 +586,7 @@ fn cell_kind(cell: Option<&Result<Value, String>>) -> String {
     }
 }
 
+/// The metadata in the first six cells of a loaded row.
 fn decode_meta(row: &[Result<Value, String>]) -> Result<Meta, String> {
     let int = |i: usize| match row.get(i) {
         Some(Ok(Value::Int(v))) => Ok(*v),
@@ -589,37 +608,112 @@ fn decode_meta(row: &[Result<Value, String>]) -> Result<Meta, String> {
         None => return Err("remember_me is NULL".to_owned()),
     };
     // `NULL` in a row written before the column existed: its creation is the best guess.
-    let last_active = time(7)?.unwrap_or(created_at);
-    let lifetime = match int(8)? {
+    let last_active = time(4)?.unwrap_or(created_at);
+    let lifetime = match int(5)? {
         None => None,
         Some(ms) => Some(Duration::from_millis(u64::try_from(ms).map_err(|_| format!("negative lifetime {ms}"))?)),
     };
     Ok(Meta { created_at, idle_deadline: time(1)?, absolute_deadline: time(2)?, remember_me, last_active, lifetime })
 }
 
-/// A duration in whole milliseconds, saturated to what a BIGINT holds.
-fn duration_millis(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+/// The rows of [`statements::old_entries`] (key, field, value, deadline; ordered by key) as
+/// each session's `entries` and `entries_expire_at`. Rows that cannot be read are skipped
+/// with a warning naming the field, as a load of the earlier release skipped them.
+pub(crate) fn moved_entries(rows: &Rows) -> Vec<(String, String, Option<i64>)> {
+    let mut sessions: Vec<(String, Vec<(String, Entry)>)> = Vec::new();
+    for row in rows {
+        let cells = (row.first(), row.get(1), row.get(2), row.get(3));
+        let (Some(Ok(Value::Text(Some(key)))), Some(Ok(Value::Text(Some(field)))), value, deadline) = cells else {
+            tracing::warn!("SQL store: an unreadable row of an earlier release's entries table; skipped");
+            continue;
+        };
+        let entry = match (value, deadline) {
+            (Some(Ok(Value::Blob(Some(value)))), Some(Ok(Value::Int(at)))) if at.is_none_or(|ms| ms >= 0) => {
+                Entry { value: value.clone(), expires_at: at.map(|ms| Timestamp::from_millis(ms.unsigned_abs())) }
+            }
+            _ => {
+                tracing::warn!(field, "SQL store: a corrupt entry of an earlier release; field skipped");
+                continue;
+            }
+        };
+        match sessions.last_mut() {
+            Some((last, entries)) if last == key => entries.push((field.clone(), entry)),
+            _ => sessions.push((key.clone(), vec![(field.clone(), entry)])),
+        }
+    }
+    sessions
+        .into_iter()
+        .map(|(key, entries)| {
+            let json = entries::to_json(entries.iter().map(|(k, e)| (k.as_str(), Some(e))));
+            let next = entries::earliest_deadline(entries.iter().map(|(_, e)| e));
+            (key, json, next)
+        })
+        .collect()
 }
 
-fn decode_entry(row: &[Result<Value, String>]) -> Result<Option<(String, Entry)>, String> {
-    let field = match row.get(4) {
-        Some(Ok(Value::Text(None))) => return Ok(None),
-        Some(Ok(Value::Text(Some(field)))) => field.clone(),
-        other => return Err(format!("the field name column holds {}", cell_kind(other))),
-    };
-    let value = match row.get(5) {
-        Some(Ok(Value::Blob(Some(value)))) => value.clone(),
-        other => return Err(format!("the value of {field:?} holds {}", cell_kind(other))),
-    };
-    let expires_at = match row.get(6) {
-        Some(Ok(Value::Int(None))) => None,
-        Some(Ok(Value::Int(Some(ms)))) => {
-            Some(u64::try_from(*ms).map(Timestamp::from_millis).map_err(|_| format!("{field:?} expires at {ms}"))?)
+/// One connection of the upgrade, and the transactions it runs: what [`move_old_entries`]
+/// needs of a dialect. After an error the connection is closed, not given back: a
+/// transaction may be open on it.
+pub(crate) trait Upgrading: Send {
+    /// Starts a transaction that also keeps other processes' upgrades out until it ends.
+    fn begin(&mut self) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn commit(&mut self) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Runs one statement.
+    fn exec(&mut self, statement: Statement) -> impl Future<Output = Result<Answer, StoreError>> + Send;
+    /// Whether a table of this name exists (in the store's database or schema).
+    fn table_exists(&mut self, name: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+/// The one integer a statement answered (a count, a flag), or why there is none.
+#[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
+pub(crate) fn one_int(name: &'static str, answer: &Answer) -> Result<i64, StoreError> {
+    match answer.rows.first().and_then(|row| row.first()) {
+        Some(Ok(Value::Int(Some(n)))) => Ok(*n),
+        other => Err(StoreError::backend(name, format!("expected one integer, found {}", cell_kind(other)))),
+    }
+}
+
+/// Moves the fields of sessions stored by session-kit 0.1, one row per field in the
+/// entries table, into the `entries` column of their session, and drops that table.
+///
+/// The table is renamed first (`<entries>_moving`), so that a process of the earlier release
+/// still running fails instead of writing where nobody reads; then each transaction moves
+/// [`MOVE_CHUNK`] sessions and deletes their rows, so that an upgrade interrupted at any point
+/// goes on where it stopped at the next start, and processes upgrading at once share the work.
+/// The last one drops the empty table. An entries table an earlier release created again is
+/// moved the same way at the next start.
+pub(crate) async fn move_old_entries<D: Dialect>(conn: &mut impl Upgrading, t: &Tables) -> Result<(), StoreError> {
+    loop {
+        conn.begin().await?;
+        if !conn.table_exists(&t.moving()).await? {
+            let old = conn.table_exists(&t.entries).await?;
+            if old {
+                tracing::info!(table = t.entries, "SQL store: moving sessions of an earlier release to the new layout");
+                conn.exec(statements::start_moving(t)).await?;
+            }
+            conn.commit().await?;
+            if old {
+                continue;
+            }
+            return Ok(());
         }
-        other => return Err(format!("expires_at of {field:?} holds {}", cell_kind(other))),
-    };
-    Ok(Some((field, Entry { value, expires_at })))
+        let rows = conn.exec(statements::old_entries(t, MOVE_CHUNK)).await?.rows;
+        if rows.is_empty() {
+            // Every session moved.
+            conn.exec(statements::finish_moving(t)).await?;
+            conn.commit().await?;
+            continue;
+        }
+        let Some(Ok(Value::Text(Some(last)))) = rows.last().and_then(|row| row.first()) else {
+            return Err(StoreError::backend(D::NAME, "a key of the entries table is not text"));
+        };
+        let last = last.clone();
+        for (key, json, next) in moved_entries(&rows) {
+            conn.exec(statements::moved::<D>(t, &key, json, next)).await?;
+        }
+        conn.exec(statements::forget_moved(t, &last)).await?;
+        conn.commit().await?;
+    }
 }
 
 /// How many times a write the database aborted to break a deadlock or a serialization
@@ -776,6 +870,30 @@ pub(crate) fn pool_size(name: &'static str, n: u32) -> Result<u32, StoreError> {
 #[derive(Debug, thiserror::Error)]
 #[error("no answer from the database within {0:?}; connection dropped")]
 pub(crate) struct NoAnswer(Duration);
+
+/// How long a connection of a PostgreSQL or MySQL pool the store built may sit idle before it
+/// is pinged when taken for an operation.
+///
+/// sqlx pings every connection it hands out by default: a round trip as long as the statement
+/// that follows, on every operation. A connection in steady use is alive; one idle for a while
+/// may have been cut (a restarted server, a firewall's idle timeout), and is checked first, as
+/// connection pools commonly do (HikariCP skips the check for connections used within the
+/// last 500 ms).
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+const PING_IDLE_AFTER: Duration = Duration::from_secs(1);
+
+/// The `before_acquire` check of a pool the store built: a ping for a connection idle for more
+/// than [`PING_IDLE_AFTER`]. A failed ping closes the connection, and the pool opens another.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(crate) async fn ping_if_idle<C: sqlx::Connection>(
+    conn: &mut C,
+    meta: sqlx::pool::PoolConnectionMetadata,
+) -> Result<bool, sqlx::Error> {
+    if meta.idle_for >= PING_IDLE_AFTER {
+        conn.ping().await?;
+    }
+    Ok(true)
+}
 
 /// The connections of a PostgreSQL or MySQL store, and how long it waits for them and for
 /// their answers.
@@ -954,6 +1072,11 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::{key, NOW};
+
+    fn row(cells: &[Result<Value, String>]) -> Vec<Result<Value, String>> {
+        cells.to_vec()
+    }
 
     /// A corrupt row is logged with why it is corrupt, never with what it holds.
     #[test]
@@ -961,13 +1084,12 @@ mod tests {
         let secret = "otp-271828";
         let text = |t: &str| Ok(Value::Text(Some(t.to_owned())));
         let int = |i: i64| Ok(Value::Int(Some(i)));
-        // The value column holds text instead of bytes.
-        let entry = [int(1), int(2), int(3), int(0), text("otp"), text(secret), Ok(Value::Int(None))];
-        let why = decode_entry(&entry).expect_err("text where bytes belong");
-        assert!(why.contains("\"otp\"") && why.contains("text") && !why.contains(secret), "{why}");
         // A metadata column holds text.
-        let meta = [text(secret), int(2), int(3), int(0), text("otp"), Ok(Value::Blob(None)), Ok(Value::Int(None))];
+        let meta = row(&[text(secret), int(2), int(3), int(0), int(1), Ok(Value::Int(None)), text("{}")]);
         let why = decode_meta(&meta).expect_err("text where a time belongs");
         assert!(why.contains("column 0 holds text") && !why.contains(secret), "{why}");
+        // The entries column holds bytes: the whole session is unreadable.
+        let blob = row(&[int(1), int(2), int(3), int(0), int(1), Ok(Value::Int(None)), Ok(Value::Blob(Some(vec![1])))]);
+        assert_eq!(decode_record(&key(1), &blob, NOW), None);
     }
 }

@@ -4,13 +4,15 @@ use std::str::FromStr as _;
 use std::time::Duration;
 
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
-use sqlx::{Connection as _, Executor as _};
+use sqlx::Executor as _;
 
 use super::{
-    arguments, decode_rows, retrying, Batch, CheckedSettings, Col, Connections, Dialect, Failure, Kind, LiveAs, Rows,
-    ServerSettings, SqlStore, Statement, Tables, Value, ADDED_COLUMNS,
+    arguments, decode_rows, move_old_entries, one_int, retrying, statements, Added, Answer, CheckedSettings, Col, Conn,
+    Connections, Dialect, Failure, Kind, Rendered, ServerSettings, SqlStore, Statement, Tables, Upgrading, Value,
+    ADDED_COLUMNS,
 };
 use crate::error::StoreError;
+use crate::record::Change;
 use crate::time::Timestamp;
 
 const NAME: &str = "mysql";
@@ -23,18 +25,18 @@ const MAX_CONNECTIONS: u32 = 10;
 /// the rows they depend on themselves.
 const READ_COMMITTED: &str = "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED";
 
-/// Sessions in MySQL (8.0+) or MariaDB (10.5+), through [`sqlx`]: the store for several app
+/// Sessions in MySQL (8.0.13+) or MariaDB (10.5+), through [`sqlx`]: the store for several app
 /// servers that share a MySQL database.
 ///
-/// The same SQL model as [`SqliteStore`](crate::store::SqliteStore): a row per session and a
-/// row per field (InnoDB tables), so concurrent requests changing different fields of one
-/// session both win; a change to a destroyed or expired session is refused and never brings
-/// it back; expired sessions are found through an index. Cheap to clone (clones share the
-/// pool).
+/// The same SQL model as [`SqliteStore`](crate::store::SqliteStore): a row per session
+/// (InnoDB), its fields in a JSON column into which a change merges the fields it sets or
+/// removes on the server, so concurrent requests changing different fields of one session
+/// both win; a change to a destroyed or expired session is refused and never brings it back;
+/// expired sessions are found through an index. Cheap to clone (clones share the pool).
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), session_core::StoreError> {
-/// // Connects and creates the tables if needed (the database must exist).
+/// // Connects and creates the table if needed (the database must exist).
 /// let store = session_core::MysqlStore::open("mysql://app@127.0.0.1/app").await?;
 ///
 /// // The same with other limits.
@@ -52,29 +54,29 @@ const READ_COMMITTED: &str = "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMI
 /// **No TLS yet**: the `mysql` feature builds sqlx without TLS, so the connection to the
 /// server is plain TCP (or a Unix socket). Keep the database on a trusted network.
 ///
-/// MySQL has no data-modifying `WITH` clauses, so changes run as short transactions of
-/// prepared statements, each entry list in one multi-row statement; a statement is a round
-/// trip. `load` is one `SELECT`; an unchanged session costs one `SELECT`. `apply` is
-/// `BEGIN`, `SELECT ... FOR UPDATE` of the session row (the check that it is live, and the
-/// lock that queues concurrent changes and keeps a concurrent `delete` out), then only if it
-/// is live: one `DELETE` of the removed fields, one multi-row upsert of the set ones, one
-/// `UPDATE` of the deadlines (each only when the change has some), `COMMIT`: at most 6
-/// round trips. `create` is 6 (`BEGIN`, clear an expired predecessor's entries and row,
-/// insert the row, insert the entries, `COMMIT`), `rename` 7, `delete` 4,
-/// `collect_expired` 5 per thousand expired sessions, `count_live` one `SELECT COUNT(*)`
-/// (which reads every live session's row). A write the database aborts to break a
-/// deadlock is retried a few times, then fails with a
-/// [`WriteConflict`](crate::store::WriteConflict) as source.
+/// Every operation is ONE prepared statement in autocommit, so one round trip once the
+/// statement is cached: `load` a `SELECT` of one row; `apply` an `UPDATE` whose `WHERE` checks
+/// that the session is live (concurrent changes to one session queue on its row lock, and each
+/// merges into what the one before it wrote, with `JSON_MERGE_PATCH`); `create` an `INSERT`,
+/// `rename` an `UPDATE` of the key, `delete` a `DELETE` (a create or rename onto the key of an
+/// expired session first clears it: one more); an unchanged session costs the `SELECT` only.
+/// `collect_expired` is one statement per thousand expired sessions, then one `UPDATE` per
+/// session holding a field whose own deadline passed; `count_live` one `SELECT COUNT(*)`
+/// (which reads every live session's row). A write the database aborts to break a deadlock
+/// is retried a few times, then fails with a [`WriteConflict`](crate::store::WriteConflict) as
+/// source.
 ///
-/// Nothing waits for long (see [`builder`](Self::builder) for the limits). A write that fails
-/// before its `COMMIT` is sent changed nothing; one whose `COMMIT` got no answer (the
-/// connection broke, or no answer came in time) fails with [`StoreError::OutcomeUnknown`]:
-/// the transaction was committed whole or not at all.
+/// Nothing waits for long (see [`builder`](Self::builder) for the limits). A write whose
+/// answer is lost (the connection broke, or no answer came in time) fails with
+/// [`StoreError::OutcomeUnknown`]: being one statement, it was applied whole or not at all.
+/// One that fails before it is sent (while it is prepared) changed nothing.
 ///
-/// Tables (`session_kit_sessions`, `session_kit_entries` by default): times are `BIGINT`
-/// milliseconds since the epoch, field values `LONGBLOB`, keys and field names `utf8mb4_bin`
-/// (field names up to 255 characters); entries reference their session
-/// `ON DELETE CASCADE ON UPDATE CASCADE`.
+/// The table (`session_kit_sessions` by default) holds times as `BIGINT` milliseconds since
+/// the epoch, keys as `utf8mb4_bin` text and the fields as a JSON object of their
+/// base64-encoded bytes, in a `LONGTEXT` (MariaDB's `JSON` is one). Opening the tables of
+/// session-kit 0.1 (a second table, `session_kit_entries`, with a row per field) moves those
+/// rows into their sessions and drops that table: sessions stored before are kept. Stop
+/// processes of the earlier release first: once the table is gone, their requests fail.
 #[derive(Clone)]
 pub struct MysqlStore {
     inner: SqlStore<Mysql>,
@@ -88,7 +90,7 @@ impl std::fmt::Debug for MysqlStore {
 
 impl MysqlStore {
     /// Connects to the database at `url` (`mysql://user:password@host:port/database`; no TLS)
-    /// and creates the tables if needed, with the defaults of [`builder`](Self::builder).
+    /// and creates the table if needed, with the defaults of [`builder`](Self::builder).
     pub async fn open(url: &str) -> Result<Self, StoreError> {
         Self::builder(url).open().await
     }
@@ -107,11 +109,11 @@ impl MysqlStore {
     }
 
     /// A store on a pool you configured. Touches nothing: call [`migrate`](Self::migrate)
-    /// once to create the tables.
+    /// once to create the table.
     ///
     /// Prefer connections at the `READ COMMITTED` isolation level (what [`open`](Self::open)
-    /// sets): under MySQL's default `REPEATABLE READ`, concurrent creates deadlock more often
-    /// on gap locks. The store retries those, so either level is correct.
+    /// sets): under MySQL's default `REPEATABLE READ`, the upgrade of the tables of
+    /// session-kit 0.1 takes gap locks. Either level is correct.
     ///
     /// The pool's own acquire timeout applies (sqlx's default is 30 s). The store waits 6 s
     /// for the answer to a statement, then gives the connection up: set the server's limits
@@ -121,16 +123,20 @@ impl MysqlStore {
         Self { inner: SqlStore { dialect: Mysql { conns: Connections::given(pool) }, tables: Tables::default() } }
     }
 
-    /// Uses the tables `sessions` and `entries` instead of `session_kit_sessions` and
-    /// `session_kit_entries`. Names must be plain identifiers (`A-Z a-z 0-9 _`, up to 48).
+    /// Uses the table `sessions` instead of `session_kit_sessions`, and `entries` as the name
+    /// of the table session-kit 0.1 kept fields in (moved into `sessions` by
+    /// [`migrate`](Self::migrate)) instead of `session_kit_entries`. Names must be plain
+    /// identifiers (`A-Z a-z 0-9 _`, up to 48).
     pub fn with_table_names(mut self, sessions: &str, entries: &str) -> Result<Self, StoreError> {
         self.inner.tables = Tables::new(sessions, entries)?;
         Ok(self)
     }
 
-    /// Creates the tables and their indexes if they do not exist (`CREATE TABLE IF NOT
-    /// EXISTS`; MySQL commits each at once), and adds the columns tables of an earlier release
-    /// lack.
+    /// Creates the table and its indexes if they do not exist (`CREATE TABLE IF NOT EXISTS`)
+    /// and adds the columns tables of an earlier release lack; then moves the sessions of
+    /// session-kit 0.1 into the current layout (see [`MysqlStore`]), a few hundred per
+    /// transaction. App servers starting together take turns under a named lock
+    /// (`GET_LOCK`).
     pub async fn migrate(&self) -> Result<(), StoreError> {
         self.inner.migrate().await
     }
@@ -179,8 +185,7 @@ impl MysqlStoreBuilder {
     /// seconds), before it stops it and the operation fails, having changed nothing
     /// (default 5 s; must not be zero). MariaDB limits every statement; MySQL only `SELECT`s
     /// besides the lock waits. The store waits a second longer for an answer, then gives the
-    /// connection up: a write whose `COMMIT` was sent then fails with
-    /// [`StoreError::OutcomeUnknown`].
+    /// connection up: a write then fails with [`StoreError::OutcomeUnknown`].
     pub fn statement_timeout(mut self, timeout: Duration) -> Self {
         self.settings.statement_timeout = timeout;
         self
@@ -192,15 +197,16 @@ impl MysqlStoreBuilder {
         self
     }
 
-    /// Uses the tables `sessions` and `entries` instead of `session_kit_sessions` and
-    /// `session_kit_entries`. Names must be plain identifiers (`A-Z a-z 0-9 _`, up to 48):
-    /// [`open`](Self::open) checks them.
+    /// Uses the table `sessions` instead of `session_kit_sessions`, and `entries` as the name
+    /// of the table session-kit 0.1 kept fields in instead of `session_kit_entries`. Names
+    /// must be plain identifiers (`A-Z a-z 0-9 _`, up to 48): [`open`](Self::open) checks
+    /// them.
     pub fn table_names(mut self, sessions: &str, entries: &str) -> Self {
         self.settings.tables = Some((sessions.to_owned(), entries.to_owned()));
         self
     }
 
-    /// Connects and creates the tables if needed (the database must exist).
+    /// Connects and creates the table if needed, or upgrades it (the database must exist).
     pub async fn open(self) -> Result<MysqlStore, StoreError> {
         let CheckedSettings { tables, connect, acquire, statement, max_connections } = self.settings.check(NAME)?;
         let options = MySqlConnectOptions::from_str(&self.settings.url)
@@ -211,6 +217,8 @@ impl MysqlStoreBuilder {
             .max_connections(max_connections)
             .acquire_timeout(connect)
             .after_connect(move |conn, _| Box::pin(async move { limits.set(conn).await }))
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| Box::pin(super::ping_if_idle(conn, meta)))
             .connect_with(options)
             .await
             .map_err(|e| StoreError::backend(NAME, e))?;
@@ -260,195 +268,254 @@ impl Limits {
 
 super::forward_store!(MysqlStore);
 
-/// The MySQL dialect: `?` placeholders, a write batch as a transaction, statement by statement.
+/// The MySQL dialect: `?` placeholders, `JSON_MERGE_PATCH` merges.
 #[derive(Debug, Clone)]
 pub(crate) struct Mysql {
     conns: Connections<sqlx::MySql>,
 }
 
-/// In a guarded batch the guard has already found the session live and locked its row, and
-/// the statements run only then.
-const LIVE: LiveAs = LiveAs::Text("1 = 1");
-
-/// Whether the table and column bound to it exist.
-pub(crate) const COLUMN_EXISTS: &str = "SELECT COUNT(*) FROM information_schema.columns \
-     WHERE table_schema = DATABASE() AND table_name = ? AND column_name = ?";
-
-/// Adds `column` to the sessions table.
-pub(crate) fn add_column(sessions: &str, column: &str) -> String {
-    format!("ALTER TABLE {sessions} ADD COLUMN {column} BIGINT NULL")
-}
-
-/// Adds the columns a sessions table of an earlier release lacks ([`ADDED_COLUMNS`]). MySQL 8
-/// has no `ADD COLUMN IF NOT EXISTS`: the catalog says whether each is there, and a process
-/// that added one meanwhile makes the `ALTER` fail with "duplicate column" (1060), which is fine.
-async fn add_missing_columns(conn: &mut sqlx::MySqlConnection, sessions: String) -> Result<(), sqlx::Error> {
-    for column in ADDED_COLUMNS {
-        let (found,): (i64,) = sqlx::query_as(COLUMN_EXISTS).bind(&sessions).bind(column).fetch_one(&mut *conn).await?;
-        if found > 0 {
-            continue;
-        }
-        match conn.execute(sqlx::raw_sql(&add_column(&sessions, column))).await {
-            Err(sqlx::Error::Database(db))
-                if db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>().is_some_and(|e| e.number() == 1060) => {}
-            other => other.map(drop)?,
-        }
-    }
-    Ok(())
-}
-
-/// A statement's text and values.
-pub(crate) fn rendered(statement: &Statement) -> (String, Vec<Value>) {
-    let (mut sql, mut values) = (String::with_capacity(256), Vec::new());
-    statement.render(&mut sql, &mut values, LIVE, &|out: &mut String, _| out.push('?'));
-    (sql, values)
-}
-
-async fn fetch(
-    conn: &mut sqlx::MySqlConnection,
-    (sql, values): &(String, Vec<Value>),
-) -> Result<Vec<sqlx::mysql::MySqlRow>, sqlx::Error> {
-    sqlx::query_with(sql, arguments::<sqlx::MySql>(values.clone())?).fetch_all(conn).await
-}
-
-/// One try of a write batch on `conn`: a transaction, every statement waited for at most as
-/// long as `conns` say. A failure says whether it came from the `COMMIT`, the one statement
-/// whose lost answer leaves the outcome unknown: before it, nothing can have been committed.
-async fn transaction(
+/// Runs `statement` on `conn`, waiting for each answer as long as `conns` say. The statement
+/// is prepared first (no round trip once cached): a failure there is a definite one, even for
+/// a write. A failure says whether the statement may have committed.
+async fn exec(
     conns: &Connections<sqlx::MySql>,
     conn: &mut sqlx::MySqlConnection,
-    guard: Option<&(String, Vec<Value>)>,
-    statements: &[((String, Vec<Value>), bool)],
-) -> Result<Vec<sqlx::mysql::MySqlRow>, (Failure, bool)> {
-    let before = |failure| (failure, false);
-    // A dropped transaction rolls back (sqlx sends the ROLLBACK), so a request that goes away
-    // mid-write leaves nothing half done.
-    let mut tx = conns.within(Box::pin(conn.begin())).await.map_err(before)?;
-    let mut answer = Vec::new();
-    if let Some(guard) = guard {
-        answer = conns.within(Box::pin(fetch(&mut tx, guard))).await.map_err(before)?;
-        if answer.is_empty() {
-            // Not live: nothing to write.
-            conns.within(Box::pin(tx.rollback())).await.map_err(before)?;
-            return Ok(answer);
-        }
+    statement: &Rendered,
+    values: Vec<Value>,
+) -> Result<Answer, (Failure, bool)> {
+    let Rendered { sql, kind, columns, .. } = statement;
+    if *kind == Kind::Schema {
+        return match conns.within(Box::pin(conn.execute(sqlx::raw_sql(sql)))).await {
+            Ok(_) => Ok(Answer::default()),
+            Err(failure) => Err((failure, false)),
+        };
     }
-    for (statement, returns_rows) in statements {
-        let rows = conns.within(Box::pin(fetch(&mut tx, statement))).await.map_err(before)?;
-        if *returns_rows {
-            answer = rows;
-        }
+    let args = arguments::<sqlx::MySql>(values).map_err(|e| (Failure::Sql(e), false))?;
+    conns.within(Box::pin(conn.prepare(sql))).await.map_err(|failure| (failure, false))?;
+    let query = sqlx::query_with(sql, args);
+    match kind {
+        Kind::ReadOne => match conns.within(Box::pin(query.fetch_optional(&mut *conn))).await {
+            Ok(row) => Ok(Answer { rows: decode_rows(row.as_slice(), columns), affected: 0 }),
+            Err(failure) => Err((failure, false)),
+        },
+        Kind::Read => match conns.within(Box::pin(query.fetch_all(&mut *conn))).await {
+            Ok(rows) => Ok(Answer { rows: decode_rows(&rows, columns), affected: 0 }),
+            Err(failure) => Err((failure, false)),
+        },
+        // Autocommit: one statement commits on its own. sqlx asks for the rows a statement
+        // matched (CLIENT_FOUND_ROWS), not only those it changed.
+        Kind::Write | Kind::Schema => match conns.within(Box::pin(query.execute(&mut *conn))).await {
+            Ok(done) => Ok(Answer { rows: Vec::new(), affected: done.rows_affected() }),
+            Err(failure) => Err((failure, true)),
+        },
     }
-    conns.within(Box::pin(tx.commit())).await.map_err(|failure| (failure, true))?;
-    Ok(answer)
 }
 
 impl Dialect for Mysql {
     const NAME: &'static str = NAME;
-    const LOCK: &'static str = " FOR UPDATE";
 
-    fn run(&self, batch: Batch) -> impl std::future::Future<Output = Result<Rows, StoreError>> + Send {
+    fn run(&self, statement: Statement) -> impl std::future::Future<Output = Result<Answer, StoreError>> + Send {
         let conns = self.conns.clone();
+        let statement = statement.rendered();
         async move {
-            let columns = batch.columns();
-            let guard = batch.guard.as_ref().map(rendered);
-            let statements: Vec<_> = batch.statements.iter().map(|s| (rendered(s), !s.columns.is_empty())).collect();
-            let rows = match batch.kind {
-                Kind::Read => {
+            // A write the database aborted (a deadlock, a serialization conflict) changed
+            // nothing: it is tried again, whole. A read is never aborted.
+            retrying(NAME, || {
+                let (conns, statement) = (&conns, &statement);
+                async move {
                     let mut conn = conns.acquire(NAME).await?;
-                    match conns.within(Box::pin(fetch(&mut conn.conn, &statements[0].0))).await {
-                        Ok(rows) => rows,
-                        Err(failure) => return Err(conn.failed(NAME, failure, false)),
-                    }
+                    exec(conns, &mut conn.conn, statement, statement.values.clone())
+                        .await
+                        .map_err(|(failure, commits)| conn.failed(NAME, failure, commits))
                 }
-                // DDL commits on its own in MySQL: one statement at a time, no transaction.
-                Kind::Schema => {
-                    let mut conn = conns.acquire(NAME).await?;
-                    for ((sql, _), _) in &statements {
-                        if let Err(failure) = conns.within(Box::pin(conn.conn.execute(sqlx::raw_sql(sql)))).await {
-                            return Err(conn.failed(NAME, failure, false));
-                        }
-                    }
-                    Vec::new()
-                }
-                // A deadlock rolls the whole transaction back, so it is retried from the start.
-                Kind::Write => {
-                    retrying(NAME, || {
-                        let (conns, guard, statements) = (&conns, &guard, &statements);
-                        async move {
-                            let mut conn = conns.acquire(NAME).await?;
-                            match transaction(conns, &mut conn.conn, guard.as_ref(), statements).await {
-                                Ok(rows) => Ok(rows),
-                                Err((failure, commits)) => Err(conn.failed(NAME, failure, commits)),
-                            }
-                        }
-                    })
-                    .await?
-                }
-            };
-            Ok(decode_rows(&rows, columns))
+            })
+            .await
         }
     }
 
     fn upgrade(&self, t: &Tables) -> impl std::future::Future<Output = Result<(), StoreError>> + Send {
-        let (conns, sessions) = (self.conns.clone(), t.sessions.clone());
+        let (conns, t) = (self.conns.clone(), t.clone());
         async move {
-            let mut conn = conns.acquire(NAME).await?;
-            match conns.within(Box::pin(add_missing_columns(&mut conn.conn, sessions))).await {
-                Ok(()) => Ok(()),
-                Err(failure) => Err(conn.failed(NAME, failure, false)),
+            let conn = conns.acquire(NAME).await?;
+            let mut upgrading = Upgrade { conns, conn, sessions: t.sessions.clone(), locked: false };
+            let result = async {
+                // DDL commits on its own in MySQL: the transaction only holds the turn.
+                upgrading.begin().await?;
+                let mut schema = Mysql::schema(&t).into_iter();
+                for statement in schema.by_ref() {
+                    upgrading.exec(statement).await?;
+                }
+                for column in ADDED_COLUMNS {
+                    if one_int(NAME, &upgrading.exec(column_exists(&t, column.name())).await?)? == 0 {
+                        upgrading.exec(Mysql::add_column(&t, *column)).await?;
+                    }
+                }
+                upgrading.commit().await?;
+                move_old_entries::<Mysql>(&mut upgrading, &t).await
             }
+            .await;
+            if result.is_err() || upgrading.locked {
+                // A transaction or the upgrade lock may be held: the connection goes, and
+                // both with it.
+                upgrading.conn.conn.close_on_drop();
+            }
+            result
         }
     }
 
     fn schema(t: &Tables) -> Vec<Statement> {
-        let (s, e) = (&t.sessions, &t.entries);
-        // Binary collation: field names are compared byte for byte, as in the other stores.
+        let s = &t.sessions;
+        // Binary collation: keys and JSON text are compared byte for byte.
         let text = "CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL";
-        [
-            format!(
-                "CREATE TABLE IF NOT EXISTS {s} (\
-                 store_key VARCHAR(64) {text} PRIMARY KEY, \
-                 created_at BIGINT NOT NULL, \
-                 idle_deadline BIGINT NULL, \
-                 absolute_deadline BIGINT NULL, \
-                 expires_at BIGINT NULL, \
-                 remember_me BIGINT NOT NULL, \
-                 last_active BIGINT NULL, \
-                 lifetime BIGINT NULL, \
-                 INDEX {s}_expires_at (expires_at)\
-                 ) ENGINE = InnoDB"
-            ),
-            format!(
-                "CREATE TABLE IF NOT EXISTS {e} (\
-                 store_key VARCHAR(64) {text}, \
-                 field VARCHAR(255) {text}, \
-                 value LONGBLOB NOT NULL, \
-                 expires_at BIGINT NULL, \
-                 PRIMARY KEY (store_key, field), \
-                 INDEX {e}_expires_at (expires_at), \
-                 FOREIGN KEY (store_key) REFERENCES {s} (store_key) ON DELETE CASCADE ON UPDATE CASCADE\
-                 ) ENGINE = InnoDB"
-            ),
-        ]
-        .into_iter()
-        .map(|sql| Statement::new().sql(sql))
-        .collect()
+        vec![Statement::schema(format!(
+            "CREATE TABLE IF NOT EXISTS {s} (\
+             store_key VARCHAR(64) {text} PRIMARY KEY, \
+             created_at BIGINT NOT NULL, \
+             idle_deadline BIGINT NULL, \
+             absolute_deadline BIGINT NULL, \
+             expires_at BIGINT NULL, \
+             remember_me BIGINT NOT NULL, \
+             last_active BIGINT NULL, \
+             lifetime BIGINT NULL, \
+             entries LONGTEXT {text}, \
+             entries_expire_at BIGINT NULL, \
+             INDEX {s}_expires_at (expires_at), \
+             INDEX {s}_entries_expire_at (entries_expire_at)\
+             ) ENGINE = InnoDB"
+        ))]
     }
 
-    const UPSERT_ENTRY: &'static str =
-        " ON DUPLICATE KEY UPDATE value = VALUES(value), expires_at = VALUES(expires_at)";
+    /// `entries_expire_at` comes with its index, in one statement.
+    fn add_column(t: &Tables, column: Added) -> Statement {
+        let (s, name) = (&t.sessions, column.name());
+        let definition = match column {
+            Added::Millis("entries_expire_at") => format!("BIGINT NULL, ADD INDEX {s}_{name} ({name})"),
+            Added::Millis(_) => "BIGINT NULL".to_owned(),
+            // An expression default: MySQL takes no literal one for text.
+            Added::Entries => "LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL DEFAULT ('{}')".to_owned(),
+        };
+        Statement::schema(format!("ALTER TABLE {s} ADD COLUMN {name} {definition}"))
+    }
 
-    fn collect_chunk(t: &Tables, now: Timestamp, limit: i64) -> Vec<Statement> {
-        vec![
-            // Their entries go by the cascade, which InnoDB always applies.
-            Statement::new()
-                .sql(format!("DELETE FROM {} WHERE expires_at <= ", t.sessions))
-                .time(now)
-                .sql(" ORDER BY expires_at LIMIT ")
-                .arg(Value::Int(Some(limit))),
-            // Rows the previous statement deleted, cascades not counted.
-            Statement::new().sql("SELECT ROW_COUNT()").returning(&[Col::Int]),
-        ]
+    fn merge(s: Statement, change: &Change) -> Statement {
+        s.sql("entries = JSON_MERGE_PATCH(entries, ").text(&statements::patch(change)).sql(")")
+    }
+
+    fn collect_chunk(t: &Tables, now: Timestamp, limit: i64) -> Statement {
+        Statement::write()
+            .sql(format!("DELETE FROM {} WHERE expires_at <= ", t.sessions))
+            .time(now)
+            .sql(" ORDER BY expires_at LIMIT ")
+            .int(Some(limit))
+    }
+}
+
+/// Whether the sessions table has `column`: one row holding 1 or 0.
+pub(crate) fn column_exists(t: &Tables, column: &str) -> Statement {
+    Statement::read_one(&[Col::Int])
+        .sql(
+            "SELECT COUNT(*) FROM information_schema.columns \
+             WHERE table_schema = DATABASE() AND table_name = ",
+        )
+        .text(&t.sessions)
+        .sql(" AND column_name = ")
+        .text(column)
+}
+
+/// Whether the table `name` exists: one row holding 1 or 0.
+pub(crate) fn table_exists(name: &str) -> Statement {
+    Statement::read_one(&[Col::Int])
+        .sql("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ")
+        .text(name)
+}
+
+/// Takes the upgrade lock of the sessions table `sessions` if it is free: one row holding 1
+/// if taken. Named after the database and the table, hashed to fit MySQL's 64 characters.
+/// It does not wait: a wait could outlast the statement timeout.
+pub(crate) fn lock(sessions: &str) -> Statement {
+    Statement::read_one(&[Col::Int])
+        .sql("SELECT GET_LOCK(SHA1(CONCAT('session_kit upgrade ', DATABASE(), '.', ")
+        .text(sessions)
+        .sql(")), 0)")
+}
+
+/// Gives the upgrade lock of `sessions` back.
+pub(crate) fn unlock(sessions: &str) -> Statement {
+    Statement::read_one(&[Col::Int])
+        .sql("SELECT RELEASE_LOCK(SHA1(CONCAT('session_kit upgrade ', DATABASE(), '.', ")
+        .text(sessions)
+        .sql(")))")
+}
+
+/// The connection of an upgrade.
+struct Upgrade {
+    conns: Connections<sqlx::MySql>,
+    conn: Conn<sqlx::MySql>,
+    sessions: String,
+    /// Whether it holds the upgrade lock.
+    locked: bool,
+}
+
+impl Upgrade {
+    async fn raw(&mut self, sql: &str) -> Result<(), StoreError> {
+        let conn = &mut self.conn.conn;
+        match self.conns.within(Box::pin(conn.execute(sqlx::raw_sql(sql)))).await {
+            Ok(_) => Ok(()),
+            Err(failure) => Err(self.conn.failed(NAME, failure, false)),
+        }
+    }
+}
+
+/// How long an upgrade waits for another process's turn (one step of its upgrade: a
+/// statement of the schema, or the move of a few hundred sessions), at most, and how often it
+/// looks.
+const LOCK_WAIT: Duration = Duration::from_secs(30);
+const LOCK_POLL: Duration = Duration::from_millis(20);
+
+impl Upgrading for Upgrade {
+    /// Upgrades by several processes at once take turns, one step at a time, under a named
+    /// lock: MySQL commits DDL at once, so a transaction alone would not keep them apart.
+    fn begin(&mut self) -> impl std::future::Future<Output = Result<(), StoreError>> + Send {
+        async {
+            let deadline = tokio::time::Instant::now() + LOCK_WAIT;
+            loop {
+                if one_int(NAME, &self.exec(lock(&self.sessions)).await?)? == 1 {
+                    break;
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(StoreError::backend(
+                        NAME,
+                        format!("another process held the lock of the tables' upgrade for {LOCK_WAIT:?}"),
+                    ));
+                }
+                tokio::time::sleep(LOCK_POLL).await;
+            }
+            self.locked = true;
+            self.raw("BEGIN").await
+        }
+    }
+
+    fn commit(&mut self) -> impl std::future::Future<Output = Result<(), StoreError>> + Send {
+        async {
+            self.raw("COMMIT").await?;
+            self.exec(unlock(&self.sessions)).await?;
+            self.locked = false;
+            Ok(())
+        }
+    }
+
+    fn exec(&mut self, statement: Statement) -> impl std::future::Future<Output = Result<Answer, StoreError>> + Send {
+        async move {
+            let mut statement = statement.rendered();
+            let values = std::mem::take(&mut statement.values);
+            exec(&self.conns, &mut self.conn.conn, &statement, values)
+                .await
+                .map_err(|(failure, _)| self.conn.failed(NAME, failure, false))
+        }
+    }
+
+    fn table_exists(&mut self, name: &str) -> impl std::future::Future<Output = Result<bool, StoreError>> + Send {
+        let statement = table_exists(name);
+        async move { Ok(one_int(NAME, &self.exec(statement).await?)? > 0) }
     }
 }

@@ -7,14 +7,13 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::Executor as _;
 
-use super::statements::{insert_session, upsert_entries};
 use super::{
-    arguments, decode_rows, retrying, Batch, CheckedSettings, Col, Connections, Create, Dialect, Kind, LiveAs, Rows,
-    ServerSettings, SqlStore, Statement, Tables, Value, ADDED_COLUMNS,
+    arguments, decode_rows, entries, move_old_entries, one_int, retrying, Added, Answer, CheckedSettings, Col, Conn,
+    Connections, Dialect, Failure, Kind, Rendered, ServerSettings, SqlStore, Statement, Tables, Upgrading, Value,
+    ADDED_COLUMNS,
 };
 use crate::error::StoreError;
-use crate::id::StoreKey;
-use crate::record::Record;
+use crate::record::Change;
 use crate::time::Timestamp;
 
 const NAME: &str = "postgres";
@@ -29,14 +28,15 @@ const MIGRATION_LOCK: i64 = 0x5e55_1011_4b17_0001;
 /// Sessions in PostgreSQL, through [`sqlx`]: the store for several app servers that share a
 /// PostgreSQL database.
 ///
-/// The same SQL model as [`SqliteStore`](crate::store::SqliteStore): a row per session and a
-/// row per field, so concurrent requests changing different fields of one session both win;
-/// a change to a destroyed or expired session is refused and never brings it back; expired
-/// sessions are found through an index. Cheap to clone (clones share the pool).
+/// The same SQL model as [`SqliteStore`](crate::store::SqliteStore): a row per session, its
+/// fields in a `JSONB` column into which a change merges the fields it sets or removes on the
+/// server, so concurrent requests changing different fields of one session both win; a change
+/// to a destroyed or expired session is refused and never brings it back; expired sessions
+/// are found through an index. Cheap to clone (clones share the pool).
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), session_core::StoreError> {
-/// // Connects and creates the tables if needed.
+/// // Connects and creates the table if needed.
 /// let store = session_core::PostgresStore::open("postgres://app@127.0.0.1/app").await?;
 ///
 /// // The same with other limits.
@@ -54,23 +54,28 @@ const MIGRATION_LOCK: i64 = 0x5e55_1011_4b17_0001;
 /// **No TLS yet**: the `postgres` feature builds sqlx without TLS, so the connection to the
 /// server is plain TCP (or a Unix socket). Keep the database on a trusted network.
 ///
-/// Every operation is ONE statement, so one round trip: `load` a `SELECT`; `create`, `apply`,
-/// `rename` and `delete` a statement of data-modifying `WITH` clauses, atomic by itself, that
-/// first locks the session row (`FOR NO KEY UPDATE`), so concurrent changes to one session
-/// queue instead of deadlocking and a concurrent `delete` cannot slip between the check and
-/// the writes; an unchanged session costs one `SELECT`. `collect_expired` is one statement
-/// per thousand expired sessions (`FOR UPDATE SKIP LOCKED`: it never waits for requests),
-/// `count_live` one `SELECT COUNT(*)`, which reads every live session's row.
-/// A write the database aborts to break a deadlock or a serialization conflict is retried
-/// a few times, then fails with a [`WriteConflict`](crate::store::WriteConflict) as source.
+/// Every operation is ONE statement, so one round trip: `load` a `SELECT` of one row;
+/// `apply` an `UPDATE` whose `WHERE` checks that the session is live (concurrent changes to
+/// one session queue on its row lock, and each merges into what the one before it wrote);
+/// `create` an `INSERT`, `rename` an `UPDATE` of the key, `delete` a `DELETE` (a create or
+/// rename onto the key of an expired session first clears it: one more); an unchanged session
+/// costs the `SELECT` only. `collect_expired` is one statement per thousand expired sessions
+/// (`FOR UPDATE SKIP LOCKED`: it never waits for requests), then one `UPDATE` per session
+/// holding a field whose own deadline passed; `count_live` one `SELECT COUNT(*)`, which reads
+/// every live session's row. A write the database aborts to break a deadlock or a
+/// serialization conflict is retried a few times, then fails with a
+/// [`WriteConflict`](crate::store::WriteConflict) as source.
 ///
 /// Nothing waits for long (see [`builder`](Self::builder) for the limits). A write whose
 /// answer is lost (the connection broke, or no answer came in time) fails with
 /// [`StoreError::OutcomeUnknown`]: being one statement, it was applied whole or not at all.
 ///
-/// Tables (`session_kit_sessions`, `session_kit_entries` by default): times are `BIGINT`
-/// milliseconds since the epoch, field values `BYTEA`; entries reference their session
-/// `ON DELETE CASCADE ON UPDATE CASCADE`.
+/// The table (`session_kit_sessions` by default) holds times as `BIGINT` milliseconds since
+/// the epoch, and the fields as a `JSONB` object of their base64-encoded bytes. Opening the
+/// tables of session-kit 0.1 (a second table, `session_kit_entries`, with a row per field)
+/// moves those rows into their sessions and drops that table: sessions stored before are
+/// kept. Stop processes of the earlier release first: once the table is gone, their requests
+/// fail.
 #[derive(Clone)]
 pub struct PostgresStore {
     inner: SqlStore<Postgres>,
@@ -84,7 +89,7 @@ impl std::fmt::Debug for PostgresStore {
 
 impl PostgresStore {
     /// Connects to the database at `url` (`postgres://user:password@host:port/database`; no
-    /// TLS) and creates the tables if needed, with the defaults of [`builder`](Self::builder).
+    /// TLS) and creates the table if needed, with the defaults of [`builder`](Self::builder).
     pub async fn open(url: &str) -> Result<Self, StoreError> {
         Self::builder(url).open().await
     }
@@ -100,7 +105,7 @@ impl PostgresStore {
     }
 
     /// A store on a pool you configured. Touches nothing: call [`migrate`](Self::migrate)
-    /// once to create the tables.
+    /// once to create the table.
     ///
     /// The pool's own acquire timeout applies (sqlx's default is 30 s). The store waits 6 s
     /// for the answer to a statement, then gives the connection up: set a `statement_timeout`
@@ -109,16 +114,19 @@ impl PostgresStore {
         Self { inner: SqlStore { dialect: Postgres { conns: Connections::given(pool) }, tables: Tables::default() } }
     }
 
-    /// Uses the tables `sessions` and `entries` instead of `session_kit_sessions` and
-    /// `session_kit_entries`. Names must be plain identifiers (`A-Z a-z 0-9 _`, up to 48).
+    /// Uses the table `sessions` instead of `session_kit_sessions`, and `entries` as the name
+    /// of the table session-kit 0.1 kept fields in (moved into `sessions` by
+    /// [`migrate`](Self::migrate)) instead of `session_kit_entries`. Names must be plain
+    /// identifiers (`A-Z a-z 0-9 _`, up to 48).
     pub fn with_table_names(mut self, sessions: &str, entries: &str) -> Result<Self, StoreError> {
         self.inner.tables = Tables::new(sessions, entries)?;
         Ok(self)
     }
 
-    /// Creates the tables and indexes if they do not exist, and adds the columns tables of an
-    /// earlier release lack, in one transaction that holds an advisory lock, so app servers
-    /// starting together do not trip over each other.
+    /// Creates the table and its indexes if they do not exist and adds the columns tables of
+    /// an earlier release lack, in one transaction that holds an advisory lock, so app servers
+    /// starting together do not trip over each other; then moves the sessions of session-kit
+    /// 0.1 into the current layout (see [`PostgresStore`]), a few hundred per transaction.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         self.inner.migrate().await
     }
@@ -179,15 +187,16 @@ impl PostgresStoreBuilder {
         self
     }
 
-    /// Uses the tables `sessions` and `entries` instead of `session_kit_sessions` and
-    /// `session_kit_entries`. Names must be plain identifiers (`A-Z a-z 0-9 _`, up to 48):
-    /// [`open`](Self::open) checks them.
+    /// Uses the table `sessions` instead of `session_kit_sessions`, and `entries` as the name
+    /// of the table session-kit 0.1 kept fields in instead of `session_kit_entries`. Names
+    /// must be plain identifiers (`A-Z a-z 0-9 _`, up to 48): [`open`](Self::open) checks
+    /// them.
     pub fn table_names(mut self, sessions: &str, entries: &str) -> Self {
         self.settings.tables = Some((sessions.to_owned(), entries.to_owned()));
         self
     }
 
-    /// Connects and creates the tables if needed.
+    /// Connects and creates the table if needed (or upgrades it).
     pub async fn open(self) -> Result<PostgresStore, StoreError> {
         let CheckedSettings { tables, connect, acquire, statement, max_connections } = self.settings.check(NAME)?;
         let options = PgConnectOptions::from_str(&self.settings.url)
@@ -200,6 +209,8 @@ impl PostgresStoreBuilder {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(connect)
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| Box::pin(super::ping_if_idle(conn, meta)))
             .connect_with(options)
             .await
             .map_err(|e| StoreError::backend(NAME, e))?;
@@ -212,111 +223,113 @@ impl PostgresStoreBuilder {
 
 super::forward_store!(PostgresStore);
 
-/// The PostgreSQL dialect: `$n` placeholders, every batch as one statement.
+/// The PostgreSQL dialect: `$n` placeholders, `jsonb` merges.
 #[derive(Debug, Clone)]
 pub(crate) struct Postgres {
     conns: Connections<sqlx::Postgres>,
 }
 
-/// The guard's answer, as the statements of a guarded batch see it.
-const LIVE: LiveAs = LiveAs::Text("EXISTS (SELECT 1 FROM live)");
-
-/// The statements of a schema batch as one text, run by the simple query protocol: it takes
-/// them all in one call (there are no bound values) and runs them as one implicit transaction,
-/// which keeps the advisory lock.
-pub(crate) fn schema_sql(batch: &Batch) -> String {
-    let mut sql = format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK});\n");
-    for statement in &batch.statements {
-        statement.render(&mut sql, &mut Vec::new(), LiveAs::Inline, &|_: &mut String, _| {});
-        sql.push_str(";\n");
-    }
-    sql
-}
-
-/// `batch` as one statement: its statements become `WITH` clauses, the last one (or, with a
-/// guard, a `SELECT` of the guard's rows) the main query. PostgreSQL runs the main query
-/// first, so the guard's row lock is taken before any clause writes; every clause that
-/// refers to the guard reads its one, locked, result.
-pub(crate) fn one_statement(batch: &Batch) -> (String, Vec<Value>) {
-    let placeholder = |out: &mut String, n: usize| {
+/// `statement`'s text with `$n` placeholders, and its values.
+pub(crate) fn rendered(statement: Statement) -> Rendered {
+    statement.render(|out, n| {
         // Writing to a String cannot fail.
         let _ = write!(out, "${n}");
-    };
-    let (mut sql, mut values) = (String::with_capacity(512), Vec::new());
-    let (clauses, main) = match (&batch.guard, batch.statements.split_last()) {
-        (Some(_), _) => (&batch.statements[..], None),
-        (None, Some((last, rest))) => (rest, Some(last)),
-        (None, None) => (&[][..], None),
-    };
-    let mut first = true;
-    let mut open = |sql: &mut String, name: &str| {
-        sql.push_str(if first { "WITH " } else { ", " });
-        first = false;
-        sql.push_str(name);
-        sql.push_str(" AS (");
-    };
-    if let Some(guard) = &batch.guard {
-        open(&mut sql, "live");
-        guard.render(&mut sql, &mut values, LIVE, &placeholder);
-        sql.push(')');
+    })
+}
+
+/// Runs `statement` on `conn`, waiting for each answer as long as `conns` say. The statement
+/// is prepared first (no round trip once cached): a failure there is a definite one, even for
+/// a write. A failure says whether the statement may have committed.
+async fn exec(
+    conns: &Connections<sqlx::Postgres>,
+    conn: &mut sqlx::PgConnection,
+    statement: &Rendered,
+    values: Vec<Value>,
+) -> Result<Answer, (Failure, bool)> {
+    let Rendered { sql, kind, columns, .. } = statement;
+    if *kind == Kind::Schema {
+        return match conns.within(Box::pin(conn.execute(sqlx::raw_sql(sql)))).await {
+            Ok(_) => Ok(Answer::default()),
+            Err(failure) => Err((failure, false)),
+        };
     }
-    for (i, clause) in clauses.iter().enumerate() {
-        let name = clause.name.map_or_else(|| format!("w{i}"), str::to_owned);
-        open(&mut sql, &name);
-        clause.render(&mut sql, &mut values, LIVE, &placeholder);
-        sql.push(')');
+    let args = arguments::<sqlx::Postgres>(values).map_err(|e| (Failure::Sql(e), false))?;
+    conns.within(Box::pin(conn.prepare(sql))).await.map_err(|failure| (failure, false))?;
+    let query = sqlx::query_with(sql, args);
+    match kind {
+        Kind::ReadOne => match conns.within(Box::pin(query.fetch_optional(&mut *conn))).await {
+            Ok(row) => Ok(Answer { rows: decode_rows(row.as_slice(), columns), affected: 0 }),
+            Err(failure) => Err((failure, false)),
+        },
+        Kind::Read => match conns.within(Box::pin(query.fetch_all(&mut *conn))).await {
+            Ok(rows) => Ok(Answer { rows: decode_rows(&rows, columns), affected: 0 }),
+            Err(failure) => Err((failure, false)),
+        },
+        // One statement is atomic: its own success commits it.
+        Kind::Write | Kind::Schema => match conns.within(Box::pin(query.execute(&mut *conn))).await {
+            Ok(done) => Ok(Answer { rows: Vec::new(), affected: done.rows_affected() }),
+            Err(failure) => Err((failure, true)),
+        },
     }
-    if !sql.is_empty() {
-        sql.push(' ');
-    }
-    match main {
-        Some(main) => main.render(&mut sql, &mut values, LIVE, &placeholder),
-        None => sql.push_str("SELECT 1 FROM live"),
-    }
-    (sql, values)
 }
 
 impl Dialect for Postgres {
     const NAME: &'static str = NAME;
-    // The lock an UPDATE of non-key columns takes: every change to one session takes it
-    // first, so they queue, and it leaves other sessions' foreign key checks alone.
-    const LOCK: &'static str = " FOR NO KEY UPDATE";
+    // Text first: a parameter cast straight to `jsonb` would be sent as `jsonb`'s binary form.
+    const JSON_ARG: (&'static str, &'static str) = ("CAST(CAST(", " AS text) AS jsonb)");
+    const ENTRIES_TEXT: &'static str = "entries::text";
 
-    fn run(&self, batch: Batch) -> impl std::future::Future<Output = Result<Rows, StoreError>> + Send {
+    fn run(&self, statement: Statement) -> impl std::future::Future<Output = Result<Answer, StoreError>> + Send {
         let conns = self.conns.clone();
+        let statement = rendered(statement);
         async move {
-            if batch.kind == Kind::Schema {
-                let sql = schema_sql(&batch);
-                let mut conn = conns.acquire(NAME).await?;
-                return match conns.within(Box::pin(conn.conn.execute(sqlx::raw_sql(&sql)))).await {
-                    Ok(_) => Ok(Vec::new()),
-                    Err(failure) => Err(conn.failed(NAME, failure, false)),
-                };
-            }
-            let (sql, values) = one_statement(&batch);
-            // One statement is atomic: its own success commits it.
-            let commits = batch.kind == Kind::Write;
-            // It is retried whole; a read is never aborted by a conflict.
-            let rows = retrying(NAME, || {
-                let (sql, values, conns) = (&sql, values.clone(), &conns);
+            // A write the database aborted (a deadlock, a serialization conflict) changed
+            // nothing: it is tried again, whole. A read is never aborted.
+            retrying(NAME, || {
+                let (conns, statement) = (&conns, &statement);
                 async move {
-                    let args = arguments::<sqlx::Postgres>(values).map_err(|e| StoreError::backend(NAME, e))?;
                     let mut conn = conns.acquire(NAME).await?;
-                    match conns.within(Box::pin(sqlx::query_with(sql, args).fetch_all(&mut *conn.conn))).await {
-                        Ok(rows) => Ok(rows),
-                        Err(failure) => Err(conn.failed(NAME, failure, commits)),
-                    }
+                    exec(conns, &mut conn.conn, statement, statement.values.clone())
+                        .await
+                        .map_err(|(failure, commits)| conn.failed(NAME, failure, commits))
                 }
             })
-            .await?;
-            Ok(decode_rows(&rows, batch.columns()))
+            .await
+        }
+    }
+
+    fn upgrade(&self, t: &Tables) -> impl std::future::Future<Output = Result<(), StoreError>> + Send {
+        let (conns, t) = (self.conns.clone(), t.clone());
+        async move {
+            let conn = conns.acquire(NAME).await?;
+            let mut upgrading = Upgrade { conns, conn };
+            let result = async {
+                upgrading.begin().await?;
+                for statement in Postgres::schema(&t).into_iter().take(1) {
+                    upgrading.exec(statement).await?;
+                }
+                for column in ADDED_COLUMNS {
+                    upgrading.exec(Postgres::add_column(&t, *column)).await?;
+                }
+                for statement in Postgres::schema(&t).into_iter().skip(1) {
+                    upgrading.exec(statement).await?;
+                }
+                upgrading.commit().await?;
+                move_old_entries::<Postgres>(&mut upgrading, &t).await
+            }
+            .await;
+            if result.is_err() {
+                // A transaction may be open: the connection goes, and the transaction with it.
+                upgrading.conn.conn.close_on_drop();
+            }
+            result
         }
     }
 
     fn schema(t: &Tables) -> Vec<Statement> {
-        let (s, e) = (&t.sessions, &t.entries);
-        [
-            format!(
+        let s = &t.sessions;
+        vec![
+            Statement::schema(format!(
                 "CREATE TABLE IF NOT EXISTS {s} (\
                  store_key TEXT NOT NULL PRIMARY KEY, \
                  created_at BIGINT NOT NULL, \
@@ -325,98 +338,118 @@ impl Dialect for Postgres {
                  expires_at BIGINT, \
                  remember_me BIGINT NOT NULL, \
                  last_active BIGINT, \
-                 lifetime BIGINT)"
-            ),
-            format!("CREATE INDEX IF NOT EXISTS {s}_expires_at ON {s} (expires_at) WHERE expires_at IS NOT NULL"),
-            format!(
-                "CREATE TABLE IF NOT EXISTS {e} (\
-                 store_key TEXT NOT NULL REFERENCES {s} (store_key) ON DELETE CASCADE ON UPDATE CASCADE, \
-                 field TEXT NOT NULL, \
-                 value BYTEA NOT NULL, \
-                 expires_at BIGINT, \
-                 PRIMARY KEY (store_key, field))"
-            ),
-            format!("CREATE INDEX IF NOT EXISTS {e}_expires_at ON {e} (expires_at) WHERE expires_at IS NOT NULL"),
+                 lifetime BIGINT, \
+                 entries JSONB NOT NULL DEFAULT '{{}}', \
+                 entries_expire_at BIGINT)"
+            )),
+            Statement::schema(format!(
+                "CREATE INDEX IF NOT EXISTS {s}_expires_at ON {s} (expires_at) WHERE expires_at IS NOT NULL"
+            )),
+            Statement::schema(format!(
+                "CREATE INDEX IF NOT EXISTS {s}_entries_expire_at ON {s} (entries_expire_at) \
+                 WHERE entries_expire_at IS NOT NULL"
+            )),
         ]
-        .into_iter()
-        // Tables of an earlier release lack them. The catalog first: an ALTER TABLE locks out
-        // every reader of the table, even when it has nothing to do.
-        .chain(ADDED_COLUMNS.iter().map(|column| {
-            format!(
-                "DO $$ BEGIN \
-                 IF NOT EXISTS (SELECT 1 FROM pg_attribute \
-                 WHERE attrelid = '{s}'::regclass AND attname = '{column}' AND NOT attisdropped) THEN \
-                 ALTER TABLE {s} ADD COLUMN IF NOT EXISTS {column} BIGINT; \
-                 END IF; END $$"
-            )
-        }))
-        .map(|sql| Statement::new().sql(sql))
-        .collect()
     }
 
-    /// One statement: claim the key (insert the session, or overwrite an expired one in place:
-    /// deleting it would cascade, at the end of the statement, onto the new entries), then,
-    /// only if the claim succeeded, drop the old record's other fields and upsert the new ones.
-    fn create(t: &Tables, key: &StoreKey, record: &Record, now: Timestamp) -> Create {
-        let claim = insert_session(t, key, &record.meta)
+    /// The catalog first: an `ALTER TABLE` locks out every reader of the table, even when it
+    /// has nothing to do.
+    fn add_column(t: &Tables, column: Added) -> Statement {
+        let (s, name) = (&t.sessions, column.name());
+        let definition = match column {
+            Added::Millis(_) => "BIGINT",
+            Added::Entries => "JSONB NOT NULL DEFAULT '{}'",
+        };
+        Statement::schema(format!(
+            "DO $$ BEGIN \
+             IF NOT EXISTS (SELECT 1 FROM pg_attribute \
+             WHERE attrelid = '{s}'::regclass AND attname = '{name}' AND NOT attisdropped) THEN \
+             ALTER TABLE {s} ADD COLUMN IF NOT EXISTS {name} {definition}; \
+             END IF; END $$"
+        ))
+    }
+
+    /// `(entries - ARRAY[<removed>]) || <set>`: the removals, then the sets, so a field both
+    /// removed and set ends up set.
+    fn merge(s: Statement, change: &Change) -> Statement {
+        let removed: Vec<&String> =
+            change.remove.iter().filter(|field| change.set.iter().all(|(set, _)| set != *field)).collect();
+        let mut s = s.sql("entries = ");
+        s = if removed.is_empty() { s.sql("entries") } else { s.sql("(entries - ARRAY[") };
+        for (i, field) in removed.iter().enumerate() {
+            s = s.sql(if i == 0 { "" } else { ", " }).text(field).sql("::text");
+        }
+        if !removed.is_empty() {
+            s = s.sql("])");
+        }
+        if change.set.is_empty() {
+            return s;
+        }
+        let set = entries::to_json(change.set.iter().map(|(k, e)| (k.as_str(), Some(e))));
+        s.sql(" || ").json::<Self>(set)
+    }
+
+    fn collect_chunk(t: &Tables, now: Timestamp, limit: i64) -> Statement {
+        // SKIP LOCKED: a session a request is changing right now is left for the next round.
+        Statement::write()
             .sql(format!(
-                " ON CONFLICT (store_key) DO UPDATE SET created_at = excluded.created_at, \
-                 idle_deadline = excluded.idle_deadline, absolute_deadline = excluded.absolute_deadline, \
-                 expires_at = excluded.expires_at, remember_me = excluded.remember_me, \
-                 last_active = excluded.last_active, lifetime = excluded.lifetime \
-                 WHERE {}.expires_at <= ",
+                "DELETE FROM {0} WHERE store_key IN (SELECT store_key FROM {0} WHERE expires_at <= ",
                 t.sessions
             ))
             .time(now)
-            .sql(" RETURNING 1")
-            .named("claim");
-        let claimed = "EXISTS (SELECT 1 FROM claim)";
-        let mut old = Statement::new()
-            .sql(format!("DELETE FROM {} WHERE store_key = ", t.entries))
-            .key(key)
-            .sql(" AND ")
-            .sql(claimed);
-        // Fields of the new record are upserted: the two clauses never touch the same row.
-        for (i, (field, _)) in record.entries.iter().enumerate() {
-            old = old.sql(if i == 0 { " AND field NOT IN (" } else { ", " }).arg(Value::Text(Some(field.clone())));
+            .sql(" ORDER BY expires_at LIMIT ")
+            .int(Some(limit))
+            .sql(" FOR UPDATE SKIP LOCKED)")
+    }
+}
+
+/// The connection of an upgrade.
+struct Upgrade {
+    conns: Connections<sqlx::Postgres>,
+    conn: Conn<sqlx::Postgres>,
+}
+
+impl Upgrade {
+    async fn raw(&mut self, sql: &str) -> Result<(), StoreError> {
+        let conn = &mut self.conn.conn;
+        match self.conns.within(Box::pin(conn.execute(sqlx::raw_sql(sql)))).await {
+            Ok(_) => Ok(()),
+            Err(failure) => Err(self.conn.failed(NAME, failure, false)),
         }
-        if !record.entries.is_empty() {
-            old = old.sql(")");
-        }
-        let mut clauses = vec![claim, old];
-        clauses.extend(upsert_entries::<Self>(t, key, &record.entries, |s| s.sql(claimed)));
-        clauses.push(Statement::new().sql("SELECT count(*) FROM claim").returning(&[Col::Int]));
-        Create::Answers(Batch { kind: Kind::Write, guard: None, statements: clauses })
+    }
+}
+
+impl Upgrading for Upgrade {
+    /// Upgrades by several processes at once take turns, one transaction at a time.
+    fn begin(&mut self) -> impl std::future::Future<Output = Result<(), StoreError>> + Send {
+        async { self.raw(&format!("BEGIN; SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")).await }
     }
 
-    /// Data-modifying `WITH` clauses run in no set order, except that a clause runs to its end
-    /// as soon as another reads its rows: `then` reads `first`'s count before it changes a row.
-    /// A rename needs that twice over: the key `first` frees must be free when `then` takes
-    /// it, and the cascade of `first`'s deletion (run at the end of the statement, in the order
-    /// the rows changed) must come before the cascade of the move, or it would delete the
-    /// moved entries.
-    fn in_order(first: Statement, then: Statement) -> (Statement, Statement) {
-        (first.sql(" RETURNING 1").named("earlier"), then.sql(" AND (SELECT count(*) FROM earlier) >= 0"))
+    fn commit(&mut self) -> impl std::future::Future<Output = Result<(), StoreError>> + Send {
+        async { self.raw("COMMIT").await }
     }
 
-    fn collect_chunk(t: &Tables, now: Timestamp, limit: i64) -> Vec<Statement> {
-        vec![
-            // SKIP LOCKED: a session a request is changing right now is left for the next round.
-            Statement::new()
-                .sql(format!("SELECT store_key FROM {} WHERE expires_at <= ", t.sessions))
-                .time(now)
-                .sql(" ORDER BY expires_at LIMIT ")
-                .arg(Value::Int(Some(limit)))
-                .sql(" FOR UPDATE SKIP LOCKED")
-                .named("chosen"),
-            // Their entries go by the cascade.
-            Statement::new()
-                .sql(format!(
-                    "DELETE FROM {} WHERE store_key IN (SELECT store_key FROM chosen) RETURNING 1",
-                    t.sessions
-                ))
-                .named("gone"),
-            Statement::new().sql("SELECT count(*) FROM gone").returning(&[Col::Int]),
-        ]
+    fn exec(&mut self, statement: Statement) -> impl std::future::Future<Output = Result<Answer, StoreError>> + Send {
+        async move {
+            // Inside a transaction nothing commits before COMMIT: every failure is definite.
+            let mut statement = rendered(statement);
+            let values = std::mem::take(&mut statement.values);
+            exec(&self.conns, &mut self.conn.conn, &statement, values)
+                .await
+                .map_err(|(failure, _)| self.conn.failed(NAME, failure, false))
+        }
     }
+
+    fn table_exists(&mut self, name: &str) -> impl std::future::Future<Output = Result<bool, StoreError>> + Send {
+        let statement = table_exists(name);
+        async move { Ok(one_int(NAME, &self.exec(statement).await?)? > 0) }
+    }
+}
+
+/// Whether a table named `name` is found on the search path: one row holding 1 or 0.
+pub(crate) fn table_exists(name: &str) -> Statement {
+    Statement::read_one(&[Col::Int])
+        .sql("SELECT CAST(CASE WHEN to_regclass(")
+        .text(name)
+        .sql(") IS NULL THEN 0 ELSE 1 END AS bigint)")
 }

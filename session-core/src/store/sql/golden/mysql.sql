@@ -3,7 +3,7 @@
 -- Line breaks and indentation are for reading: a break stands for one space, or for nothing after
 -- `(` and before `)`; after a `;` that ends a line it is a real line break.
 
--- ===== migrate (schema) =====
+-- ===== migrate: the table, then its indexes (schema) =====
 CREATE TABLE IF NOT EXISTS session_kit_sessions (
   store_key VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL PRIMARY KEY,
   created_at BIGINT NOT NULL,
@@ -13,156 +13,93 @@ CREATE TABLE IF NOT EXISTS session_kit_sessions (
   remember_me BIGINT NOT NULL,
   last_active BIGINT NULL,
   lifetime BIGINT NULL,
-  INDEX session_kit_sessions_expires_at (expires_at)
+  entries LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+  entries_expire_at BIGINT NULL,
+  INDEX session_kit_sessions_expires_at (expires_at),
+  INDEX session_kit_sessions_entries_expire_at (entries_expire_at)
 ) ENGINE = InnoDB
 
-CREATE TABLE IF NOT EXISTS session_kit_entries (
-  store_key VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
-  field VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
-  value LONGBLOB NOT NULL,
-  expires_at BIGINT NULL,
-  PRIMARY KEY (store_key, field),
-  INDEX session_kit_entries_expires_at (expires_at),
-  FOREIGN KEY (store_key) REFERENCES session_kit_sessions (store_key) ON DELETE CASCADE ON UPDATE CASCADE
-) ENGINE = InnoDB
+-- ===== migrate: a column tables of an earlier release lack, each (schema) =====
+ALTER TABLE session_kit_sessions ADD COLUMN last_active BIGINT NULL
 
--- ===== load (read) =====
-SELECT s.created_at, s.idle_deadline, s.absolute_deadline, s.remember_me, e.field, e.value, e.expires_at, s.last_active, s.lifetime
-FROM session_kit_sessions s
-LEFT JOIN session_kit_entries e ON e.store_key = s.store_key AND (e.expires_at IS NULL OR e.expires_at > ?)
-WHERE s.store_key = ? AND (s.expires_at IS NULL OR s.expires_at > ?)
--- 1: integer 1700000000000
--- 2: text '01000000000000000000000000000000'
--- 3: integer 1700000000000
+ALTER TABLE session_kit_sessions ADD COLUMN lifetime BIGINT NULL
 
--- ===== create; a live session under the key fails it (write) =====
-DELETE FROM session_kit_entries
-WHERE store_key = ? AND NOT EXISTS (
-  SELECT 1 FROM session_kit_sessions
-  WHERE store_key = ? AND (expires_at IS NULL OR expires_at > ?)
-)
--- 1: text '01000000000000000000000000000000'
--- 2: text '01000000000000000000000000000000'
--- 3: integer 1700000000000
+ALTER TABLE session_kit_sessions ADD COLUMN entries LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL DEFAULT ('{}')
 
-DELETE FROM session_kit_sessions
-WHERE store_key = ? AND expires_at <= ?
--- 1: text '01000000000000000000000000000000'
--- 2: integer 1700000000000
+ALTER TABLE session_kit_sessions ADD COLUMN entries_expire_at BIGINT NULL, ADD INDEX session_kit_sessions_entries_expire_at (entries_expire_at)
 
-INSERT INTO session_kit_sessions (store_key, created_at, idle_deadline, absolute_deadline, expires_at, remember_me, last_active, lifetime)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?)
--- 1: text '01000000000000000000000000000000'
--- 2: integer 1700000000000
--- 3: integer 1700001800000
--- 4: integer 1700043200000
--- 5: integer 1700001800000
--- 6: integer 1
--- 7: integer 1700000000000
--- 8: integer 2592000000
-
-INSERT INTO session_kit_entries (store_key, field, value, expires_at)
-SELECT * FROM (
-  SELECT ? AS k, ? AS f, ? AS v, ? AS x
-  UNION ALL SELECT ?, ?, ?, ?
-) AS v
-WHERE 1 = 1
-ON DUPLICATE KEY UPDATE value = VALUES(value), expires_at = VALUES(expires_at)
--- 1: text '01000000000000000000000000000000'
--- 2: text 'user_id'
--- 3: blob x'010203'
--- 4: integer NULL
--- 5: text '01000000000000000000000000000000'
--- 6: text 'otp'
--- 7: blob x'04'
--- 8: integer 1700000600000
-
--- ===== create: no fields; a live session under the key fails it (write) =====
-DELETE FROM session_kit_entries
-WHERE store_key = ? AND NOT EXISTS (
-  SELECT 1 FROM session_kit_sessions
-  WHERE store_key = ? AND (expires_at IS NULL OR expires_at > ?)
-)
--- 1: text '01000000000000000000000000000000'
--- 2: text '01000000000000000000000000000000'
--- 3: integer 1700000000000
-
-DELETE FROM session_kit_sessions
-WHERE store_key = ? AND expires_at <= ?
--- 1: text '01000000000000000000000000000000'
--- 2: integer 1700000000000
-
-INSERT INTO session_kit_sessions (store_key, created_at, idle_deadline, absolute_deadline, expires_at, remember_me, last_active, lifetime)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?)
--- 1: text '01000000000000000000000000000000'
--- 2: integer 1700000000000
--- 3: integer 1700001800000
--- 4: integer 1700043200000
--- 5: integer 1700001800000
--- 6: integer 1
--- 7: integer 1700000000000
--- 8: integer 2592000000
-
--- ===== apply: sets, removes (one also set) and new metadata (write, guarded) =====
-SELECT 1 FROM session_kit_sessions
-WHERE store_key = ? AND (expires_at IS NULL OR expires_at > ?) FOR UPDATE
--- 1: text '01000000000000000000000000000000'
--- 2: integer 1700000000000
-
-DELETE FROM session_kit_entries
-WHERE store_key = ? AND field IN (?) AND 1 = 1
--- 1: text '01000000000000000000000000000000'
--- 2: text 'alerts'
-
-INSERT INTO session_kit_entries (store_key, field, value, expires_at)
-SELECT * FROM (
-  SELECT ? AS k, ? AS f, ? AS v, ? AS x
-  UNION ALL SELECT ?, ?, ?, ?
-) AS v
-WHERE 1 = 1
-ON DUPLICATE KEY UPDATE value = VALUES(value), expires_at = VALUES(expires_at)
--- 1: text '01000000000000000000000000000000'
--- 2: text 'notice'
--- 3: blob x'05'
--- 4: integer NULL
--- 5: text '01000000000000000000000000000000'
--- 6: text 'otp'
--- 7: blob x'06'
--- 8: integer 1700000660000
-
-UPDATE session_kit_sessions SET created_at = ?, idle_deadline = ?, absolute_deadline = ?, expires_at = ?, remember_me = ?, last_active = ?, lifetime = ?
+-- ===== load (read, one row) =====
+SELECT created_at, idle_deadline, absolute_deadline, remember_me, last_active, lifetime, entries
+FROM session_kit_sessions
 WHERE store_key = ? AND (expires_at IS NULL OR expires_at > ?)
--- 1: integer 1700000000000
--- 2: integer 1700001860000
--- 3: integer NULL
--- 4: integer 1700001860000
--- 5: integer 0
--- 6: integer 1700000060000
--- 7: integer NULL
--- 8: text '01000000000000000000000000000000'
--- 9: integer 1700000000000
-
--- ===== apply: sets only (write, guarded) =====
-SELECT 1 FROM session_kit_sessions
-WHERE store_key = ? AND (expires_at IS NULL OR expires_at > ?) FOR UPDATE
 -- 1: text '01000000000000000000000000000000'
 -- 2: integer 1700000000000
 
-INSERT INTO session_kit_entries (store_key, field, value, expires_at)
-SELECT * FROM (SELECT ? AS k, ? AS f, ? AS v, ? AS x) AS v
-WHERE 1 = 1
-ON DUPLICATE KEY UPDATE value = VALUES(value), expires_at = VALUES(expires_at)
+-- ===== create; a record under the key fails it (write) =====
+INSERT INTO session_kit_sessions (store_key, created_at, idle_deadline, absolute_deadline, expires_at, remember_me, last_active, lifetime, entries, entries_expire_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 -- 1: text '01000000000000000000000000000000'
--- 2: text 'notice'
--- 3: blob x'07'
--- 4: integer NULL
+-- 2: integer 1700000000000
+-- 3: integer 1700001800000
+-- 4: integer 1700043200000
+-- 5: integer 1700001800000
+-- 6: integer 1
+-- 7: integer 1700000000000
+-- 8: integer 2592000000
+-- 9: text '{"user_id":"āĂă","otp":["Ą",1700000600000]}'
+-- 10: integer 1700000600000
 
--- ===== apply: new metadata only (write, guarded) =====
-SELECT 1 FROM session_kit_sessions
-WHERE store_key = ? AND (expires_at IS NULL OR expires_at > ?) FOR UPDATE
+-- ===== create: no fields (write) =====
+INSERT INTO session_kit_sessions (store_key, created_at, idle_deadline, absolute_deadline, expires_at, remember_me, last_active, lifetime, entries, entries_expire_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+-- 1: text '01000000000000000000000000000000'
+-- 2: integer 1700000000000
+-- 3: integer 1700001800000
+-- 4: integer 1700043200000
+-- 5: integer 1700001800000
+-- 6: integer 1
+-- 7: integer 1700000000000
+-- 8: integer 2592000000
+-- 9: text '{}'
+-- 10: integer NULL
+
+-- ===== create or rename onto a key: clear an expired record (write) =====
+DELETE FROM session_kit_sessions
+WHERE store_key = ? AND expires_at <= ?
 -- 1: text '01000000000000000000000000000000'
 -- 2: integer 1700000000000
 
+-- ===== apply: sets, removes (one also set) and new metadata (write) =====
+UPDATE session_kit_sessions SET entries = JSON_MERGE_PATCH(entries, ?), entries_expire_at = CASE WHEN entries_expire_at <= ? THEN entries_expire_at ELSE ? END, created_at = ?, idle_deadline = ?, absolute_deadline = ?, expires_at = ?, remember_me = ?, last_active = ?, lifetime = ?
+WHERE store_key = ? AND (expires_at IS NULL OR expires_at > ?)
+-- 1: text '{"notice":"ą","otp":["Ć",1700000660000],"alerts":null}'
+-- 2: integer 1700000660000
+-- 3: integer 1700000660000
+-- 4: integer 1700000000000
+-- 5: integer 1700001860000
+-- 6: integer NULL
+-- 7: integer 1700001860000
+-- 8: integer 0
+-- 9: integer 1700000060000
+-- 10: integer NULL
+-- 11: text '01000000000000000000000000000000'
+-- 12: integer 1700000000000
+
+-- ===== apply: sets only (write) =====
+UPDATE session_kit_sessions SET entries = JSON_MERGE_PATCH(entries, ?)
+WHERE store_key = ? AND (expires_at IS NULL OR expires_at > ?)
+-- 1: text '{"notice":"ć"}'
+-- 2: text '01000000000000000000000000000000'
+-- 3: integer 1700000000000
+
+-- ===== apply: removes only (write) =====
+UPDATE session_kit_sessions SET entries = JSON_MERGE_PATCH(entries, ?)
+WHERE store_key = ? AND (expires_at IS NULL OR expires_at > ?)
+-- 1: text '{"notice":null}'
+-- 2: text '01000000000000000000000000000000'
+-- 3: integer 1700000000000
+
+-- ===== apply: new metadata only (write) =====
 UPDATE session_kit_sessions SET created_at = ?, idle_deadline = ?, absolute_deadline = ?, expires_at = ?, remember_me = ?, last_active = ?, lifetime = ?
 WHERE store_key = ? AND (expires_at IS NULL OR expires_at > ?)
 -- 1: integer 1700000000000
@@ -175,7 +112,7 @@ WHERE store_key = ? AND (expires_at IS NULL OR expires_at > ?)
 -- 8: text '01000000000000000000000000000000'
 -- 9: integer 1700000000000
 
--- ===== apply: nothing to write (read) =====
+-- ===== apply: nothing to write (read, one row) =====
 SELECT 1 FROM session_kit_sessions
 WHERE store_key = ? AND (expires_at IS NULL OR expires_at > ?)
 -- 1: text '01000000000000000000000000000000'
@@ -186,87 +123,82 @@ DELETE FROM session_kit_sessions
 WHERE store_key = ?
 -- 1: text '01000000000000000000000000000000'
 
-DELETE FROM session_kit_entries
-WHERE store_key = ?
--- 1: text '01000000000000000000000000000000'
-
--- ===== rename (write, guarded) =====
-SELECT 1 FROM session_kit_sessions
-WHERE store_key = ? AND (expires_at IS NULL OR expires_at > ?) FOR UPDATE
--- 1: text '01000000000000000000000000000000'
--- 2: integer 1700000000000
-
-DELETE FROM session_kit_sessions
-WHERE store_key = ? AND expires_at <= ? AND 1 = 1
--- 1: text '02000000000000000000000000000000'
--- 2: integer 1700000000000
-
-DELETE FROM session_kit_entries
-WHERE store_key = ? AND NOT EXISTS (
-  SELECT 1 FROM session_kit_sessions
-  WHERE store_key = ?
-) AND 1 = 1
--- 1: text '02000000000000000000000000000000'
--- 2: text '02000000000000000000000000000000'
-
+-- ===== rename; a record under the new key fails it (write) =====
 UPDATE session_kit_sessions SET store_key = ?
 WHERE store_key = ? AND (expires_at IS NULL OR expires_at > ?)
 -- 1: text '02000000000000000000000000000000'
 -- 2: text '01000000000000000000000000000000'
 -- 3: integer 1700000000000
 
-UPDATE session_kit_entries SET store_key = ?
-WHERE store_key = ? AND EXISTS (
-  SELECT 1 FROM session_kit_sessions
-  WHERE store_key = ?
-) AND NOT EXISTS (
-  SELECT 1 FROM session_kit_sessions
-  WHERE store_key = ?
-)
--- 1: text '02000000000000000000000000000000'
--- 2: text '01000000000000000000000000000000'
--- 3: text '02000000000000000000000000000000'
--- 4: text '01000000000000000000000000000000'
-
 -- ===== count_live (read) =====
 SELECT COUNT(*) FROM session_kit_sessions
 WHERE expires_at IS NULL OR expires_at > ?
 -- 1: integer 1700000000000
 
--- ===== collect_expired: first chunk (write) =====
-DELETE FROM session_kit_entries
-WHERE expires_at <= ?
--- 1: integer 1700000000000
-
+-- ===== collect_expired: a chunk of expired sessions (write) =====
 DELETE FROM session_kit_sessions
 WHERE expires_at <= ?
 ORDER BY expires_at LIMIT ?
 -- 1: integer 1700000000000
 -- 2: integer 1000
 
-SELECT ROW_COUNT()
-
--- ===== collect_expired: later chunks (write) =====
-DELETE FROM session_kit_sessions
-WHERE expires_at <= ?
-ORDER BY expires_at LIMIT ?
+-- ===== collect_expired: sessions holding expired fields (read) =====
+SELECT store_key, entries
+FROM session_kit_sessions
+WHERE entries_expire_at <= ? AND (expires_at IS NULL OR expires_at > ?)
+ORDER BY entries_expire_at LIMIT ?
 -- 1: integer 1700000000000
--- 2: integer 1000
+-- 2: integer 1700000000000
+-- 3: integer 1000
 
-SELECT ROW_COUNT()
+-- ===== collect_expired: prune a session's expired fields, unless it changed (write) =====
+UPDATE session_kit_sessions SET entries = ?, entries_expire_at = ?
+WHERE store_key = ? AND entries = ?
+-- 1: text '{"user_id":"āĂă"}'
+-- 2: integer NULL
+-- 3: text '01000000000000000000000000000000'
+-- 4: text '{"user_id":"āĂă","otp":["Ą",1700000600000]}'
 
--- ===== upgrade: last_active (schema) =====
+-- ===== upgrade from 0.1: rename the entries table (schema) =====
+ALTER TABLE session_kit_entries RENAME TO session_kit_entries_moving
+
+-- ===== upgrade from 0.1: the rows of a chunk of sessions (read) =====
+SELECT e.store_key, e.field, e.value, e.expires_at
+FROM session_kit_entries_moving e JOIN (
+  SELECT DISTINCT store_key
+  FROM session_kit_entries_moving
+  ORDER BY store_key LIMIT ?
+) c ON c.store_key = e.store_key
+ORDER BY e.store_key
+-- 1: integer 500
+
+-- ===== upgrade from 0.1: a session's fields (write) =====
+UPDATE session_kit_sessions SET entries = ?, entries_expire_at = ?
+WHERE store_key = ?
+-- 1: text '{"user_id":"āĂă"}'
+-- 2: integer NULL
+-- 3: text '01000000000000000000000000000000'
+
+-- ===== upgrade from 0.1: forget the chunk (write) =====
+DELETE FROM session_kit_entries_moving
+WHERE store_key <= ?
+-- 1: text '01000000000000000000000000000000'
+
+-- ===== upgrade from 0.1: drop the emptied table (schema) =====
+DROP TABLE session_kit_entries_moving
+
+-- ===== upgrade: take the lock; whether a column, a table exists; give the lock back (read, one row) =====
+SELECT GET_LOCK(SHA1(CONCAT('session_kit upgrade ', DATABASE(), '.', ?)), 0)
+-- 1: text 'session_kit_sessions'
+
 SELECT COUNT(*) FROM information_schema.columns
 WHERE table_schema = DATABASE() AND table_name = ? AND column_name = ?
 -- 1: text 'session_kit_sessions'
--- 2: text 'last_active'
+-- 2: text 'entries'
 
-ALTER TABLE session_kit_sessions ADD COLUMN last_active BIGINT NULL
+SELECT COUNT(*) FROM information_schema.tables
+WHERE table_schema = DATABASE() AND table_name = ?
+-- 1: text 'session_kit_entries'
 
--- ===== upgrade: lifetime (schema) =====
-SELECT COUNT(*) FROM information_schema.columns
-WHERE table_schema = DATABASE() AND table_name = ? AND column_name = ?
+SELECT RELEASE_LOCK(SHA1(CONCAT('session_kit upgrade ', DATABASE(), '.', ?)))
 -- 1: text 'session_kit_sessions'
--- 2: text 'lifetime'
-
-ALTER TABLE session_kit_sessions ADD COLUMN lifetime BIGINT NULL

@@ -3,8 +3,7 @@
 -- Line breaks and indentation are for reading: a break stands for one space, or for nothing after
 -- `(` and before `)`; after a `;` that ends a line it is a real line break.
 
--- ===== migrate (schema) =====
-BEGIN IMMEDIATE;
+-- ===== migrate: the table, then its indexes (schema) =====
 CREATE TABLE IF NOT EXISTS session_kit_sessions (
   store_key TEXT NOT NULL PRIMARY KEY,
   created_at INTEGER NOT NULL,
@@ -13,302 +12,192 @@ CREATE TABLE IF NOT EXISTS session_kit_sessions (
   expires_at INTEGER,
   remember_me INTEGER NOT NULL,
   last_active INTEGER,
-  lifetime INTEGER
-) WITHOUT ROWID;
+  lifetime INTEGER,
+  entries BLOB NOT NULL DEFAULT x'0c',
+  entries_expire_at INTEGER
+) WITHOUT ROWID
+
 CREATE INDEX IF NOT EXISTS session_kit_sessions_expires_at ON session_kit_sessions (expires_at, store_key)
-WHERE expires_at IS NOT NULL;
-CREATE TABLE IF NOT EXISTS session_kit_entries (
-  store_key TEXT NOT NULL REFERENCES session_kit_sessions (store_key) ON DELETE CASCADE ON UPDATE CASCADE,
-  field TEXT NOT NULL,
-  value BLOB NOT NULL,
-  expires_at INTEGER,
-  PRIMARY KEY (store_key, field)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS session_kit_entries_expires_at ON session_kit_entries (expires_at)
-WHERE expires_at IS NOT NULL;
-COMMIT;
+WHERE expires_at IS NOT NULL
 
--- ===== load (read) =====
-SELECT s.created_at, s.idle_deadline, s.absolute_deadline, s.remember_me, e.field, e.value, e.expires_at, s.last_active, s.lifetime
-FROM session_kit_sessions s
-LEFT JOIN session_kit_entries e ON e.store_key = s.store_key AND (e.expires_at IS NULL OR e.expires_at > ?)
-WHERE s.store_key = ? AND (s.expires_at IS NULL OR s.expires_at > ?);
+CREATE INDEX IF NOT EXISTS session_kit_sessions_entries_expire_at ON session_kit_sessions (entries_expire_at)
+WHERE entries_expire_at IS NOT NULL
 
--- 1: integer 1700000000000
--- 2: text '01000000000000000000000000000000'
--- 3: integer 1700000000000
+-- ===== migrate: a column tables of an earlier release lack, each (schema) =====
+ALTER TABLE session_kit_sessions ADD COLUMN last_active INTEGER
 
--- ===== create; a live session under the key fails it (write) =====
-BEGIN IMMEDIATE;
-DELETE FROM session_kit_entries
-WHERE store_key = ? AND NOT EXISTS (
-  SELECT 1 FROM session_kit_sessions
-  WHERE store_key = ? AND (expires_at IS NULL OR expires_at > ?)
-);
-DELETE FROM session_kit_sessions
-WHERE store_key = ? AND expires_at <= ?;
-INSERT INTO session_kit_sessions (store_key, created_at, idle_deadline, absolute_deadline, expires_at, remember_me, last_active, lifetime)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?);
-INSERT INTO session_kit_entries (store_key, field, value, expires_at)
-SELECT * FROM (
-  SELECT ? AS k, ? AS f, ? AS v, ? AS x
-  UNION ALL SELECT ?, ?, ?, ?
-) AS v
-WHERE 1 = 1
-ON CONFLICT (store_key, field) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at;
-COMMIT;
--- 1: text '01000000000000000000000000000000'
--- 2: text '01000000000000000000000000000000'
--- 3: integer 1700000000000
--- 4: text '01000000000000000000000000000000'
--- 5: integer 1700000000000
--- 6: text '01000000000000000000000000000000'
--- 7: integer 1700000000000
--- 8: integer 1700001800000
--- 9: integer 1700043200000
--- 10: integer 1700001800000
--- 11: integer 1
--- 12: integer 1700000000000
--- 13: integer 2592000000
--- 14: text '01000000000000000000000000000000'
--- 15: text 'user_id'
--- 16: blob x'010203'
--- 17: integer NULL
--- 18: text '01000000000000000000000000000000'
--- 19: text 'otp'
--- 20: blob x'04'
--- 21: integer 1700000600000
+ALTER TABLE session_kit_sessions ADD COLUMN lifetime INTEGER
 
--- ===== create: no fields; a live session under the key fails it (write) =====
-BEGIN IMMEDIATE;
-DELETE FROM session_kit_entries
-WHERE store_key = ? AND NOT EXISTS (
-  SELECT 1 FROM session_kit_sessions
-  WHERE store_key = ? AND (expires_at IS NULL OR expires_at > ?)
-);
-DELETE FROM session_kit_sessions
-WHERE store_key = ? AND expires_at <= ?;
-INSERT INTO session_kit_sessions (store_key, created_at, idle_deadline, absolute_deadline, expires_at, remember_me, last_active, lifetime)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?);
-COMMIT;
--- 1: text '01000000000000000000000000000000'
--- 2: text '01000000000000000000000000000000'
--- 3: integer 1700000000000
--- 4: text '01000000000000000000000000000000'
--- 5: integer 1700000000000
--- 6: text '01000000000000000000000000000000'
--- 7: integer 1700000000000
--- 8: integer 1700001800000
--- 9: integer 1700043200000
--- 10: integer 1700001800000
--- 11: integer 1
--- 12: integer 1700000000000
--- 13: integer 2592000000
+ALTER TABLE session_kit_sessions ADD COLUMN entries BLOB NOT NULL DEFAULT x'0c'
 
--- ===== apply: sets, removes (one also set) and new metadata (write, guarded) =====
-BEGIN IMMEDIATE;
-SELECT 1 FROM session_kit_sessions
-WHERE store_key = ? AND (expires_at IS NULL OR expires_at > ?);
-DELETE FROM session_kit_entries
-WHERE store_key = ? AND field IN (?) AND EXISTS (
-  SELECT 1 FROM session_kit_sessions
-  WHERE store_key = ? AND (expires_at IS NULL OR expires_at > ?)
-);
-INSERT INTO session_kit_entries (store_key, field, value, expires_at)
-SELECT * FROM (
-  SELECT ? AS k, ? AS f, ? AS v, ? AS x
-  UNION ALL SELECT ?, ?, ?, ?
-) AS v
-WHERE EXISTS (
-  SELECT 1 FROM session_kit_sessions
-  WHERE store_key = ? AND (expires_at IS NULL OR expires_at > ?)
-) ON CONFLICT (store_key, field) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at;
-UPDATE session_kit_sessions SET created_at = ?, idle_deadline = ?, absolute_deadline = ?, expires_at = ?, remember_me = ?, last_active = ?, lifetime = ?
-WHERE store_key = ? AND (expires_at IS NULL OR expires_at > ?);
-COMMIT;
+ALTER TABLE session_kit_sessions ADD COLUMN entries_expire_at INTEGER
+
+-- ===== load (read, one row) =====
+SELECT created_at, idle_deadline, absolute_deadline, remember_me, last_active, lifetime, json(entries)
+FROM session_kit_sessions
+WHERE store_key = ? AND (expires_at IS NULL OR expires_at > ?)
 -- 1: text '01000000000000000000000000000000'
 -- 2: integer 1700000000000
--- 3: text '01000000000000000000000000000000'
--- 4: text 'alerts'
--- 5: text '01000000000000000000000000000000'
--- 6: integer 1700000000000
--- 7: text '01000000000000000000000000000000'
--- 8: text 'notice'
--- 9: blob x'05'
+
+-- ===== create; a record under the key fails it (write) =====
+INSERT INTO session_kit_sessions (store_key, created_at, idle_deadline, absolute_deadline, expires_at, remember_me, last_active, lifetime, entries, entries_expire_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, jsonb(?), ?)
+-- 1: text '01000000000000000000000000000000'
+-- 2: integer 1700000000000
+-- 3: integer 1700001800000
+-- 4: integer 1700043200000
+-- 5: integer 1700001800000
+-- 6: integer 1
+-- 7: integer 1700000000000
+-- 8: integer 2592000000
+-- 9: text '{"user_id":"āĂă","otp":["Ą",1700000600000]}'
+-- 10: integer 1700000600000
+
+-- ===== create: no fields (write) =====
+INSERT INTO session_kit_sessions (store_key, created_at, idle_deadline, absolute_deadline, expires_at, remember_me, last_active, lifetime, entries, entries_expire_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, jsonb(?), ?)
+-- 1: text '01000000000000000000000000000000'
+-- 2: integer 1700000000000
+-- 3: integer 1700001800000
+-- 4: integer 1700043200000
+-- 5: integer 1700001800000
+-- 6: integer 1
+-- 7: integer 1700000000000
+-- 8: integer 2592000000
+-- 9: text '{}'
+-- 10: integer NULL
+
+-- ===== create or rename onto a key: clear an expired record (write) =====
+DELETE FROM session_kit_sessions
+WHERE store_key = ? AND expires_at <= ?
+-- 1: text '01000000000000000000000000000000'
+-- 2: integer 1700000000000
+
+-- ===== apply: sets, removes (one also set) and new metadata (write) =====
+UPDATE session_kit_sessions SET entries = jsonb_patch(entries, ?), entries_expire_at = CASE WHEN entries_expire_at <= ? THEN entries_expire_at ELSE ? END, created_at = ?, idle_deadline = ?, absolute_deadline = ?, expires_at = ?, remember_me = ?, last_active = ?, lifetime = ?
+WHERE store_key = ? AND (expires_at IS NULL OR expires_at > ?)
+-- 1: text '{"notice":"ą","otp":["Ć",1700000660000],"alerts":null}'
+-- 2: integer 1700000660000
+-- 3: integer 1700000660000
+-- 4: integer 1700000000000
+-- 5: integer 1700001860000
+-- 6: integer NULL
+-- 7: integer 1700001860000
+-- 8: integer 0
+-- 9: integer 1700000060000
 -- 10: integer NULL
 -- 11: text '01000000000000000000000000000000'
--- 12: text 'otp'
--- 13: blob x'06'
--- 14: integer 1700000660000
--- 15: text '01000000000000000000000000000000'
--- 16: integer 1700000000000
--- 17: integer 1700000000000
--- 18: integer 1700001860000
--- 19: integer NULL
--- 20: integer 1700001860000
--- 21: integer 0
--- 22: integer 1700000060000
--- 23: integer NULL
--- 24: text '01000000000000000000000000000000'
--- 25: integer 1700000000000
+-- 12: integer 1700000000000
 
--- ===== apply: sets only (write, guarded) =====
-BEGIN IMMEDIATE;
-SELECT 1 FROM session_kit_sessions
-WHERE store_key = ? AND (expires_at IS NULL OR expires_at > ?);
-INSERT INTO session_kit_entries (store_key, field, value, expires_at)
-SELECT * FROM (SELECT ? AS k, ? AS f, ? AS v, ? AS x) AS v
-WHERE EXISTS (
-  SELECT 1 FROM session_kit_sessions
-  WHERE store_key = ? AND (expires_at IS NULL OR expires_at > ?)
-) ON CONFLICT (store_key, field) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at;
-COMMIT;
--- 1: text '01000000000000000000000000000000'
--- 2: integer 1700000000000
--- 3: text '01000000000000000000000000000000'
--- 4: text 'notice'
--- 5: blob x'07'
--- 6: integer NULL
--- 7: text '01000000000000000000000000000000'
--- 8: integer 1700000000000
-
--- ===== apply: new metadata only (write, guarded) =====
-BEGIN IMMEDIATE;
-SELECT 1 FROM session_kit_sessions
-WHERE store_key = ? AND (expires_at IS NULL OR expires_at > ?);
-UPDATE session_kit_sessions SET created_at = ?, idle_deadline = ?, absolute_deadline = ?, expires_at = ?, remember_me = ?, last_active = ?, lifetime = ?
-WHERE store_key = ? AND (expires_at IS NULL OR expires_at > ?);
-COMMIT;
--- 1: text '01000000000000000000000000000000'
--- 2: integer 1700000000000
+-- ===== apply: sets only (write) =====
+UPDATE session_kit_sessions SET entries = jsonb_patch(entries, ?)
+WHERE store_key = ? AND (expires_at IS NULL OR expires_at > ?)
+-- 1: text '{"notice":"ć"}'
+-- 2: text '01000000000000000000000000000000'
 -- 3: integer 1700000000000
+
+-- ===== apply: removes only (write) =====
+UPDATE session_kit_sessions SET entries = jsonb_patch(entries, ?)
+WHERE store_key = ? AND (expires_at IS NULL OR expires_at > ?)
+-- 1: text '{"notice":null}'
+-- 2: text '01000000000000000000000000000000'
+-- 3: integer 1700000000000
+
+-- ===== apply: new metadata only (write) =====
+UPDATE session_kit_sessions SET created_at = ?, idle_deadline = ?, absolute_deadline = ?, expires_at = ?, remember_me = ?, last_active = ?, lifetime = ?
+WHERE store_key = ? AND (expires_at IS NULL OR expires_at > ?)
+-- 1: integer 1700000000000
+-- 2: integer 1700001860000
+-- 3: integer 1700043200000
 -- 4: integer 1700001860000
--- 5: integer 1700043200000
--- 6: integer 1700001860000
--- 7: integer 1
--- 8: integer 1700000060000
--- 9: integer 2592000000
--- 10: text '01000000000000000000000000000000'
--- 11: integer 1700000000000
+-- 5: integer 1
+-- 6: integer 1700000060000
+-- 7: integer 2592000000
+-- 8: text '01000000000000000000000000000000'
+-- 9: integer 1700000000000
 
--- ===== apply: nothing to write (read) =====
+-- ===== apply: nothing to write (read, one row) =====
 SELECT 1 FROM session_kit_sessions
-WHERE store_key = ? AND (expires_at IS NULL OR expires_at > ?);
-
+WHERE store_key = ? AND (expires_at IS NULL OR expires_at > ?)
 -- 1: text '01000000000000000000000000000000'
 -- 2: integer 1700000000000
 
 -- ===== delete (write) =====
-BEGIN IMMEDIATE;
 DELETE FROM session_kit_sessions
-WHERE store_key = ?;
-DELETE FROM session_kit_entries
-WHERE store_key = ?;
-COMMIT;
+WHERE store_key = ?
 -- 1: text '01000000000000000000000000000000'
--- 2: text '01000000000000000000000000000000'
 
--- ===== rename (write, guarded) =====
-BEGIN IMMEDIATE;
-SELECT 1 FROM session_kit_sessions
-WHERE store_key = ? AND (expires_at IS NULL OR expires_at > ?);
-DELETE FROM session_kit_sessions
-WHERE store_key = ? AND expires_at <= ? AND EXISTS (
-  SELECT 1 FROM session_kit_sessions
-  WHERE store_key = ? AND (expires_at IS NULL OR expires_at > ?)
-);
-DELETE FROM session_kit_entries
-WHERE store_key = ? AND NOT EXISTS (
-  SELECT 1 FROM session_kit_sessions
-  WHERE store_key = ?
-) AND EXISTS (
-  SELECT 1 FROM session_kit_sessions
-  WHERE store_key = ? AND (expires_at IS NULL OR expires_at > ?)
-);
+-- ===== rename; a record under the new key fails it (write) =====
 UPDATE session_kit_sessions SET store_key = ?
-WHERE store_key = ? AND (expires_at IS NULL OR expires_at > ?);
-UPDATE session_kit_entries SET store_key = ?
-WHERE store_key = ? AND EXISTS (
-  SELECT 1 FROM session_kit_sessions
-  WHERE store_key = ?
-) AND NOT EXISTS (
-  SELECT 1 FROM session_kit_sessions
-  WHERE store_key = ?
-);
-COMMIT;
--- 1: text '01000000000000000000000000000000'
--- 2: integer 1700000000000
--- 3: text '02000000000000000000000000000000'
--- 4: integer 1700000000000
--- 5: text '01000000000000000000000000000000'
--- 6: integer 1700000000000
--- 7: text '02000000000000000000000000000000'
--- 8: text '02000000000000000000000000000000'
--- 9: text '01000000000000000000000000000000'
--- 10: integer 1700000000000
--- 11: text '02000000000000000000000000000000'
--- 12: text '01000000000000000000000000000000'
--- 13: integer 1700000000000
--- 14: text '02000000000000000000000000000000'
--- 15: text '01000000000000000000000000000000'
--- 16: text '02000000000000000000000000000000'
--- 17: text '01000000000000000000000000000000'
+WHERE store_key = ? AND (expires_at IS NULL OR expires_at > ?)
+-- 1: text '02000000000000000000000000000000'
+-- 2: text '01000000000000000000000000000000'
+-- 3: integer 1700000000000
 
 -- ===== count_live (read) =====
 SELECT COUNT(*) FROM session_kit_sessions
-WHERE expires_at IS NULL OR expires_at > ?;
-
+WHERE expires_at IS NULL OR expires_at > ?
 -- 1: integer 1700000000000
 
--- ===== collect_expired: first chunk (write) =====
-BEGIN IMMEDIATE;
-DELETE FROM session_kit_entries
-WHERE expires_at <= ?;
-DELETE FROM session_kit_entries
-WHERE store_key IN (
-  SELECT store_key FROM session_kit_sessions
-  WHERE expires_at <= ?
-  ORDER BY expires_at, store_key LIMIT ?
-);
+-- ===== collect_expired: a chunk of expired sessions (write) =====
 DELETE FROM session_kit_sessions
 WHERE store_key IN (
   SELECT store_key FROM session_kit_sessions
   WHERE expires_at <= ?
   ORDER BY expires_at, store_key LIMIT ?
-);
-SELECT changes();
-COMMIT;
+)
+-- 1: integer 1700000000000
+-- 2: integer 1000
+
+-- ===== collect_expired: sessions holding expired fields (read) =====
+SELECT store_key, json(entries)
+FROM session_kit_sessions
+WHERE entries_expire_at <= ? AND (expires_at IS NULL OR expires_at > ?)
+ORDER BY entries_expire_at LIMIT ?
 -- 1: integer 1700000000000
 -- 2: integer 1700000000000
 -- 3: integer 1000
--- 4: integer 1700000000000
--- 5: integer 1000
 
--- ===== collect_expired: later chunks (write) =====
-BEGIN IMMEDIATE;
-DELETE FROM session_kit_entries
-WHERE store_key IN (
-  SELECT store_key FROM session_kit_sessions
-  WHERE expires_at <= ?
-  ORDER BY expires_at, store_key LIMIT ?
-);
-DELETE FROM session_kit_sessions
-WHERE store_key IN (
-  SELECT store_key FROM session_kit_sessions
-  WHERE expires_at <= ?
-  ORDER BY expires_at, store_key LIMIT ?
-);
-SELECT changes();
-COMMIT;
--- 1: integer 1700000000000
--- 2: integer 1000
--- 3: integer 1700000000000
--- 4: integer 1000
+-- ===== collect_expired: prune a session's expired fields, unless it changed (write) =====
+UPDATE session_kit_sessions SET entries = jsonb(?), entries_expire_at = ?
+WHERE store_key = ? AND json(entries) = ?
+-- 1: text '{"user_id":"āĂă"}'
+-- 2: integer NULL
+-- 3: text '01000000000000000000000000000000'
+-- 4: text '{"user_id":"āĂă","otp":["Ą",1700000600000]}'
 
--- ===== upgrade (schema) =====
+-- ===== upgrade from 0.1: rename the entries table (schema) =====
+ALTER TABLE session_kit_entries RENAME TO session_kit_entries_moving
+
+-- ===== upgrade from 0.1: the rows of a chunk of sessions (read) =====
+SELECT e.store_key, e.field, e.value, e.expires_at
+FROM session_kit_entries_moving e JOIN (
+  SELECT DISTINCT store_key
+  FROM session_kit_entries_moving
+  ORDER BY store_key LIMIT ?
+) c ON c.store_key = e.store_key
+ORDER BY e.store_key
+-- 1: integer 500
+
+-- ===== upgrade from 0.1: a session's fields (write) =====
+UPDATE session_kit_sessions SET entries = jsonb(?), entries_expire_at = ?
+WHERE store_key = ?
+-- 1: text '{"user_id":"āĂă"}'
+-- 2: integer NULL
+-- 3: text '01000000000000000000000000000000'
+
+-- ===== upgrade from 0.1: forget the chunk (write) =====
+DELETE FROM session_kit_entries_moving
+WHERE store_key <= ?
+-- 1: text '01000000000000000000000000000000'
+
+-- ===== upgrade from 0.1: drop the emptied table (schema) =====
+DROP TABLE session_kit_entries_moving
+
+-- ===== upgrade: the columns there are; whether a table exists (read) =====
 SELECT name FROM pragma_table_info(?)
 -- 1: text 'session_kit_sessions'
 
-ALTER TABLE session_kit_sessions ADD COLUMN last_active INTEGER
-
-ALTER TABLE session_kit_sessions ADD COLUMN lifetime INTEGER
+SELECT COUNT(*) FROM sqlite_master
+WHERE type = 'table' AND name = ?
+-- 1: text 'session_kit_entries'
