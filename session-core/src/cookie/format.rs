@@ -66,7 +66,10 @@
 //! upgrade).
 //!
 //! In both versions decoding is strict (no padding, no non-zero trailing bits, no standard
-//! alphabet), so each value has one spelling.
+//! alphabet), so each value has one spelling. One key serves both versions, and no value of one
+//! can pass for a value of the other: the header byte, whose high nibble is the version, is
+//! authenticated in both, AES-SIV's associated data has two strings in version 2 and one in
+//! version 3, and a version 3 tag is half an HMAC where version 2 checks all of it.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
