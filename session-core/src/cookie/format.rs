@@ -20,7 +20,7 @@
 //!
 //! # What version 3 left out of version 2, and why that is safe
 //!
-//! The 5-field session of the benchmarks took 207 characters in version 2 and takes 110 now
+//! The 5-field session of the benchmarks took 192 characters in version 2 and takes 110 now
 //! (an axum-extra `PrivateCookieJar` of the same data as JSON: 184). What went:
 //!
 //! - **The expiry in clear (8 bytes).** The payload holds both deadlines, and the payload is
@@ -61,10 +61,15 @@
 //! with the payload [`Record::to_bytes`] (postcard, field names in full) and `bind` = the name's
 //! length (8) ‖ the name ‖ the 13 header bytes: AES-256-SIV over the associated data `bind`,
 //! then the nonce; HMAC-SHA256 of `bind` ‖ payload. A value opened in version 2 comes back with
-//! [`Opened::stale_format`] set, and the engine re-seals it in version 3 in the same response.
+//! [`Opened::stale_format`](super::Opened::stale_format) set, and the engine re-seals it in
+//! version 3 in the same response (unless the store makes version 2 values, during a rolling
+//! upgrade).
 //!
 //! In both versions decoding is strict (no padding, no non-zero trailing bits, no standard
-//! alphabet), so each value has one spelling.
+//! alphabet), so each value has one spelling. One key serves both versions, and no value of one
+//! can pass for a value of the other: the header byte, whose high nibble is the version, is
+//! authenticated in both, AES-SIV's associated data has two strings in version 2 and one in
+//! version 3, and a version 3 tag is half an HMAC where version 2 checks all of it.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -72,7 +77,7 @@ use hmac::Mac;
 
 use super::key::{Key, KeyRing, HINT_MASK};
 use super::siv::SIV_LEN;
-use super::{legacy, payload, Mode, Opened, MAX_COOKIE_SIZE, MAX_FUTURE_SKEW};
+use super::{legacy, payload, Format, Mode, MAX_COOKIE_SIZE, MAX_FUTURE_SKEW};
 use crate::data::FieldSpec;
 use crate::error::Error;
 use crate::record::Record;
@@ -130,12 +135,7 @@ pub(super) fn seal(
     }
     payload::encode(record, fields, &mut buf);
 
-    let binary_len = buf.len() - start + if mode == Mode::Signed { MAC_LEN } else { 0 };
-    let value_len = base64::encoded_len(binary_len, false).unwrap_or(usize::MAX);
-    let size = name.len().saturating_add(1).saturating_add(value_len);
-    if size > MAX_COOKIE_SIZE {
-        return Err(Error::CookieTooLarge { size, limit: MAX_COOKIE_SIZE });
-    }
+    check_size(name, buf.len() - start + if mode == Mode::Signed { MAC_LEN } else { 0 })?;
 
     match mode {
         Mode::Sealed => {
@@ -153,6 +153,20 @@ pub(super) fn seal(
     Ok(URL_SAFE_NO_PAD.encode(&buf[start..]))
 }
 
+/// `Ok` if a cookie `name` whose value holds `binary_len` bytes fits in [`MAX_COOKIE_SIZE`].
+pub(super) fn check_size(name: &str, binary_len: usize) -> Result<(), Error> {
+    let value_len = base64::encoded_len(binary_len, false).unwrap_or(usize::MAX);
+    let size = name.len().saturating_add(1).saturating_add(value_len);
+    if size > MAX_COOKIE_SIZE {
+        return Err(Error::CookieTooLarge { size, limit: MAX_COOKIE_SIZE });
+    }
+    Ok(())
+}
+
+/// What opening a value gives: the record, whether an older key of the ring made it, and its
+/// format.
+pub(super) type Opening = (Record, bool, Format);
+
 /// Opens a cookie value of version 3 or 2; `None` for anything that is not a live value sealed or
 /// signed in `mode` for cookie `name` by a key of `keys`.
 pub(super) fn open(
@@ -162,7 +176,7 @@ pub(super) fn open(
     value: &str,
     fields: &[FieldSpec],
     now: Timestamp,
-) -> Option<Opened> {
+) -> Option<Opening> {
     // Bound the work before touching the input: nothing longer than a cookie can be is decoded.
     if name.len().saturating_add(1).saturating_add(value.len()) > MAX_COOKIE_SIZE {
         return None;
@@ -193,7 +207,7 @@ fn open_v3(
     start: usize,
     fields: &[FieldSpec],
     now: Timestamp,
-) -> Option<Opened> {
+) -> Option<Opening> {
     let header = buf[start];
     if header & SIGNED_BIT != mode.bit() {
         return None;
@@ -230,7 +244,7 @@ fn open_v3(
         };
         // Authentic: a payload that does not decode was not written by `seal`.
         let record = live(payload::decode(payload, fields)?, now)?;
-        return Some(Opened { record, stale_key, stale_format: false });
+        return Some((record, stale_key, Format::V3));
     }
     None
 }

@@ -1,12 +1,16 @@
-//! Version 2 cookie values (session-kit 0.2), read so that their holders keep their sessions:
-//! the layout is in `format.rs`. Nothing writes them any more, but the tests, which seal some to
-//! check that they still open.
+//! Version 2 cookie values (session-kit 0.2): read so that their holders keep their sessions,
+//! and written by stores that ask for [`Format::V2`] during a rolling upgrade. The layout is in
+//! `format.rs`.
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 use hmac::Mac;
 
-use super::key::{KeyId, KeyRing};
+use super::format::{self, Opening};
+use super::key::{Key, KeyId, KeyRing};
 use super::siv::SIV_LEN;
-use super::{format, Mode, Opened};
+use super::{Format, Mode};
+use crate::error::Error;
 use crate::record::Record;
 use crate::time::Timestamp;
 
@@ -34,7 +38,7 @@ fn expiry_field(record: &Record) -> u64 {
 }
 
 /// Opens the version 2 value at `buf[start..]`, preceded by the length-prefixed cookie name.
-pub(super) fn open(mode: Mode, keys: &KeyRing, buf: &mut [u8], start: usize, now: Timestamp) -> Option<Opened> {
+pub(super) fn open(mode: Mode, keys: &KeyRing, buf: &mut [u8], start: usize, now: Timestamp) -> Option<Opening> {
     let overhead = match mode {
         Mode::Sealed => NONCE_LEN + SIV_LEN,
         Mode::Signed => MAC_LEN,
@@ -73,23 +77,30 @@ pub(super) fn open(mode: Mode, keys: &KeyRing, buf: &mut [u8], start: usize, now
     if expiry_field(&record) != expiry {
         return None;
     }
-    let record = format::live(record, now)?;
-    Some(Opened { record, stale_key, stale_format: true })
+    Some((format::live(record, now)?, stale_key, Format::V2))
 }
 
-/// A version 2 value, as session-kit 0.2 sealed or signed it: for the tests of reading them.
-#[cfg(test)]
-pub(super) fn seal(mode: Mode, key: &super::Key, name: &str, record: &Record, nonce: &[u8; NONCE_LEN]) -> String {
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    use base64::Engine as _;
-
+/// Seals or signs `record` for the cookie `name` with `key` as session-kit 0.2 did; `nonce` is used
+/// in sealed mode only.
+pub(super) fn seal(
+    mode: Mode,
+    key: &Key,
+    name: &str,
+    record: &Record,
+    nonce: &[u8; NONCE_LEN],
+) -> Result<String, Error> {
+    let payload = record.to_bytes();
+    let overhead = match mode {
+        Mode::Sealed => NONCE_LEN + SIV_LEN,
+        Mode::Signed => MAC_LEN,
+    };
+    format::check_size(name, HEADER_LEN + overhead + payload.len())?;
     let mut buf = (name.len() as u64).to_be_bytes().to_vec();
     buf.extend_from_slice(name.as_bytes());
     let start = buf.len();
     buf.push(tag(mode));
     buf.extend_from_slice(&key.id().to_bytes());
     buf.extend_from_slice(&expiry_field(record).to_be_bytes());
-    let payload = record.to_bytes();
     match mode {
         Mode::Sealed => {
             let mut ciphertext = payload;
@@ -105,5 +116,5 @@ pub(super) fn seal(mode: Mode, key: &super::Key, name: &str, record: &Record, no
             buf.extend_from_slice(&mac.finalize().into_bytes());
         }
     }
-    URL_SAFE_NO_PAD.encode(&buf[start..])
+    Ok(URL_SAFE_NO_PAD.encode(&buf[start..]))
 }

@@ -65,9 +65,10 @@
 //!   (AES-256-SIV associated data, or HMAC input), and the payload holds the expiry, so none of
 //!   them can be changed or moved.
 //!
-//! The 5-field session of the benchmarks takes 110 characters (207 in version 2). Version 2
+//! The 5-field session of the benchmarks takes 110 characters (192 in version 2). Version 2
 //! values (session-kit 0.2) still open, with [`Opened::stale_format`] set, and the engine
-//! re-seals them in version 3 in the same response. Version 1 (session-kit 0.1) values are
+//! re-seals them in version 3 in the same response; a store may also make version 2 values,
+//! for a rolling upgrade ([`CookieStore::with_format`]). Version 1 (session-kit 0.1) values are
 //! refused like any foreign value, so their holders start fresh sessions. The source of the
 //! `format` module says, byte by byte, what version 3 dropped from version 2 and why that is safe.
 
@@ -106,6 +107,19 @@ pub enum Mode {
     Signed,
 }
 
+/// The format of the values a [`CookieStore`] makes. Every store opens values of both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Format {
+    /// Version 2, the format of session-kit 0.2, which reads no other: for the first step of a
+    /// rolling upgrade from 0.2, while instances of 0.2 still serve requests. See
+    /// [`CookieStore::with_format`].
+    V2,
+    /// Version 3, the default: about half the size of version 2 for a typical session.
+    #[default]
+    V3,
+}
+
 /// Keeps the whole session in the cookie, sealed or signed with the keys of a [`KeyRing`].
 ///
 /// Give it to a session layer in place of a server-side store. `Debug` shows the mode and the key
@@ -114,18 +128,35 @@ pub enum Mode {
 pub struct CookieStore {
     mode: Mode,
     keys: Arc<KeyRing>,
+    format: Format,
 }
 
 impl CookieStore {
     /// A store whose cookies are encrypted and authenticated with AES-256-SIV and a random nonce.
     pub fn sealed(keys: KeyRing) -> Self {
-        Self { mode: Mode::Sealed, keys: Arc::new(keys) }
+        Self { mode: Mode::Sealed, keys: Arc::new(keys), format: Format::default() }
     }
 
     /// A store whose cookies are authenticated with HMAC-SHA256 but readable by the client: for
     /// data that is no secret (the client may decode the base64) but must not be forged.
     pub fn signed(keys: KeyRing) -> Self {
-        Self { mode: Mode::Signed, keys: Arc::new(keys) }
+        Self { mode: Mode::Signed, keys: Arc::new(keys), format: Format::default() }
+    }
+
+    /// This store, making values in `format` (the default is [`Format::V3`]).
+    ///
+    /// For a rolling upgrade from session-kit 0.2, whose instances cannot open version 3 values:
+    /// first deploy with [`Format::V2`], so that every instance, old or new, opens every value;
+    /// once no instance of 0.2 is left, deploy without it. Values are re-sealed in the format
+    /// the store makes when they are opened, so each step converts the cookies of active users
+    /// as they come by.
+    pub fn with_format(self, format: Format) -> Self {
+        Self { format, ..self }
+    }
+
+    /// The format of the values this store makes.
+    pub fn format(&self) -> Format {
+        self.format
     }
 
     /// The keys.
@@ -148,14 +179,25 @@ impl CookieStore {
     /// [`Error::CookieTooLarge`] if the cookie, name and value, would exceed [`MAX_COOKIE_SIZE`]:
     /// browsers drop such cookies, so none is made.
     pub fn seal(&self, cookie_name: &str, record: &Record, fields: &[FieldSpec]) -> Result<String, Error> {
-        let mut nonce = [0; format::NONCE_LEN];
-        if self.mode == Mode::Sealed {
-            // The thread-local CSPRNG: a system call per cookie would cost more than the sealing.
-            // It is not reseeded on fork, so a forked child may repeat nonces; AES-SIV is built
-            // for that (a repeated nonce reveals only whether two sealed records are equal).
-            rand::rng().fill_bytes(&mut nonce);
+        // The thread-local CSPRNG: a system call per cookie would cost more than the sealing. It
+        // is not reseeded on fork, so a forked child may repeat nonces; AES-SIV is built for that
+        // (a repeated nonce reveals only whether two sealed records are equal).
+        match self.format {
+            Format::V3 => {
+                let mut nonce = [0; format::NONCE_LEN];
+                if self.mode == Mode::Sealed {
+                    rand::rng().fill_bytes(&mut nonce);
+                }
+                self.seal_with_nonce(cookie_name, record, fields, nonce)
+            }
+            Format::V2 => {
+                let mut nonce = [0; legacy::NONCE_LEN];
+                if self.mode == Mode::Sealed {
+                    rand::rng().fill_bytes(&mut nonce);
+                }
+                legacy::seal(self.mode, self.keys.primary(), cookie_name, record, &nonce)
+            }
         }
-        self.seal_with_nonce(cookie_name, record, fields, nonce)
     }
 
     /// [`seal`](Self::seal) with a given nonce: for known-answer tests, which need a fixed one.
@@ -175,16 +217,21 @@ impl CookieStore {
     ///
     /// `None` for anything but a live value this store's mode made for this cookie name with a
     /// key of the ring: malformed, oversized, tampered, truncated, foreign, expired or from an
-    /// unknown key. Never panics, whatever the input. Values of the previous format (session-kit
-    /// 0.2) open too, marked [`stale_format`](Opened::stale_format).
+    /// unknown key. Never panics, whatever the input. Values of either [`Format`] open, those of
+    /// the format this store does not make marked [`stale_format`](Opened::stale_format).
     pub fn open(&self, cookie_name: &str, value: &str, fields: &[FieldSpec], now: Timestamp) -> Option<Opened> {
-        format::open(self.mode, &self.keys, cookie_name, value, fields, now)
+        let (record, stale_key, made_in) = format::open(self.mode, &self.keys, cookie_name, value, fields, now)?;
+        Some(Opened { record, stale_key, stale_format: made_in != self.format })
     }
 }
 
 impl fmt::Debug for CookieStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CookieStore").field("mode", &self.mode).field("keys", &self.keys).finish()
+        f.debug_struct("CookieStore")
+            .field("mode", &self.mode)
+            .field("keys", &self.keys)
+            .field("format", &self.format)
+            .finish()
     }
 }
 
@@ -198,14 +245,14 @@ pub struct Opened {
     /// Whether it was opened with an older key of the ring: the cookie should be re-sealed with
     /// the primary key.
     pub stale_key: bool,
-    /// Whether it was in the previous format (session-kit 0.2): the cookie should be re-sealed
-    /// in the current one.
+    /// Whether it was in another [`Format`] than the store makes (version 2, from session-kit
+    /// 0.2, unless the store makes that): the cookie should be re-sealed in the store's format.
     pub stale_format: bool,
 }
 
 impl Opened {
     /// Whether the cookie should be re-sealed even if the session did not change: it was made
-    /// with an older key or in an older format.
+    /// with an older key or in another format.
     pub fn needs_reseal(&self) -> bool {
         self.stale_key || self.stale_format
     }

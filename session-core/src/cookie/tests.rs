@@ -25,7 +25,7 @@ fn header_v3(store: &CookieStore) -> u8 {
 /// Whether `value`, made by `store`, was made with `key(seed)`: only a store of that key alone,
 /// in the same mode, opens it.
 fn made_by(value: &str, store: &CookieStore, seed: u8) -> bool {
-    let alone = CookieStore { mode: store.mode(), keys: Arc::new(KeyRing::new(key(seed))) };
+    let alone = CookieStore { mode: store.mode(), keys: Arc::new(KeyRing::new(key(seed))), format: store.format() };
     decode(value)[0] & 0b111 == key(seed).id().hint() && alone.open(NAME, value, FIELDS, now()).is_some()
 }
 
@@ -176,7 +176,10 @@ fn typical_cookie_sizes() {
     // Version 2: 13 header bytes + 16 nonce + 16 SIV, and 13 + 32 tag, with postcard's record.
     assert_eq!(record.to_bytes().len(), 110);
     for store in [sealed, signed] {
-        assert_eq!(legacy::seal(store.mode(), store.keys().primary(), NAME, &record, &[7; 16]).len(), 207);
+        assert_eq!(
+            legacy::seal(store.mode(), store.keys().primary(), NAME, &record, &[7; 16]).expect("fits").len(),
+            207
+        );
     }
 }
 
@@ -672,7 +675,7 @@ fn debug_output_shows_no_secrets() {
     assert_eq!(
         outputs[3],
         format!(
-            "CookieStore {{ mode: Sealed, keys: KeyRing {{ primary: KeyId({id}), older: [KeyId({})] }} }}",
+            "CookieStore {{ mode: Sealed, keys: KeyRing {{ primary: KeyId({id}), older: [KeyId({})] }}, format: V3 }}",
             self::key(3).id()
         )
     );
@@ -786,7 +789,7 @@ fn known_answer_version_2_values_still_open() {
     for (store, value, nonce) in
         [(sealed(KeyRing::new(kat_key())), sealed_v2, nonce), (signed(KeyRing::new(kat_key())), signed_v2, [0; 16])]
     {
-        assert_eq!(legacy::seal(store.mode(), &kat_key(), NAME, &kat_record(), &nonce), value);
+        assert_eq!(legacy::seal(store.mode(), &kat_key(), NAME, &kat_record(), &nonce).expect("fits"), value);
         let opened = store.open(NAME, value, FIELDS, now()).expect("a version 2 value opens");
         assert_eq!((&opened.record, opened.stale_key, opened.stale_format), (&kat_record(), false, true));
         assert!(opened.needs_reseal());
@@ -813,7 +816,7 @@ fn version_2_values_open_and_refuse_tampering() {
     let ring = KeyRing::new(key(2)).with_older(key(1));
     for store in [sealed(ring.clone()), signed(ring.clone())] {
         for (key, stale_key) in [(key(2), false), (key(1), true)] {
-            let value = legacy::seal(store.mode(), &key, NAME, &record, &[9; 16]);
+            let value = legacy::seal(store.mode(), &key, NAME, &record, &[9; 16]).expect("fits");
             let opened = store.open(NAME, &value, FIELDS, now()).expect("opens");
             assert_eq!((&opened.record, opened.stale_key, opened.stale_format), (&record, stale_key, true));
             let bytes = decode(&value);
@@ -930,5 +933,34 @@ proptest! {
                 prop_assert!(opened.is_none(), "{:?} opened {}", store.mode(), mutated);
             }
         }
+    }
+}
+
+/// A store asked for version 2 values makes them (for a rolling upgrade from session-kit 0.2,
+/// which reads no other), opens both, and marks version 3 values for re-sealing in version 2;
+/// a default store marks version 2 values for re-sealing in version 3.
+#[test]
+fn a_store_makes_the_format_it_is_asked_for_and_opens_both() {
+    let record = typical_record();
+    for (current, previous) in [
+        (sealed(KeyRing::new(key(1))), sealed(KeyRing::new(key(1))).with_format(Format::V2)),
+        (signed(KeyRing::new(key(1))), signed(KeyRing::new(key(1))).with_format(Format::V2)),
+    ] {
+        assert_eq!((current.format(), previous.format()), (Format::V3, Format::V2));
+        let v2 = previous.seal(NAME, &record, FIELDS).expect("fits");
+        let v3 = current.seal(NAME, &record, FIELDS).expect("fits");
+        assert_eq!((decode(&v2)[0] >> 4, decode(&v3)[0] >> 4), (2, 3));
+        // Exactly the values session-kit 0.2 made.
+        let nonce =
+            if current.mode() == Mode::Sealed { decode(&v2)[13..29].try_into().expect("16 bytes") } else { [0; 16] };
+        assert_eq!(legacy::seal(current.mode(), &key(1), NAME, &record, &nonce).expect("fits"), v2);
+        for (store, value, stale) in
+            [(&previous, &v2, false), (&previous, &v3, true), (&current, &v2, true), (&current, &v3, false)]
+        {
+            let opened = store.open(NAME, value, FIELDS, now()).expect("opens");
+            assert_eq!((&opened.record, opened.stale_format, opened.needs_reseal()), (&record, stale, stale));
+        }
+        // Too large is too large in either format.
+        assert!(matches!(previous.seal(NAME, &record_of_len(4_000), FIELDS), Err(Error::CookieTooLarge { .. })));
     }
 }
