@@ -156,7 +156,7 @@ fn main() {
     };
     let (kit5, ts5, kit50, ts50) =
         (seeded(kit_memory_router()), seeded(ts_memory_router()), seeded(kit_wide_router()), seeded(ts_wide_router()));
-    let mut rows = vec![
+    let mut rows = [
         Row { name: "5 fields, read / session-kit", client: kit5.clone(), path: "/read", per_request_ns: vec![] },
         Row { name: "5 fields, read / tower-sessions", client: ts5.clone(), path: "/read", per_request_ns: vec![] },
         Row { name: "5 fields, write / session-kit", client: kit5, path: "/write", per_request_ns: vec![] },
