@@ -24,6 +24,9 @@ use crate::time::Timestamp;
 /// sessions that came back are evicted only when one-shot ones do not make enough room. So a
 /// flood of anonymous requests that each create a session cannot log the regular users out.
 ///
+/// A request reads the stored record itself ([`load_shared`](Store::load_shared)): a load
+/// copies nothing, and a change updates the record in place unless a request still holds it.
+///
 /// Cheap to clone: clones share the sessions (give one to the layer and one to a
 /// [`Collector`](crate::Collector)). [`count_live`](Store::count_live) looks at every record.
 #[derive(Clone)]
