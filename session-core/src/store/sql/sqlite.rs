@@ -305,6 +305,10 @@ impl Dialect for Sqlite {
         async move { tokio::spawn(upgrade(pool, writes, t)).await.map_err(|e| StoreError::backend(NAME, e))? }
     }
 
+    /// A table with rowids (the key's index beside it), not `WITHOUT ROWID`: a session's row
+    /// holds its fields, kilobytes for a big session, and SQLite keeps rows that large
+    /// better in a rowid table (measured: 50 fields, 8 KB, one changed: 10% fewer
+    /// instructions per request). Tables of 0.1, `WITHOUT ROWID`, keep their form.
     fn schema(t: &Tables) -> Vec<Statement> {
         let s = &t.sessions;
         vec![
@@ -320,7 +324,7 @@ impl Dialect for Sqlite {
                  lifetime INTEGER, \
                  entries BLOB NOT NULL DEFAULT x'0c', \
                  entries_expire_at INTEGER\
-                 ) WITHOUT ROWID"
+                 )"
             )),
             Statement::schema(format!(
                 "CREATE INDEX IF NOT EXISTS {s}_expires_at ON {s} (expires_at, store_key) WHERE expires_at IS NOT NULL"

@@ -15,7 +15,7 @@ CREATE TABLE IF NOT EXISTS session_kit_sessions (
   lifetime INTEGER,
   entries BLOB NOT NULL DEFAULT x'0c',
   entries_expire_at INTEGER
-) WITHOUT ROWID
+)
 
 CREATE INDEX IF NOT EXISTS session_kit_sessions_expires_at ON session_kit_sessions (expires_at, store_key)
 WHERE expires_at IS NOT NULL
