@@ -295,8 +295,9 @@ pub mod store {
 
 pub mod integration {
     //! For integrating another web framework: the [`Engine`] that opens a session from the
-    //! client's token and saves it, returning the [`CookieOp`] the response must carry. The
-    //! axum integration ([`SessionLayer`](crate::SessionLayer)) is built on these.
+    //! client's token and saves it, returning the [`CookieOp`] the response must carry, and the
+    //! HTTP around it that belongs to no framework ([`HttpEngine`] and its parts). The axum
+    //! integration ([`SessionLayer`](crate::SessionLayer)) is built on these.
     //!
     //! - [`Engine`] and [`SessionState`], one request's session; [`CookieOp`], and [`SaveError`]
     //!   when a save failed (it still carries the token the response must send);
@@ -305,10 +306,17 @@ pub mod integration {
     //! - [`ExpiryPolicy`]: the timeouts the layer's builder methods set;
     //! - [`FieldSpec`] and [`FieldKind`]: how [`SessionData`](crate::SessionData) lists the stored
     //!   fields, for engines and for hand-written impls;
-    //! - [`Transport`]: where the axum layer reads the token from (a cookie, a header or a
-    //!   query parameter).
+    //! - [`HttpEngine`]: the engine with the cookie's attributes ([`CookieConfig`]) and the
+    //!   token's [`Transport`] (a cookie, a header or a query parameter); it makes the per-request
+    //!   [`Slot`] a layer hands to its extractor, which wraps a [`SessionHandle`], and saves it
+    //!   after the handler ([`SaveOutcome`]); [`RequestHead`] and [`ResponseHead`] are what it
+    //!   reads and writes of a framework's requests and responses, [`Failure`] and
+    //!   [`FailureResponse`] what it answers failures with.
 
-    pub use session_axum::Transport;
+    pub use session_core::web::{
+        ClientToken, CookieConfig, Failure, FailureResponse, HttpEngine, RequestHead, ResponseHead, SaveOutcome,
+        SessionHandle, Slot, TakeError, Transport,
+    };
     pub use session_core::{
         CookieOp, Engine, ExpiryPolicy, FieldKind, FieldSpec, IntoStorage, SaveError, SessionState, Storage,
     };
