@@ -293,6 +293,43 @@ pub mod store {
     pub use session_core::{conformance, store_conformance};
 }
 
+#[cfg(feature = "actix")]
+#[cfg_attr(docsrs, doc(cfg(feature = "actix")))]
+pub mod actix {
+    //! The same sessions on [actix-web](https://docs.rs/actix-web) 4: wrap an `App` (or a scope
+    //! or resource) in [`SessionMiddleware<T>`] and extract [`Session<T>`] in handlers. The
+    //! derive, the stores, their keys and the errors at the crate root serve both frameworks;
+    //! this module holds actix-web's counterparts of the root's axum types.
+    //!
+    //! ```
+    //! use actix_web::{web, App};
+    //! use session_kit::actix::{Session, SessionMiddleware};
+    //! use session_kit::MemoryStore;
+    //!
+    //! #[derive(session_kit::Session)]
+    //! struct Visits {
+    //!     count: u64,
+    //! }
+    //!
+    //! async fn count(mut session: Session<Visits>) -> String {
+    //!     session.count += 1;
+    //!     format!("visit number {}", session.count)
+    //! }
+    //!
+    //! let app = App::new()
+    //!     .route("/", web::get().to(count))
+    //!     .wrap(SessionMiddleware::<Visits>::new(MemoryStore::new()));
+    //! ```
+    //!
+    //! Every builder method of [`SessionLayer`](crate::SessionLayer) is on
+    //! [`SessionMiddleware`] too, with the same defaults and the same checks; `cargo run
+    //! --example actix_hello --features actix` runs the first example.
+
+    pub use session_actix::{
+        RejectionKind, Session, SessionFailure, SessionMiddleware, SessionRejection, SessionService,
+    };
+}
+
 pub mod integration {
     //! For integrating another web framework: the [`Engine`] that opens a session from the
     //! client's token and saves it, returning the [`CookieOp`] the response must carry, and the

@@ -63,6 +63,11 @@ impl SaveOutcome {
     pub fn error(&self) -> Option<&Error> {
         self.error.as_ref()
     }
+
+    /// Whether the response must carry a new token or a removal.
+    pub fn sends_token(&self) -> bool {
+        self.op != CookieOp::Keep
+    }
 }
 
 impl<T: SessionData, C: Codec> HttpEngine<T, C> {
