@@ -64,6 +64,7 @@
 //! | [`codec`](SessionLayer::codec) | [`codec`] | `.codec(codec::Json)`; the [`Codec`](codec::Codec) trait for your own |
 //! | [`clock`](SessionLayer::clock) | [`clock`] | `.clock(clock::ManualClock::starting_now())` in tests of expiry; [`Session::expires_at`] gives a [`Timestamp`](clock::Timestamp) |
 //! | [`id_generator`](SessionLayer::id_generator) | [`id`] | `.id_generator(MyIds)`, an [`IdGenerator`](id::IdGenerator) making [`SessionId`](id::SessionId)s, which [`Session::id`] gives |
+//! | [`token_transform`](SessionLayer::token_transform) | [`token`] | `.token_transform(token::TokenTransform::signed(keys))`: a signed (or sealed) session id |
 //!
 //! What only a store writer or a framework integrator needs has a module of its own, so it
 //! never crowds an application's imports:
@@ -228,6 +229,15 @@ pub mod id {
     pub use session_core::{IdGenerator, MalformedId, RandomIds, SessionId};
 }
 
+pub mod token {
+    //! How the session token is changed on its way out and back in, set with
+    //! [`SessionLayer::token_transform`](crate::SessionLayer::token_transform): a
+    //! [`TokenTransform`] that signs or seals a server-side session's id with a
+    //! [`KeyRing`](crate::KeyRing) (feature `cookie`), or an encoding of your own.
+
+    pub use session_core::web::TokenTransform;
+}
+
 #[cfg(feature = "cookie")]
 #[cfg_attr(docsrs, doc(cfg(feature = "cookie")))]
 pub mod cookie {
@@ -354,6 +364,9 @@ pub mod integration {
         ClientToken, CookieConfig, Failure, FailureResponse, HttpEngine, RequestHead, ResponseHead, SaveOutcome,
         SessionHandle, Slot, TakeError, Transport,
     };
+    // Also at `token::TokenTransform`, beside the layer method that takes it.
+    #[doc(no_inline)]
+    pub use session_core::web::TokenTransform;
     pub use session_core::{
         CookieOp, Engine, ExpiryPolicy, FieldKind, FieldSpec, IntoStorage, SaveError, SessionState, Storage,
     };

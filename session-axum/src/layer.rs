@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use axum_core::response::Response;
 use http::{HeaderMap, HeaderName, HeaderValue, Request};
-use session_core::web::{ConfigError, HttpEngine, RequestHead, ResponseHead, SameSite, Transport};
+use session_core::web::{ConfigError, HttpEngine, RequestHead, ResponseHead, SameSite, TokenTransform, Transport};
 use session_core::{Clock, Codec, IdGenerator, IntoStorage, Postcard, SessionData};
 use tower_layer::Layer;
 use tower_service::Service;
@@ -159,6 +159,27 @@ impl<T: SessionData, C: Codec> SessionLayer<T, C> {
     pub fn id_from_query(self, param: impl Into<String>) -> Self {
         let param = param.into();
         self.edit(|s| s.set_transport(Transport::Query(param)))
+    }
+
+    /// Changes the token on its way out and back in: signed or sealed with a key ring (for
+    /// server-side stores, like tower-sessions' signed and private id cookies) or encoded your
+    /// own way. A token that does not decode is an unknown session: the request gets a fresh
+    /// one, never an error page.
+    ///
+    /// ```
+    /// # use session_kit::{Session, MemoryStore, Key, KeyRing};
+    /// # use session_kit::token::TokenTransform;
+    /// # #[derive(Session)]
+    /// # struct App { user: Option<u64> }
+    /// # let keys = KeyRing::new(Key::generate());
+    /// // `Set-Cookie: app=<id>.<signature>`: a client can only present ids this application made.
+    /// let layer = session_kit::SessionLayer::<App>::new(MemoryStore::new()).token_transform(TokenTransform::signed(keys));
+    /// ```
+    ///
+    /// The check that a signed or sealed token is not given to a cookie store runs when the
+    /// router applies the layer (and in [`validate`](Self::validate)).
+    pub fn token_transform(self, transform: TokenTransform) -> Self {
+        self.edit(|s| s.set_token_transform(transform))
     }
 
     /// Makes and checks session ids with `ids` instead of 128 random bits.

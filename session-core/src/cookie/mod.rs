@@ -72,6 +72,9 @@
 
 mod format;
 mod key;
+// The web layers' signed and sealed session ids.
+#[cfg(feature = "web")]
+pub(crate) mod token;
 
 use std::fmt;
 use std::sync::Arc;

@@ -177,6 +177,13 @@ pub enum ConfigError {
          of that name, so use letters, digits and `!#$%&'*+-.^_`|~`"
     )]
     QueryParameter(String),
+    /// A signed or sealed token (`sign_token`, `seal_token`) on a cookie store, whose cookie is
+    /// sealed or signed already.
+    #[error(
+        "`sign_token` and `seal_token` protect a server-side session's id: a cookie store's cookie is \
+         already sealed or signed, so drop the call (or use `transform_token` for an encoding of your own)"
+    )]
+    KeyedTokenOnCookieStore,
 }
 
 #[cfg(test)]

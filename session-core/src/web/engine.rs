@@ -10,7 +10,7 @@ use crate::web::config::{ConfigError, CookieConfig, Transport};
 use crate::web::failure::FailureResponse;
 use crate::web::response::{self, ResponseHead};
 use crate::web::slot::{BoxFuture, Finished, Open, Slot};
-use crate::web::token::{self, ClientToken, RequestHead};
+use crate::web::token::{self, ClientToken, RequestHead, TokenTransform};
 use crate::SessionData;
 
 /// Sessions of `T` over HTTP, for any framework: the [`Engine`], the cookie's attributes and
@@ -21,11 +21,17 @@ pub struct HttpEngine<T: SessionData, C: Codec = Postcard> {
     engine: Engine<T, C>,
     cookie: CookieConfig,
     transport: Transport,
+    token: TokenTransform,
 }
 
 impl<T: SessionData, C: Codec> Clone for HttpEngine<T, C> {
     fn clone(&self) -> Self {
-        Self { engine: self.engine.clone(), cookie: self.cookie.clone(), transport: self.transport.clone() }
+        Self {
+            engine: self.engine.clone(),
+            cookie: self.cookie.clone(),
+            transport: self.transport.clone(),
+            token: self.token.clone(),
+        }
     }
 }
 
@@ -36,6 +42,7 @@ impl<T: SessionData, C: Codec> std::fmt::Debug for HttpEngine<T, C> {
             .field("engine", &self.engine)
             .field("cookie", &self.cookie)
             .field("transport", &self.transport)
+            .field("token", &self.token)
             .finish()
     }
 }
@@ -45,7 +52,12 @@ impl<T: SessionData> HttpEngine<T> {
     /// `#[session(name)]`, `Path=/`, `Secure`, `HttpOnly`, `SameSite=Lax`, cookie transport, and
     /// the [`Engine`]'s defaults.
     pub fn new(storage: impl IntoStorage) -> Self {
-        Self { engine: Engine::new(storage), cookie: CookieConfig::new(T::NAME), transport: Transport::Cookie }
+        Self {
+            engine: Engine::new(storage),
+            cookie: CookieConfig::new(T::NAME),
+            transport: Transport::Cookie,
+            token: TokenTransform::plain(),
+        }
     }
 }
 
@@ -73,7 +85,12 @@ impl SaveOutcome {
 impl<T: SessionData, C: Codec> HttpEngine<T, C> {
     /// Encodes field values with `codec` instead.
     pub fn with_codec<C2: Codec>(self, codec: C2) -> HttpEngine<T, C2> {
-        HttpEngine { engine: self.engine.with_codec(codec), cookie: self.cookie, transport: self.transport }
+        HttpEngine {
+            engine: self.engine.with_codec(codec),
+            cookie: self.cookie,
+            transport: self.transport,
+            token: self.token,
+        }
     }
 
     /// The engine.
@@ -113,19 +130,34 @@ impl<T: SessionData, C: Codec> HttpEngine<T, C> {
         self.transport = transport;
     }
 
-    /// Checks the configuration against the rules browsers enforce.
+    /// How the token is changed on its way out and back in.
+    pub fn token_transform(&self) -> &TokenTransform {
+        &self.token
+    }
+
+    /// Changes the token on its way out and back in: signed or sealed with cookie keys, or the
+    /// application's own pair. A token that does not decode is an unknown session.
+    pub fn set_token_transform(&mut self, transform: TokenTransform) {
+        self.token = transform;
+    }
+
+    /// Checks the configuration against the rules browsers enforce, and that a signed or sealed
+    /// token is a server-side session's id.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.cookie.validate()?;
-        self.transport.validate()
+        self.transport.validate()?;
+        #[cfg(feature = "cookie")]
+        if self.token.is_keyed() && matches!(self.engine.storage(), crate::Storage::Cookie(_)) {
+            return Err(ConfigError::KeyedTokenOnCookieStore);
+        }
+        Ok(())
     }
 
     /// The session slot of one request: the token it carries, read now; the session is opened
     /// when a handle is first taken.
     pub fn slot(self: &Arc<Self>, request: &impl RequestHead) -> Arc<Slot<T>> {
-        let token = match token::read(&self.transport, &self.cookie, request) {
-            None => ClientToken::Absent,
-            Some(token) => ClientToken::Present(token),
-        };
+        let wire = token::read(&self.transport, &self.cookie, request);
+        let token = self.token.decode(&self.cookie.name, wire);
         Arc::new(Slot::new(self.clone(), token))
     }
 
@@ -157,7 +189,7 @@ impl<T: SessionData, C: Codec> HttpEngine<T, C> {
             (CookieOp::Keep, Some(pending)) => pending,
             (op, _) => op,
         };
-        Some(SaveOutcome { op, error })
+        Some(self.encode(op, error))
     }
 
     /// Writes the token `saved` decided, `Vary` and `Cache-Control` into the response (the
@@ -169,6 +201,30 @@ impl<T: SessionData, C: Codec> HttpEngine<T, C> {
         })
     }
 }
+
+impl<T: SessionData, C: Codec> HttpEngine<T, C> {
+    /// The outcome with the token as the client gets it: transformed, and checked to fit in a
+    /// cookie (a transform may grow it).
+    fn encode(&self, op: CookieOp, error: Option<Error>) -> SaveOutcome {
+        let CookieOp::Set { value, max_age } = op else {
+            return SaveOutcome { op, error };
+        };
+        if self.token.is_plain() {
+            return SaveOutcome { op: CookieOp::Set { value, max_age }, error };
+        }
+        let value = self.token.encode(&self.cookie.name, &value);
+        let size = self.cookie.name.len() + 1 + value.len();
+        if self.transport == Transport::Cookie && size > MAX_COOKIE_SIZE {
+            tracing::error!(session = T::NAME, size, "the transformed session token is too large for a cookie");
+            let error = error.unwrap_or(Error::CookieTooLarge { size, limit: MAX_COOKIE_SIZE });
+            return SaveOutcome { op: CookieOp::Keep, error: Some(error) };
+        }
+        SaveOutcome { op: CookieOp::Set { value, max_age }, error }
+    }
+}
+
+/// The largest cookie browsers must keep, name and value (RFC 6265), as the cookie store has it.
+const MAX_COOKIE_SIZE: usize = 4096;
 
 impl<T: SessionData, C: Codec> Open<T> for HttpEngine<T, C> {
     fn open<'a>(&'a self, token: &'a ClientToken) -> BoxFuture<'a, Result<SessionState<T>, Error>> {

@@ -29,4 +29,4 @@ pub use failure::{Failure, FailureResponse};
 pub use handle::SessionHandle;
 pub use response::ResponseHead;
 pub use slot::{Slot, TakeError};
-pub use token::{ClientToken, RequestHead};
+pub use token::{ClientToken, RequestHead, TokenTransform};
