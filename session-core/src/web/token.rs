@@ -99,7 +99,10 @@ enum Kind {
     Signed(Arc<crate::cookie::KeyRing>),
     #[cfg(feature = "cookie")]
     Sealed(Arc<crate::cookie::KeyRing>),
-    Custom { encode: Arc<Encode>, decode: Arc<Decode> },
+    Custom {
+        encode: Arc<Encode>,
+        decode: Arc<Decode>,
+    },
 }
 
 /// An application's token encoding.
