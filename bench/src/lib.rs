@@ -17,6 +17,9 @@
 
 use std::path::Path;
 
+#[cfg(feature = "actix")]
+pub mod actix;
+
 use axum::body::Body;
 use axum::extract::{FromRef, Query};
 use axum::http::header::{COOKIE, SET_COOKIE};
