@@ -14,7 +14,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-features=(session-kit/sqlite session-kit/json session-kit/conformance)
+features=(session-kit/sqlite session-kit/json session-kit/conformance session-kit/actix)
 not_run=()
 
 # use SUITE VARIABLE FEATURE: take the server from VARIABLE if set, else from the script.

@@ -64,6 +64,7 @@
 //! | [`codec`](SessionLayer::codec) | [`codec`] | `.codec(codec::Json)`; the [`Codec`](codec::Codec) trait for your own |
 //! | [`clock`](SessionLayer::clock) | [`clock`] | `.clock(clock::ManualClock::starting_now())` in tests of expiry; [`Session::expires_at`] gives a [`Timestamp`](clock::Timestamp) |
 //! | [`id_generator`](SessionLayer::id_generator) | [`id`] | `.id_generator(MyIds)`, an [`IdGenerator`](id::IdGenerator) making [`SessionId`](id::SessionId)s, which [`Session::id`] gives |
+//! | [`token_transform`](SessionLayer::token_transform) | [`token`] | `.token_transform(token::TokenTransform::signed(keys))`: a signed (or sealed) session id |
 //!
 //! What only a store writer or a framework integrator needs has a module of its own, so it
 //! never crowds an application's imports:
@@ -282,6 +283,15 @@ pub mod id {
     pub use session_core::{IdGenerator, MalformedId, RandomIds, SessionId};
 }
 
+pub mod token {
+    //! How the session token is changed on its way out and back in, set with
+    //! [`SessionLayer::token_transform`](crate::SessionLayer::token_transform): a
+    //! [`TokenTransform`] that signs or seals a server-side session's id with a
+    //! [`KeyRing`](crate::KeyRing) (feature `cookie`), or an encoding of your own.
+
+    pub use session_core::web::TokenTransform;
+}
+
 #[cfg(feature = "cookie")]
 #[cfg_attr(docsrs, doc(cfg(feature = "cookie")))]
 pub mod cookie {
@@ -347,10 +357,48 @@ pub mod store {
     pub use session_core::{conformance, store_conformance};
 }
 
+#[cfg(feature = "actix")]
+#[cfg_attr(docsrs, doc(cfg(feature = "actix")))]
+pub mod actix {
+    //! The same sessions on [actix-web](https://docs.rs/actix-web) 4: wrap an `App` (or a scope
+    //! or resource) in [`SessionMiddleware<T>`] and extract [`Session<T>`] in handlers. The
+    //! derive, the stores, their keys and the errors at the crate root serve both frameworks;
+    //! this module holds actix-web's counterparts of the root's axum types.
+    //!
+    //! ```
+    //! use actix_web::{web, App};
+    //! use session_kit::actix::{Session, SessionMiddleware};
+    //! use session_kit::MemoryStore;
+    //!
+    //! #[derive(session_kit::Session)]
+    //! struct Visits {
+    //!     count: u64,
+    //! }
+    //!
+    //! async fn count(mut session: Session<Visits>) -> String {
+    //!     session.count += 1;
+    //!     format!("visit number {}", session.count)
+    //! }
+    //!
+    //! let app = App::new()
+    //!     .route("/", web::get().to(count))
+    //!     .wrap(SessionMiddleware::<Visits>::new(MemoryStore::new()));
+    //! ```
+    //!
+    //! Every builder method of [`SessionLayer`](crate::SessionLayer) is on
+    //! [`SessionMiddleware`] too, with the same defaults and the same checks; `cargo run
+    //! --example actix_hello --features actix` runs the first example.
+
+    pub use session_actix::{
+        RejectionKind, Session, SessionFailure, SessionMiddleware, SessionRejection, SessionService,
+    };
+}
+
 pub mod integration {
     //! For integrating another web framework: the [`Engine`] that opens a session from the
-    //! client's token and saves it, returning the [`CookieOp`] the response must carry. The
-    //! axum integration ([`SessionLayer`](crate::SessionLayer)) is built on these.
+    //! client's token and saves it, returning the [`CookieOp`] the response must carry, and the
+    //! HTTP around it that belongs to no framework ([`HttpEngine`] and its parts). The axum
+    //! integration ([`SessionLayer`](crate::SessionLayer)) is built on these.
     //!
     //! - [`Engine`] and [`SessionState`], one request's session; [`CookieOp`], and [`SaveError`]
     //!   when a save failed (it still carries the token the response must send);
@@ -359,10 +407,20 @@ pub mod integration {
     //! - [`ExpiryPolicy`]: the timeouts the layer's builder methods set;
     //! - [`FieldSpec`] and [`FieldKind`]: how [`SessionData`](crate::SessionData) lists the stored
     //!   fields, for engines and for hand-written impls;
-    //! - [`Transport`]: where the axum layer reads the token from (a cookie, a header or a
-    //!   query parameter).
+    //! - [`HttpEngine`]: the engine with the cookie's attributes ([`CookieConfig`]) and the
+    //!   token's [`Transport`] (a cookie, a header or a query parameter); it makes the per-request
+    //!   [`Slot`] a layer hands to its extractor, which wraps a [`SessionHandle`], and saves it
+    //!   after the handler ([`SaveOutcome`]); [`RequestHead`] and [`ResponseHead`] are what it
+    //!   reads and writes of a framework's requests and responses, [`Failure`] and
+    //!   [`FailureResponse`] what it answers failures with.
 
-    pub use session_axum::Transport;
+    pub use session_core::web::{
+        ClientToken, CookieConfig, Failure, FailureResponse, HttpEngine, RequestHead, ResponseHead, SaveOutcome,
+        SessionHandle, Slot, TakeError, Transport,
+    };
+    // Also at `token::TokenTransform`, beside the layer method that takes it.
+    #[doc(no_inline)]
+    pub use session_core::web::TokenTransform;
     pub use session_core::{
         CookieOp, Engine, ExpiryPolicy, FieldKind, FieldSpec, IntoStorage, SaveError, SessionState, Storage,
     };

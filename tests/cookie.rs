@@ -235,9 +235,11 @@ async fn a_shorter_idle_timeout_reaches_cookies_sealed_before_it() {
         .secure(false)
         .idle_timeout(Duration::from_secs(30 * 60))
         .clock(clock.clone());
-    client.app = Router::new()
-        .route("/read", get(|s: Session<App>| async move { format!("{:?} {}", s.name, s.count) }))
-        .layer(layer);
+    client.app = Arc::new(
+        Router::new()
+            .route("/read", get(|s: Session<App>| async move { format!("{:?} {}", s.name, s.count) }))
+            .layer(layer),
+    );
     assert_eq!(client.get("/read").await.body, "None 0", "idle for 40 minutes under a 30-minute timeout");
 }
 

@@ -71,6 +71,21 @@ async fn hello_remembers_a_name() {
     assert_eq!(r.body, "Name: Ada");
 }
 
+#[cfg(feature = "actix")]
+#[tokio::test]
+async fn actix_hello_remembers_a_name() {
+    let server = Server::start("actix_hello", &[]);
+    let r = http_get(server.addr, "/", None).await;
+    assert_eq!((r.status, r.body.as_str()), (StatusCode::OK, "No name yet: visit /set?name=..."));
+    let r = http_get(server.addr, "/set?name=Ada", None).await;
+    assert_eq!(r.body, "Name set to Ada");
+    let jar = cookies(&r);
+    assert!(jar.starts_with("hello="), "{jar}");
+    assert!(!jar.contains("Ada"), "the sealed cookie does not show the name");
+    let r = http_get(server.addr, "/", Some(&jar)).await;
+    assert_eq!(r.body, "Name: Ada");
+}
+
 #[tokio::test]
 async fn flash_shows_the_message_once() {
     let server = Server::start("flash", &[]);
@@ -89,10 +104,22 @@ async fn flash_shows_the_message_once() {
 #[cfg(feature = "sqlite")]
 #[tokio::test]
 async fn login_cycles_the_id_remembers_and_survives_a_restart() {
+    login_on("login").await;
+}
+
+#[cfg(all(feature = "sqlite", feature = "actix"))]
+#[tokio::test]
+async fn actix_login_cycles_the_id_remembers_and_survives_a_restart() {
+    login_on("actix_login").await;
+}
+
+/// The login example on one framework: `login` (axum) or `actix_login`.
+#[cfg(feature = "sqlite")]
+async fn login_on(example: &str) {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("sessions.db");
     let db = db.to_str().unwrap();
-    let server = Server::start("login", &[("SESSION_DB", db)]);
+    let server = Server::start(example, &[("SESSION_DB", db)]);
 
     let r = http_request(server.addr, "POST", "/login", None, Some("user=ann&password=wrong")).await;
     let jar = cookies(&r);
@@ -109,7 +136,7 @@ async fn login_cycles_the_id_remembers_and_survives_a_restart() {
     assert!(r.body.contains("Not logged in"), "the pre-login id is dead: {}", r.body);
 
     drop(server);
-    let server = Server::start("login", &[("SESSION_DB", db)]);
+    let server = Server::start(example, &[("SESSION_DB", db)]);
     let r = http_get(server.addr, "/", Some(&logged_in)).await;
     assert!(r.body.contains("Logged in as ann (remembered)"), "after a restart: {}", r.body);
 

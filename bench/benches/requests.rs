@@ -328,6 +328,87 @@ fn mysql(c: &mut Criterion) {
 #[cfg(not(feature = "mysql"))]
 fn mysql(_: &mut Criterion) {}
 
+/// The actix-web group: session-kit's `SessionMiddleware` beside actix-session, cookie store
+/// (session-kit sealed, actix-session private: both encrypted) and, with the `redis` feature,
+/// Redis store, plus a bare handler; each driven in-process on an actix system.
+#[cfg(feature = "actix")]
+fn actix(c: &mut Criterion) {
+    use session_kit_bench::actix::{
+        actix_bare_app, actix_client, actix_kit_app, actix_kit_sealed, actix_session_app, actix_session_cookie,
+        ActixClient, ActixService,
+    };
+
+    /// Measures `GET path` on a seeded actix client, then checks it still answers 200.
+    fn measure_actix<S: ActixService>(
+        group: &mut BenchmarkGroup<'_, WallTime>,
+        system: &actix_web::rt::SystemRunner,
+        id: &str,
+        client: &mut ActixClient<S>,
+        path: &'static str,
+    ) {
+        group.bench_function(id, |b| {
+            b.iter_custom(|iters| {
+                system.block_on(async {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        black_box(client.get(path).await);
+                    }
+                    start.elapsed()
+                })
+            })
+        });
+        let (status, _) = system.block_on(client.get(path));
+        assert_eq!(status.as_u16(), 200, "{id}: {path} stopped answering 200 during the run");
+    }
+
+    /// Read and write on a fresh session of a seeded client.
+    fn pair_actix<S: ActixService>(
+        group: &mut BenchmarkGroup<'_, WallTime>,
+        system: &actix_web::rt::SystemRunner,
+        name: &str,
+        mut client: ActixClient<S>,
+    ) -> ActixClient<S> {
+        system.block_on(client.seed());
+        measure_actix(group, system, &format!("{name}/read"), &mut client, "/read");
+        measure_actix(group, system, &format!("{name}/write"), &mut client, "/write");
+        client
+    }
+
+    let system = actix_web::rt::System::new();
+    let mut group = c.benchmark_group("actix");
+    let mut bare = system.block_on(actix_client(actix_bare_app()));
+    system.block_on(bare.seed());
+    measure_actix(&mut group, &system, "bare/read", &mut bare, "/read");
+    let kit = system.block_on(actix_client(actix_kit_app(actix_kit_sealed())));
+    pair_actix(&mut group, &system, "session-kit-sealed", kit);
+    let peer = system.block_on(actix_client(actix_session_app(actix_session_cookie())));
+    pair_actix(&mut group, &system, "actix-session-cookie", peer);
+    #[cfg(feature = "redis")]
+    {
+        use session_kit_bench::actix::{actix_kit_redis, actix_session_redis};
+        use session_kit_bench::{redis_cleanup, redis_prefix};
+        let prefix = redis_prefix();
+        let kit = match system.block_on(actix_kit_redis(&prefix)) {
+            Ok(middleware) => system.block_on(actix_client(actix_kit_app(middleware))),
+            Err(error) => panic!("session-kit Redis store: {error}"),
+        };
+        pair_actix(&mut group, &system, "session-kit-redis", kit);
+        let peer = match system.block_on(actix_session_redis(&prefix)) {
+            Ok(store) => system.block_on(actix_client(actix_session_app(store))),
+            Err(error) => panic!("actix-session Redis store: {error}"),
+        };
+        pair_actix(&mut group, &system, "actix-session-redis", peer);
+        if let Err(error) = redis_cleanup(&prefix, &[]) {
+            eprintln!("could not remove this run's Redis keys (prefix {prefix}): {error}");
+        }
+    }
+    group.finish();
+}
+
+/// Without the `actix` feature there is no actix group.
+#[cfg(not(feature = "actix"))]
+fn actix(_: &mut Criterion) {}
+
 #[allow(missing_docs)] // criterion_group! makes an undocumented pub fn
 mod harness {
     use super::*;
@@ -335,7 +416,7 @@ mod harness {
     criterion_group! {
         name = requests;
         config = config();
-        targets = memory, cookie, sqlite, redis, postgres, mysql, wide_memory, wide_sqlite, wide_redis
+        targets = memory, cookie, sqlite, redis, postgres, mysql, actix, wide_memory, wide_sqlite, wide_redis
     }
 }
 criterion_main!(harness::requests);

@@ -21,6 +21,9 @@
 
 use std::path::Path;
 
+#[cfg(feature = "actix")]
+pub mod actix;
+
 use axum::body::Body;
 use axum::extract::FromRef;
 use axum::http::header::{COOKIE, SET_COOKIE};

@@ -3,14 +3,27 @@
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
-use axum::extract::{FromRequestParts, OptionalFromRequestParts};
-use axum::response::{IntoResponse, Response};
+use axum_core::extract::{FromRequestParts, OptionalFromRequestParts};
+use axum_core::response::{IntoResponse, Response};
 use http::request::Parts;
 use http::StatusCode;
-use session_core::{Error, SaveError, SessionData, SessionId, SessionState, Timestamp};
+use session_core::web::{SessionHandle, Slot, TakeError};
+use session_core::{Error, SessionData, SessionId, Timestamp};
 
 use crate::failure::SessionFailure;
-use crate::slot::{Slot, SlotHandle, TakeError};
+use crate::layer::FailureResponder;
+
+/// The extension the layer inserts; one per session type.
+pub(crate) struct SlotHandle<T: SessionData> {
+    pub(crate) slot: Arc<Slot<T>>,
+    pub(crate) on_failure: Option<FailureResponder>,
+}
+
+impl<T: SessionData> Clone for SlotHandle<T> {
+    fn clone(&self) -> Self {
+        Self { slot: self.slot.clone(), on_failure: self.on_failure.clone() }
+    }
+}
 
 /// The typed session of the current request, for a type that derives `Session`.
 ///
@@ -83,65 +96,47 @@ use crate::slot::{Slot, SlotHandle, TakeError};
 /// a new session). Extract `Result<Session<T>, SessionRejection>` to answer a failure yourself,
 /// or set [`SessionLayer::on_failure`](crate::SessionLayer::on_failure) once for every route.
 pub struct Session<T: SessionData> {
-    /// `Some` until dropped, when the state goes back to the layer for saving.
-    state: Option<SessionState<T>>,
-    slot: Arc<Slot<T>>,
-    /// Whether this handle has told the slot it changed the session.
-    marked: bool,
+    handle: SessionHandle<T>,
 }
 
 impl<T: SessionData> Session<T> {
-    fn state(&self) -> &SessionState<T> {
-        self.state.as_ref().expect("the state is only taken in drop and during save")
-    }
-
-    fn state_mut(&mut self) -> &mut SessionState<T> {
-        if !self.marked {
-            // Once per handle: a second handle extracted while this one is out must not miss
-            // a change it cannot see.
-            self.slot.mark_changed();
-            self.marked = true;
-        }
-        self.state.as_mut().expect("the state is only taken in drop and during save")
-    }
-
     /// The session id, for a stored server-side session; `None` for a new session (the id is
     /// chosen at save) and for cookie sessions, which have none.
     pub fn id(&self) -> Option<&SessionId> {
-        self.state().id()
+        self.handle.id()
     }
 
     /// Whether this request started a new session.
     pub fn is_new(&self) -> bool {
-        self.state().is_new()
+        self.handle.is_new()
     }
 
     /// Moves the session to a new id when the response is sent; the old id stops working at
     /// once. Call it on login, against session fixation. (A cookie session is re-sealed; its
     /// old cookie stays valid until it expires, as there is no server state to revoke.)
     pub fn cycle_id(&mut self) {
-        self.state_mut().cycle_id();
+        self.handle.cycle_id();
     }
 
     /// Deletes the session: server state removed, a removal cookie sent.
     pub fn destroy(&mut self) {
-        self.state_mut().destroy();
+        self.handle.destroy();
     }
 
     /// Sets every field back to its default.
     pub fn clear(&mut self) {
-        self.state_mut().clear();
+        self.handle.clear();
     }
 
     /// Makes the cookie persistent with the layer's remember-me lifetime (or back to a
     /// browser-session cookie). The choice is stored and holds on later requests.
     pub fn remember_me(&mut self, remember: bool) {
-        self.state_mut().remember_me(remember);
+        self.handle.remember_me(remember);
     }
 
     /// Whether this is (or will be, once saved) a remember-me session.
     pub fn is_remembered(&self) -> bool {
-        self.state().is_remembered()
+        self.handle.is_remembered()
     }
 
     /// Gives this session its own lifetime, e.g. "this session lasts a day": it ends after
@@ -150,22 +145,22 @@ impl<T: SessionData> Session<T> {
     /// Stored with the session, so it holds on later requests; the layer's absolute timeout
     /// still applies.
     pub fn set_lifetime(&mut self, lifetime: Option<std::time::Duration>) {
-        self.state_mut().set_lifetime(lifetime);
+        self.handle.set_lifetime(lifetime);
     }
 
     /// This session's own lifetime, if it has one (see [`set_lifetime`](Self::set_lifetime)).
     pub fn lifetime(&self) -> Option<std::time::Duration> {
-        self.state().lifetime()
+        self.handle.lifetime()
     }
 
     /// Keeps the flash values this request received for one more request.
     pub fn keep_flash(&mut self) {
-        self.state_mut().keep_flash();
+        self.handle.keep_flash();
     }
 
     /// When the session ends if no further request comes (as loaded; `None` for a new one).
     pub fn expires_at(&self) -> Option<Timestamp> {
-        self.state().expires_at()
+        self.handle.expires_at()
     }
 
     /// Saves the session now, rather than after the handler, and carries on with it as saved.
@@ -199,24 +194,7 @@ impl<T: SessionData> Session<T> {
     /// is logged as an error: call `save().await` in the task before the handler returns, or
     /// keep such changes in the handler.
     pub async fn save(&mut self) -> Result<(), Error> {
-        let state = self.state.take().expect("the state is only taken in drop and during save");
-        let (op, outcome) = match self.slot.opener.save(state).await {
-            Ok(op) => (op, Ok(())),
-            Err(SaveError { error, token }) => (token, Err(error)),
-        };
-        let token = self.slot.saved(op);
-        // Carry on with the session as stored now, under the token the client will hold.
-        let reopened = match self.slot.opener.open(token.as_deref()).await {
-            Ok(state) => state,
-            Err(error) => {
-                tracing::error!(session = T::NAME, %error, "could not reopen the session after saving it");
-                let fresh = self.slot.opener.open(None).await;
-                self.state = fresh.ok();
-                return Err(outcome.err().unwrap_or(error));
-            }
-        };
-        self.state = Some(reopened);
-        outcome
+        self.handle.save().await
     }
 }
 
@@ -224,48 +202,38 @@ impl<T: SessionData> Deref for Session<T> {
     type Target = T;
 
     fn deref(&self) -> &T {
-        self.state().data()
+        self.handle.data()
     }
 }
 
 impl<T: SessionData> DerefMut for Session<T> {
     fn deref_mut(&mut self) -> &mut T {
-        self.state_mut().data_mut()
-    }
-}
-
-impl<T: SessionData> Drop for Session<T> {
-    fn drop(&mut self) {
-        if let Some(state) = self.state.take() {
-            self.slot.give_back(state);
-        }
+        self.handle.data_mut()
     }
 }
 
 impl<T: SessionData + std::fmt::Debug> std::fmt::Debug for Session<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.state {
-            Some(state) => f.debug_struct("Session").field("data", state.data()).finish_non_exhaustive(),
-            None => f.write_str("Session(<being saved>)"),
-        }
+        self.handle.fmt(f)
     }
 }
 
 impl<T: SessionData> Session<T> {
-    async fn extract(slot: Arc<Slot<T>>) -> Result<Self, SessionRejection> {
-        match slot.take().await {
-            Ok(state) => Ok(Session { state: Some(state), slot, marked: false }),
-            Err(TakeError::ChangedWhileHeld) => {
-                let failure = SessionFailure::ChangedWhileHeld { session: T::NAME };
-                Err(SessionRejection::new(
-                    RejectionKind::ChangedWhileHeld { session_type: type_name::<T>() },
-                    &slot,
-                    &failure,
-                ))
-            }
+    async fn extract(SlotHandle { slot, on_failure }: SlotHandle<T>) -> Result<Self, SessionRejection> {
+        let respond = |failure: &SessionFailure<'_>| on_failure.as_ref().map(|respond| respond(failure));
+        match SessionHandle::take(slot).await {
+            Ok(handle) => Ok(Session { handle }),
             Err(TakeError::Open(error)) => {
-                let response = slot.opener.failure_response(&SessionFailure::Open(&error));
-                Err(SessionRejection::with_response(RejectionKind::Unavailable(error), response))
+                let response = respond(&SessionFailure::Open(&error));
+                Err(SessionRejection::logged(RejectionKind::Unavailable(error), response))
+            }
+            // `ChangedWhileHeld`, and what a later version may add.
+            Err(_) => {
+                let response = respond(&SessionFailure::ChangedWhileHeld { session: T::NAME });
+                Err(SessionRejection::logged(
+                    RejectionKind::ChangedWhileHeld { session_type: type_name::<T>() },
+                    response,
+                ))
             }
         }
     }
@@ -275,10 +243,10 @@ impl<T: SessionData, S: Send + Sync> FromRequestParts<S> for Session<T> {
     type Rejection = SessionRejection;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let Some(SlotHandle(slot)) = parts.extensions.get::<SlotHandle<T>>().cloned() else {
+        let Some(handle) = parts.extensions.get::<SlotHandle<T>>().cloned() else {
             return Err(SessionRejection::logged(RejectionKind::MissingLayer { session_type: type_name::<T>() }, None));
         };
-        Self::extract(slot).await
+        Self::extract(handle).await
     }
 }
 
@@ -291,7 +259,7 @@ impl<T: SessionData, S: Send + Sync> OptionalFromRequestParts<S> for Session<T> 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Option<Self>, Self::Rejection> {
         match parts.extensions.get::<SlotHandle<T>>().cloned() {
             None => Ok(None),
-            Some(SlotHandle(slot)) => Self::extract(slot).await.map(Some),
+            Some(handle) => Self::extract(handle).await.map(Some),
         }
     }
 }
@@ -343,14 +311,6 @@ pub enum RejectionKind {
 }
 
 impl SessionRejection {
-    fn with_response(kind: RejectionKind, response: Option<Response>) -> Self {
-        Self::logged(kind, response)
-    }
-
-    fn new<T: SessionData>(kind: RejectionKind, slot: &Slot<T>, failure: &SessionFailure<'_>) -> Self {
-        Self::logged(kind, slot.opener.failure_response(failure))
-    }
-
     fn logged(kind: RejectionKind, response: Option<Response>) -> Self {
         // The kind names the session type, never an id.
         tracing::error!(rejection = %kind, "a handler could not get its session");

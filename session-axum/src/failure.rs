@@ -1,7 +1,8 @@
-//! The failures the layer answers for, and how their default responses read.
+//! The failures the layer answers for, with axum's status and response types.
 
-use axum::response::{IntoResponse, Response};
+use axum_core::response::{IntoResponse, Response};
 use http::StatusCode;
+use session_core::web::{Failure, FailureResponse};
 use session_core::Error;
 
 /// A session failure the layer answers for; a function set with
@@ -24,34 +25,32 @@ pub enum SessionFailure<'a> {
 }
 
 impl SessionFailure<'_> {
+    fn neutral(&self) -> Failure<'_> {
+        match *self {
+            Self::Open(error) => Failure::Open(error),
+            Self::Save(error) => Failure::Save(error),
+            Self::ChangedWhileHeld { session } => Failure::ChangedWhileHeld { session },
+        }
+    }
+
     /// The status of the default response.
     pub fn status(&self) -> StatusCode {
-        match self {
-            Self::Open(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Save(Error::Store(_)) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Save(_) | Self::ChangedWhileHeld { .. } => StatusCode::INTERNAL_SERVER_ERROR,
-        }
+        status(self.neutral().status())
     }
 
     /// The default response: the status and a short sentence for the client, naming no Rust
     /// type and no session id (the server log has the details).
     pub fn default_response(&self) -> Response {
-        let message = match self {
-            Self::Open(_) => "the session store is unavailable; try again shortly",
-            // The write may have gone through: do not tell the client it did not.
-            Self::Save(Error::Store(e)) if e.is_outcome_unknown() => {
-                "the session store did not confirm your changes; they may or may not have been saved"
-            }
-            Self::Save(Error::Store(_)) => {
-                "the session store is unavailable; your changes were not saved, try again shortly"
-            }
-            // Its sizes help whoever reads it, and it names no type.
-            Self::Save(too_large @ Error::CookieTooLarge { .. }) => {
-                return (self.status(), format!("the session could not be saved: {too_large}")).into_response();
-            }
-            Self::Save(_) => "the session could not be saved",
-            Self::ChangedWhileHeld { .. } => "internal error: the session was used twice in one request",
-        };
-        (self.status(), message).into_response()
+        plain(self.neutral().default_response())
     }
+}
+
+/// A status the shared code chose (always a valid one).
+fn status(code: u16) -> StatusCode {
+    StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+/// The plain-text response the shared code described.
+pub(crate) fn plain(response: FailureResponse) -> Response {
+    (status(response.status), response.body.into_owned()).into_response()
 }

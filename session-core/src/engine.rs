@@ -293,6 +293,14 @@ impl<T: SessionData, C: Codec> Engine<T, C> {
         Ok(loaded.unwrap_or_else(|| SessionState::fresh(self.encoder(), true)))
     }
 
+    /// The fresh session a request gets for a token that could not even be read (a web layer's
+    /// token transform refused it): like an unknown token, no store access, and a `destroy`
+    /// still removes what the client holds.
+    #[cfg(feature = "web")]
+    pub(crate) fn open_unreadable(&self) -> SessionState<T> {
+        SessionState::fresh(self.encoder(), true)
+    }
+
     /// Saves what the request changed and says what to do with the client's token.
     ///
     /// On failure, [`SaveError::token`] still says what to do with the token: whatever step

@@ -34,6 +34,9 @@ pub mod store;
 #[cfg(all(test, any(feature = "file", feature = "sqlite", feature = "postgres", feature = "mysql")))]
 mod test_support;
 mod time;
+#[cfg(feature = "web")]
+#[cfg_attr(docsrs, doc(cfg(feature = "web")))]
+pub mod web;
 
 #[cfg(feature = "cookie")]
 #[cfg_attr(docsrs, doc(cfg(feature = "cookie")))]

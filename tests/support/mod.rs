@@ -1,9 +1,13 @@
-//! What the integration tests share: a cookie-keeping client for a router driven in-process,
-//! and a tiny HTTP/1.1 client for servers on loopback.
+//! What the integration tests share: a cookie-keeping client for any [`Server`] (an axum router
+//! driven in-process, or a server on loopback), and a tiny HTTP/1.1 client for servers on
+//! loopback.
 
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -45,27 +49,77 @@ impl Reply {
     }
 }
 
-/// Drives a router in-process, keeping cookies like a browser would (name -> value).
+/// A request, described for any server: method, URI and headers, no body.
+#[derive(Debug, Clone)]
+pub struct Req {
+    pub method: &'static str,
+    pub uri: String,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Req {
+    pub fn get(uri: impl Into<String>) -> Self {
+        Self { method: "GET", uri: uri.into(), headers: Vec::new() }
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+}
+
+/// Something that answers requests: an axum router driven in-process, or a server on loopback.
+pub trait Server: Send + Sync {
+    fn send(&self, request: Req) -> Pin<Box<dyn Future<Output = Reply> + Send + '_>>;
+}
+
+impl Server for Router {
+    fn send(&self, request: Req) -> Pin<Box<dyn Future<Output = Reply> + Send + '_>> {
+        let mut builder = Request::builder().method(request.method).uri(request.uri);
+        for (name, value) in &request.headers {
+            builder = builder.header(name, value);
+        }
+        Box::pin(send(self, builder.body(Body::empty()).unwrap()))
+    }
+}
+
+/// A server on loopback, spoken to over a real socket (one connection per request).
+pub struct Loopback(pub std::net::SocketAddr);
+
+impl Server for Loopback {
+    fn send(&self, request: Req) -> Pin<Box<dyn Future<Output = Reply> + Send + '_>> {
+        Box::pin(async move {
+            let headers: Vec<(&str, &str)> = request.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            http_exchange(self.0, request.method, &request.uri, &headers, None).await
+        })
+    }
+}
+
+/// Drives a server, keeping cookies like a browser would (name -> value).
 pub struct Client {
-    pub app: Router,
+    pub app: Arc<dyn Server>,
     pub jar: BTreeMap<String, String>,
 }
 
 impl Client {
-    pub fn new(app: Router) -> Self {
+    pub fn new(app: impl Server + 'static) -> Self {
+        Self::on(Arc::new(app))
+    }
+
+    pub fn on(app: Arc<dyn Server>) -> Self {
         Self { app, jar: BTreeMap::new() }
     }
 
     pub async fn get(&mut self, uri: &str) -> Reply {
-        self.send(Request::get(uri)).await
+        self.send(Req::get(uri)).await
     }
 
-    pub async fn send(&mut self, mut builder: http::request::Builder) -> Reply {
+    pub async fn send(&mut self, mut request: Req) -> Reply {
         if !self.jar.is_empty() {
             let cookies: Vec<String> = self.jar.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            builder = builder.header("cookie", cookies.join("; "));
+            request = request.header("cookie", &cookies.join("; "));
         }
-        let reply = send(&self.app, builder.body(Body::empty()).unwrap()).await;
+        let reply = self.app.send(request).await;
         for set in reply.set_cookies() {
             let (pair, attrs) = set.split_once(';').unwrap_or((&set, ""));
             let (name, value) = pair.split_once('=').unwrap();
@@ -106,11 +160,23 @@ pub async fn http_request(
     cookie: Option<&str>,
     form: Option<&str>,
 ) -> Reply {
+    let headers: Vec<(&str, &str)> = cookie.map(|c| ("Cookie", c)).into_iter().collect();
+    http_exchange(addr, method, path, &headers, form).await
+}
+
+/// One HTTP/1.1 request with these headers over a real socket.
+pub async fn http_exchange(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    form: Option<&str>,
+) -> Reply {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    if let Some(cookie) = cookie {
-        request.push_str(&format!("Cookie: {cookie}\r\n"));
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
     }
     if let Some(form) = form {
         request.push_str("Content-Type: application/x-www-form-urlencoded\r\n");

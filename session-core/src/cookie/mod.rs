@@ -77,6 +77,9 @@ mod key;
 mod legacy;
 mod payload;
 mod siv;
+// The web layers' signed and sealed session ids.
+#[cfg(feature = "web")]
+pub(crate) mod token;
 
 use std::fmt;
 use std::sync::Arc;

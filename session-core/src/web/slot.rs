@@ -1,8 +1,8 @@
-//! The per-request hand-off between the layer and the extractors.
+//! The per-request hand-off between a layer and the handles it gives out.
 //!
-//! The layer puts a [`Slot`] in the request's extensions; an extractor opens the session from
-//! it (lazily: a request whose handlers never extract costs no store access) and puts the state
-//! back when the [`Session`](crate::Session) is dropped; the layer saves what came back after
+//! The layer puts a [`Slot`] in the request; an extractor opens the session from it (lazily: a
+//! request whose handlers never extract costs no store access) and puts the state back when the
+//! [`SessionHandle`](crate::web::SessionHandle) is dropped; the layer saves what came back after
 //! the inner service has answered.
 //!
 //! Several handles may exist in one request: a middleware extracts the session, then calls the
@@ -11,35 +11,36 @@
 //! the layer merges what both changed when it saves, once. A middleware that changed the session
 //! before calling the handler must give its handle back first (`drop(session)`), or the handler
 //! would not see the change: that case is refused with a rejection that says so.
+//!
+//! The slot is `Send + Sync` (a mutex, never contended in practice) although actix-web runs each
+//! request on one thread: a handle may be moved into a task, and the task may run anywhere.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use axum::response::Response;
-use session_core::{CookieOp, Error, SaveError, SessionData, SessionState};
-
-use crate::failure::SessionFailure;
+use crate::engine::CookieOp;
+use crate::error::Error;
+use crate::state::SessionState;
+use crate::web::token::ClientToken;
+use crate::{SaveError, SessionData};
 
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// What a slot needs from its layer; object-safe so the extractor need not know the codec.
+/// What a slot needs from its layer; object-safe so the handle need not know the codec.
 pub(crate) trait Open<T: SessionData>: Send + Sync + 'static {
-    /// Opens the session `token` names (`None`: a fresh one).
-    fn open<'a>(&'a self, token: Option<&'a str>) -> BoxFuture<'a, Result<SessionState<T>, Error>>;
+    /// Opens the session `token` names.
+    fn open<'a>(&'a self, token: &'a ClientToken) -> BoxFuture<'a, Result<SessionState<T>, Error>>;
 
     /// Saves `state` and says what the client's token must become.
     fn save(&self, state: SessionState<T>) -> BoxFuture<'_, Result<CookieOp, SaveError>>;
-
-    /// The response the layer was told to give for `failure`, if it was given one.
-    fn failure_response(&self, failure: &SessionFailure<'_>) -> Option<Response>;
 }
 
 struct Inner<T: SessionData> {
     /// Whether the session has been opened in this request.
     opened: bool,
     /// The token an opening uses: the request's, or the one an explicit save issued.
-    token: Option<String>,
+    token: ClientToken,
     /// How many handles are out.
     held: usize,
     /// Whether a handle that is out has been changed since it was handed out.
@@ -53,13 +54,19 @@ struct Inner<T: SessionData> {
     finished: bool,
 }
 
-pub(crate) struct Slot<T: SessionData> {
+/// One request's session of type `T`: the token the request carried, the handles out and the
+/// states they gave back. A layer makes one per request with
+/// [`HttpEngine::slot`](crate::web::HttpEngine::slot), hands it to the request, and saves it
+/// with [`HttpEngine::save_request`](crate::web::HttpEngine::save_request).
+pub struct Slot<T: SessionData> {
     pub(crate) opener: Arc<dyn Open<T>>,
     inner: Mutex<Inner<T>>,
 }
 
 /// Why an extractor could not get the session.
-pub(crate) enum TakeError {
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum TakeError {
     /// A handle that is still out changed the session: the new one would not see the change.
     ChangedWhileHeld,
     /// The store failed.
@@ -77,7 +84,7 @@ pub(crate) struct Finished<T: SessionData> {
 }
 
 impl<T: SessionData> Slot<T> {
-    pub(crate) fn new(opener: Arc<dyn Open<T>>, token: Option<String>) -> Self {
+    pub(crate) fn new(opener: Arc<dyn Open<T>>, token: ClientToken) -> Self {
         let inner = Inner {
             opened: false,
             token,
@@ -115,7 +122,7 @@ impl<T: SessionData> Slot<T> {
             inner.opened = true;
             inner.token.clone()
         };
-        match self.opener.open(token.as_deref()).await {
+        match self.opener.open(&token).await {
             Ok(state) => Ok(state),
             Err(error) => {
                 self.lock().held -= 1;
@@ -178,12 +185,12 @@ impl<T: SessionData> Slot<T> {
 
     /// Records what an explicit save decided for the token; returns the token later openings
     /// use.
-    pub(crate) fn saved(&self, op: CookieOp) -> Option<String> {
+    pub(crate) fn saved(&self, op: CookieOp) -> ClientToken {
         let mut inner = self.lock();
         match &op {
             CookieOp::Keep => {}
-            CookieOp::Set { value, .. } => inner.token = Some(value.clone()),
-            CookieOp::Remove => inner.token = None,
+            CookieOp::Set { value, .. } => inner.token = ClientToken::Present(value.clone()),
+            CookieOp::Remove => inner.token = ClientToken::Absent,
         }
         if op != CookieOp::Keep {
             inner.pending = Some(op);
@@ -201,14 +208,5 @@ impl<T: SessionData> Slot<T> {
             pending: inner.pending.take(),
             still_held: inner.held,
         })
-    }
-}
-
-/// The extension the layer inserts; one per session type.
-pub(crate) struct SlotHandle<T: SessionData>(pub(crate) Arc<Slot<T>>);
-
-impl<T: SessionData> Clone for SlotHandle<T> {
-    fn clone(&self) -> Self {
-        Self(self.0.clone())
     }
 }

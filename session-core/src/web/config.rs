@@ -1,50 +1,73 @@
 //! How the session token travels: cookie attributes, header or query transport, and the
-//! rules checked when the layer is built.
+//! rules checked when a layer is built.
 
 use std::time::Duration;
 
-use cookie::{Cookie, SameSite};
-use http::HeaderName;
+use ::cookie::{Cookie, SameSite};
 
-/// Where the layer reads the session token from, and where it sends a new one.
+/// Where a session layer reads the session token from, and where it sends a new one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Transport {
     /// A cookie (the default): read from `Cookie`, sent with `Set-Cookie`.
     Cookie,
     /// A request header, for API clients; a new token comes back in the same response header.
-    Header(HeaderName),
+    /// The name is lowercase, as HTTP/2 sends it (the integrations take their framework's
+    /// header-name type and lowercase it).
+    Header(String),
     /// A URL query parameter, for clients without cookies; a new token comes back in the
     /// response header of the same name.
     Query(String),
 }
 
 impl Transport {
-    /// Checks what the layer will need: a query parameter's name must also be a header name.
+    /// Checks what a layer will need: a header name, and a query parameter's name that can also
+    /// name the response header that sends a new token back.
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         match self {
-            Transport::Query(param) if HeaderName::try_from(param.as_str()).is_err() => {
-                Err(ConfigError::QueryParameter(param.clone()))
-            }
-            _ => Ok(()),
+            Transport::Cookie => Ok(()),
+            Transport::Header(name) if !is_token(name) => Err(ConfigError::HeaderName(name.clone())),
+            Transport::Header(_) => Ok(()),
+            Transport::Query(param) if !is_token(param) => Err(ConfigError::QueryParameter(param.clone())),
+            Transport::Query(_) => Ok(()),
+        }
+    }
+
+    /// The response header a new token goes back in, for the header and query transports.
+    pub(crate) fn response_header(&self) -> Option<String> {
+        match self {
+            Transport::Cookie => None,
+            Transport::Header(name) | Transport::Query(name) => Some(name.to_ascii_lowercase()),
         }
     }
 }
 
 /// The session cookie's attributes.
+///
+/// Made with the session type's name by [`HttpEngine::new`](crate::web::HttpEngine::new); the
+/// name is set through [`HttpEngine::set_cookie_name`](crate::web::HttpEngine::set_cookie_name),
+/// which keeps a cookie store's authenticated name in step.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct CookieConfig {
+#[non_exhaustive]
+pub struct CookieConfig {
     pub(crate) name: String,
-    pub(crate) path: String,
-    pub(crate) domain: Option<String>,
-    pub(crate) secure: bool,
-    pub(crate) http_only: bool,
-    pub(crate) same_site: SameSite,
-    pub(crate) partitioned: bool,
+    /// `Path` (default `/`).
+    pub path: String,
+    /// `Domain` (default none: this host only).
+    pub domain: Option<String>,
+    /// `Secure` (default on).
+    pub secure: bool,
+    /// `HttpOnly` (default on).
+    pub http_only: bool,
+    /// `SameSite` (default `Lax`).
+    pub same_site: SameSite,
+    /// `Partitioned` (default off).
+    pub partitioned: bool,
 }
 
 impl CookieConfig {
-    pub(crate) fn new(name: &str) -> Self {
+    /// The defaults, for a cookie called `name`.
+    pub fn new(name: &str) -> Self {
         Self {
             name: name.to_owned(),
             path: "/".to_owned(),
@@ -56,19 +79,24 @@ impl CookieConfig {
         }
     }
 
+    /// The cookie name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// A `Set-Cookie` value carrying `value`; `None` max-age makes a browser-session cookie.
-    pub(crate) fn set_cookie(&self, value: &str, max_age: Option<Duration>) -> String {
+    pub fn set_cookie(&self, value: &str, max_age: Option<Duration>) -> String {
         let mut cookie = self.base(value);
         if let Some(age) = max_age {
             let secs = i64::try_from(age.as_secs()).unwrap_or(i64::MAX);
-            cookie.set_max_age(cookie::time::Duration::seconds(secs));
+            cookie.set_max_age(::cookie::time::Duration::seconds(secs));
         }
         cookie.to_string()
     }
 
     /// A `Set-Cookie` value that removes the cookie, with the same attributes so the browser
     /// matches it to the cookie it holds.
-    pub(crate) fn removal(&self) -> String {
+    pub fn removal(&self) -> String {
         let mut cookie = self.base("");
         cookie.make_removal();
         cookie.to_string()
@@ -88,8 +116,8 @@ impl CookieConfig {
     }
 
     /// Checks the rules browsers enforce, so a layer that builds also works in a browser.
-    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
-        if !is_cookie_name(&self.name) {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !is_token(&self.name) {
             return Err(ConfigError::CookieName(self.name.clone()));
         }
         if self.same_site == SameSite::None && !self.secure {
@@ -111,8 +139,9 @@ impl CookieConfig {
     }
 }
 
-/// An RFC 6265 cookie-name token: visible ASCII but separators.
-pub(crate) fn is_cookie_name(name: &str) -> bool {
+/// An RFC 6265 cookie-name token, which is also an RFC 9110 header-name token: visible ASCII
+/// but separators.
+pub(crate) fn is_token(name: &str) -> bool {
     !name.is_empty() && name.bytes().all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b))
 }
 
@@ -138,14 +167,23 @@ pub enum ConfigError {
     /// A path that is not absolute or holds `;`.
     #[error("cookie path `{0}` must start with `/` and hold no `;`")]
     Path(String),
-    /// The query parameter given to
-    /// [`SessionLayer::id_from_query`](crate::SessionLayer::id_from_query) cannot also name the
-    /// response header that sends a new token back.
+    /// The name given for the header transport is not a header name.
+    #[error("`{0}` is not a valid header name: use letters, digits and `!#$%&'*+-.^_`|~`")]
+    HeaderName(String),
+    /// The query parameter given for the query transport cannot also name the response header
+    /// that sends a new token back.
     #[error(
         "`{0}` cannot be the session's query parameter: a new token is sent back in the response header \
          of that name, so use letters, digits and `!#$%&'*+-.^_`|~`"
     )]
     QueryParameter(String),
+    /// A signed or sealed token (`sign_token`, `seal_token`) on a cookie store, whose cookie is
+    /// sealed or signed already.
+    #[error(
+        "`sign_token` and `seal_token` protect a server-side session's id: a cookie store's cookie is \
+         already sealed or signed, so drop the call (or use `transform_token` for an encoding of your own)"
+    )]
+    KeyedTokenOnCookieStore,
 }
 
 #[cfg(test)]
@@ -154,11 +192,11 @@ mod tests {
 
     #[test]
     fn cookie_names() {
-        assert!(is_cookie_name("app"));
-        assert!(is_cookie_name("__Host-app"));
-        assert!(!is_cookie_name(""));
-        assert!(!is_cookie_name("a b"));
-        assert!(!is_cookie_name("a=b"));
+        assert!(is_token("app"));
+        assert!(is_token("__Host-app"));
+        assert!(!is_token(""));
+        assert!(!is_token("a b"));
+        assert!(!is_token("a=b"));
     }
 
     #[test]
@@ -184,6 +222,13 @@ mod tests {
             assert!(message.starts_with(&format!("`{bad}` cannot be the session's query parameter")), "{message}");
             assert!(!message.contains("cookie"), "not a cookie name: {message}");
         }
+    }
+
+    #[test]
+    fn a_header_transport_needs_a_header_name() {
+        assert_eq!(Transport::Header("x-session".into()).validate(), Ok(()));
+        let error = Transport::Header("x session".into()).validate().expect_err("a space");
+        assert_eq!(error, ConfigError::HeaderName("x session".into()));
     }
 
     #[test]

@@ -1,0 +1,73 @@
+//! What a response carries for the session: the token (`Set-Cookie`, or the transport's header),
+//! `Vary` and `Cache-Control`.
+
+use crate::engine::CookieOp;
+use crate::web::config::{CookieConfig, Transport};
+use crate::web::failure::FailureResponse;
+use crate::web::token::header_text;
+
+/// The headers of a response a session layer writes, whatever the framework: each integration
+/// implements it on a wrapper of its header map.
+///
+/// Names are lowercase header names and values are valid header values: the layer checks them
+/// before calling, so an integration may skip (never panic on) a value its framework refuses.
+pub trait ResponseHead {
+    /// The values of the header `name`, in order, as bytes.
+    fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a;
+
+    /// Adds a value to the header `name`, keeping those it has.
+    fn append_header(&mut self, name: &str, value: &str);
+
+    /// Sets the header `name` to `value`, replacing those it has.
+    fn insert_header(&mut self, name: &str, value: &str);
+}
+
+/// Writes what `op` decided for the token (its value as the client gets it, encoded) and the
+/// cache headers; `Err` with the response to give instead if the token cannot be sent.
+pub(crate) fn write(
+    transport: &Transport,
+    cookie: &CookieConfig,
+    op: &CookieOp,
+    response: &mut impl ResponseHead,
+) -> Result<(), FailureResponse> {
+    // The response depends on the token the request carried: shared caches must key on it.
+    match transport {
+        Transport::Cookie => add_vary(response, "cookie"),
+        Transport::Header(name) => add_vary(response, name),
+        // The token is part of the URL, which caches key on already.
+        Transport::Query(_) => {}
+    }
+    let header_value = match (op, transport) {
+        (CookieOp::Keep, _) => return Ok(()),
+        (CookieOp::Set { value, max_age }, Transport::Cookie) => cookie.set_cookie(value, *max_age),
+        (CookieOp::Remove, Transport::Cookie) => cookie.removal(),
+        (CookieOp::Set { value, .. }, _) => value.clone(),
+        (CookieOp::Remove, _) => String::new(),
+    };
+    if !is_header_value(&header_value) {
+        return Err(FailureResponse::new(500, "the session token could not be sent"));
+    }
+    match transport.response_header() {
+        None => response.append_header("set-cookie", &header_value),
+        Some(name) => response.insert_header(&name, &header_value),
+    }
+    // A response that hands out a session token must never be served to someone else.
+    response.insert_header("cache-control", "no-store");
+    Ok(())
+}
+
+/// Whether `value` is a header value every framework accepts: no control characters but tab.
+fn is_header_value(value: &str) -> bool {
+    value.bytes().all(|b| b == b'\t' || (b' ' <= b && b != 0x7f))
+}
+
+/// Adds `name` (a lowercase header name) to `Vary`, unless it or `*` is there already.
+fn add_vary(response: &mut impl ResponseHead, name: &str) {
+    let already = response
+        .header_values("vary")
+        .filter_map(header_text)
+        .any(|v| v.split(',').any(|part| part.trim().eq_ignore_ascii_case(name) || part.trim() == "*"));
+    if !already {
+        response.append_header("vary", name);
+    }
+}
