@@ -1,7 +1,8 @@
 //! Counts the Redis round trips of one request, read-only (`/read`) and read-write (`/write`),
-//! for session-kit's `RedisStore` and for tower-sessions-redis-store, and the bytes each request
-//! sends Redis, and prints Markdown tables: for the 5-field profile of the request rows, then for
-//! the wide sessions (5 and 50 fields of ~150 bytes; `/read` and `/write-one`).
+//! for session-kit's `RedisStore` and for tower-sessions-redis-store, the bytes each request
+//! sends Redis and the server time it costs, and prints a Markdown table: for the 5-field profile
+//! of the request rows (where session-kit also runs with its client-side cache), then for the
+//! wide sessions (5 and 50 fields of ~150 bytes; `/read` and `/write-one`).
 //!
 //! `redis_trips [requests]` (default 200; feature `redis`, server at `$REDIS_URL`, default
 //! `redis://127.0.0.1:6379`).
@@ -14,6 +15,13 @@
 //! Bytes sent are the command's arguments as MONITOR shows them, unescaped (command name, keys,
 //! values, script ids), without RESP framing.
 //! Other clients of the same server do not disturb the count. The run's keys are removed after.
+//!
+//! Before `MONITOR` starts (a monitor slows every command, most of all a script, whose inner
+//! commands are each fed to it), a first pass of the same requests reads `INFO commandstats`
+//! before and after each phase, and the table gives the server time per request of the
+//! commands the client sent (a script's time includes the commands it runs): that column is
+//! exact only on a server no one else uses meanwhile (e.g. a private
+//! `redis-server --port 6390 --save ''` with `REDIS_URL=redis://127.0.0.1:6390`).
 
 use std::collections::BTreeMap;
 use std::sync::mpsc::{channel, Receiver};
@@ -22,8 +30,8 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use session_kit_bench::wide::{self, PeerWide5, PeerWide50, Wide5, Wide50};
 use session_kit_bench::{
-    cookie_value, kit_redis_router, kit_redis_store, redis_cleanup, redis_prefix, redis_url, runtime, ts_redis_router,
-    ts_redis_store, Client,
+    cookie_value, kit_redis_cached_router, kit_redis_router, kit_redis_store, redis_cleanup, redis_prefix, redis_url,
+    runtime, ts_redis_router, ts_redis_store, Client,
 };
 use tokio::runtime::Runtime;
 
@@ -35,20 +43,25 @@ struct Counts {
     bytes: u64,
 }
 
-/// One session shape: its label, each side's seeded client, the requests to count.
+/// The name of the tower-sessions contender, whose Redis key is its session id.
+const PEER: &str = "tower-sessions";
+
+/// One store with its seeded client, and the string every command on its keys contains.
+struct Contender {
+    name: &'static str,
+    client: Client,
+    marker: String,
+}
+
+/// One session shape: its label, its contenders, the requests to count.
 struct Scenario {
     label: &'static str,
-    kit: Client,
-    peer: Client,
+    contenders: Vec<Contender>,
     paths: [&'static str; 2],
 }
 
 fn main() {
     let requests: u64 = std::env::args().nth(1).and_then(|n| n.parse().ok()).unwrap_or(200);
-    let lines = match monitor() {
-        Ok(lines) => lines,
-        Err(error) => fail(&format!("cannot MONITOR {}: {error}", redis_url())),
-    };
     let rt = runtime();
     let prefix = redis_prefix();
     let kit_store = || match rt.block_on(kit_redis_store(&prefix)) {
@@ -64,12 +77,28 @@ fn main() {
         rt.block_on(client.seed_expecting(expected));
         client
     };
+    // session-kit's keys carry the run's prefix; the peer's key is its session id.
+    let kit = |name, router, key_prefix: &str, expected: &str| Contender {
+        name,
+        client: seeded(router, expected),
+        marker: key_prefix.to_owned(),
+    };
+    let peer = |router, expected: &str| {
+        let client = seeded(router, expected);
+        let marker = cookie_value(&client).unwrap_or_else(|| fail("tower-sessions sent no session cookie"));
+        Contender { name: PEER, client, marker }
+    };
 
-    let kit = match rt.block_on(kit_redis_router(&prefix)) {
+    let kit_router = match rt.block_on(kit_redis_router(&prefix)) {
         Ok(router) => router,
         Err(error) => fail(&format!("session-kit Redis store: {error}")),
     };
-    let peer = match rt.block_on(ts_redis_router()) {
+    let cached_prefix = format!("{prefix}cached:");
+    let cached_router = match rt.block_on(kit_redis_cached_router(&cached_prefix)) {
+        Ok(router) => router,
+        Err(error) => fail(&format!("session-kit Redis store with the client cache: {error}")),
+    };
+    let peer_router = match rt.block_on(ts_redis_router()) {
         Ok(router) => router,
         Err(error) => fail(&format!("tower-sessions Redis store: {error}")),
     };
@@ -79,39 +108,56 @@ fn main() {
     let mut scenarios = [
         Scenario {
             label: "profile, 5 small fields",
-            kit: seeded(kit, &profile),
-            peer: seeded(peer, &profile),
+            contenders: vec![
+                kit("session-kit", kit_router, &prefix, &profile),
+                kit("session-kit, client cache", cached_router, &cached_prefix, &profile),
+                peer(peer_router, &profile),
+            ],
             paths: ["/read", "/write"],
         },
         Scenario {
             label: "wide, 5 fields of 150 B",
-            kit: seeded(wide::kit_router::<Wide5>(kit_store()), &five),
-            peer: seeded(wide::ts_router::<PeerWide5, _>(peer_store()), &five),
+            contenders: vec![
+                kit("session-kit", wide::kit_router::<Wide5>(kit_store()), &prefix, &five),
+                peer(wide::ts_router::<PeerWide5, _>(peer_store()), &five),
+            ],
             paths: ["/read", "/write-one"],
         },
         Scenario {
             label: "wide, 50 fields of 150 B",
-            kit: seeded(wide::kit_router::<Wide50>(kit_store()), &fifty),
-            peer: seeded(wide::ts_router::<PeerWide50, _>(peer_store()), &fifty),
+            contenders: vec![
+                kit("session-kit", wide::kit_router::<Wide50>(kit_store()), &prefix, &fifty),
+                peer(wide::ts_router::<PeerWide50, _>(peer_store()), &fifty),
+            ],
             paths: ["/read", "/write-one"],
         },
     ];
 
+    // Server time first, without a monitor; then the same phases, in the same order, under one.
+    let mut server_time = Vec::new();
+    for_each_phase(&mut scenarios, |_, contender, path| {
+        server_time.push(server_phase(&rt, &mut contender.client, path, requests));
+    });
+    let lines = match monitor() {
+        Ok(lines) => lines,
+        Err(error) => fail(&format!("cannot MONITOR {}: {error}", redis_url())),
+    };
+    let mut server_time = server_time.into_iter();
     let mut rows = Vec::new();
-    let mut peer_keys = Vec::new();
-    for scenario in &mut scenarios {
-        let peer_key = cookie_value(&scenario.peer).unwrap_or_else(|| fail("tower-sessions sent no session cookie"));
-        for (name, client, marker) in [
-            ("session-kit", &mut scenario.kit, prefix.as_str()),
-            ("tower-sessions", &mut scenario.peer, peer_key.as_str()),
-        ] {
-            for path in scenario.paths {
-                let counts = phase(&rt, &lines, client, path, requests, marker);
-                rows.push((scenario.label, name, path, counts));
-            }
-        }
-        peer_keys.push(peer_key);
-    }
+    for_each_phase(&mut scenarios, |label, contender, path| {
+        let counts = phase(&rt, &lines, &mut contender.client, path, requests, &contender.marker);
+        // Only the commands the client sent: a script's time already holds the ones it runs.
+        let spent = server_time.next().unwrap_or_default();
+        let usec: u64 = counts.client.keys().map(|c| spent.get(c).copied().unwrap_or(0)).sum();
+        rows.push((label, contender.name, path, counts, usec as f64 / requests as f64));
+    });
+
+    let peer_keys: Vec<String> = scenarios
+        .iter()
+        .flat_map(|scenario| &scenario.contenders)
+        .filter(|contender| contender.name == PEER)
+        .map(|contender| contender.marker.clone())
+        .collect();
 
     if let Err(error) = redis_cleanup(&prefix, &peer_keys) {
         eprintln!("could not remove this run's Redis keys (prefix {prefix}): {error}");
@@ -120,12 +166,12 @@ fn main() {
     #[allow(clippy::print_stdout)]
     {
         println!("{requests} requests of each kind on one seeded session per contender, counted with MONITOR:\n");
-        println!("| session | store | request | round trips per request | commands sent (total) | run inside Lua scripts, per request | bytes sent per request |");
-        println!("|---|---|---|---:|---|---|---:|");
-        for (label, name, path, counts) in rows {
+        println!("| session | store | request | round trips per request | commands sent (total) | run inside Lua scripts, per request | bytes sent per request | server µs per request |");
+        println!("|---|---|---|---:|---|---|---:|---:|");
+        for (label, name, path, counts, server_us) in rows {
             let total: u64 = counts.client.values().sum();
             println!(
-                "| {label} | {name} | {} | {} | {} | {} | {} |",
+                "| {label} | {name} | {} | {} | {} | {} | {} | {server_us:.2} |",
                 path.trim_start_matches('/'),
                 per(total, requests),
                 list(&counts.client, None),
@@ -134,6 +180,35 @@ fn main() {
             );
         }
     }
+}
+
+/// Calls `measure` for every scenario, contender and path, always in the same order.
+fn for_each_phase(scenarios: &mut [Scenario], mut measure: impl FnMut(&'static str, &mut Contender, &'static str)) {
+    for scenario in scenarios {
+        for contender in &mut scenario.contenders {
+            for path in scenario.paths {
+                measure(scenario.label, contender, path);
+            }
+        }
+    }
+}
+
+/// Warms up with one request, then returns the server microseconds of each command during
+/// `requests` more.
+fn server_phase(rt: &Runtime, client: &mut Client, path: &'static str, requests: u64) -> BTreeMap<String, u64> {
+    get(rt, client, path);
+    let before = command_stats();
+    for _ in 0..requests {
+        get(rt, client, path);
+    }
+    let after = command_stats();
+    after
+        .into_iter()
+        .map(|(command, usec)| {
+            let spent = usec.saturating_sub(before.get(&command).copied().unwrap_or(0));
+            (command, spent)
+        })
+        .collect()
 }
 
 /// Warms up with one request, then counts the commands naming `marker` during `requests` more.
@@ -145,16 +220,10 @@ fn phase(
     requests: u64,
     marker: &str,
 ) -> Counts {
-    let get = |client: &mut Client| {
-        let (status, _) = rt.block_on(client.get(path));
-        if status != StatusCode::OK {
-            fail(&format!("{path} answered {status}"));
-        }
-    };
-    get(client);
+    get(rt, client, path);
     settle(lines);
     for _ in 0..requests {
-        get(client);
+        get(rt, client, path);
     }
     let mut counts = Counts { client: BTreeMap::new(), script: BTreeMap::new(), bytes: 0 };
     for line in settle(lines) {
@@ -172,6 +241,32 @@ fn phase(
         }
     }
     counts
+}
+
+/// One request of `path`, which must answer 200.
+fn get(rt: &Runtime, client: &mut Client, path: &'static str) {
+    let (status, _) = rt.block_on(client.get(path));
+    if status != StatusCode::OK {
+        fail(&format!("{path} answered {status}"));
+    }
+}
+
+/// Microseconds the server has spent in each command so far (`INFO commandstats`), by upper
+/// case command name; empty if it cannot be read.
+fn command_stats() -> BTreeMap<String, u64> {
+    let info: redis::RedisResult<String> = redis::Client::open(redis_url())
+        .and_then(|c| c.get_connection())
+        .and_then(|mut c| redis::cmd("INFO").arg("commandstats").query(&mut c));
+    let mut stats = BTreeMap::new();
+    for line in info.unwrap_or_default().lines() {
+        // cmdstat_hgetall:calls=2000,usec=1709,usec_per_call=0.85,...
+        let Some((name, rest)) = line.strip_prefix("cmdstat_").and_then(|l| l.split_once(':')) else { continue };
+        let usec = rest.split(',').find_map(|kv| kv.strip_prefix("usec=")).and_then(|u| u.parse().ok());
+        if let Some(usec) = usec {
+            stats.insert(name.to_ascii_uppercase(), usec);
+        }
+    }
+    stats
 }
 
 /// The bytes of the arguments of a MONITOR line's command (`"SET" "k" "\x01v"`): each quoted
