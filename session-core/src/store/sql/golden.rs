@@ -141,7 +141,12 @@ fn cases<D: Dialect>(render: impl Fn(Statement) -> Call) -> Vec<Case> {
         ),
         one(
             "collect_expired: prune a session's expired fields, unless it changed",
-            statements::prune::<D>(&t, &i.key, "{\"user_id\":\"\u{101}\u{102}\u{103}\",\"otp\":[\"\u{104}\",1700000600000]}", &live),
+            statements::prune::<D>(
+                &t,
+                &i.key,
+                "{\"user_id\":\"\u{101}\u{102}\u{103}\",\"otp\":[\"\u{104}\",1700000600000]}",
+                &live,
+            ),
         ),
         one("upgrade from 0.1: rename the entries table", statements::start_moving(&t)),
         one("upgrade from 0.1: the rows of a chunk of sessions", statements::old_entries(&t, MOVE_CHUNK)),
