@@ -179,7 +179,9 @@ impl<'de> Visitor<'de> for Fields<'_> {
             match map.next_value_seed(FieldSeed)? {
                 Ok(entry) if entry.is_expired(self.now) => {}
                 Ok(entry) => fields.push((name, entry)),
-                Err(why) => tracing::warn!(key = ?self.key, field = name, why, "SQL store: corrupt entry; field skipped"),
+                Err(why) => {
+                    tracing::warn!(key = ?self.key, field = name, why, "SQL store: corrupt entry; field skipped")
+                }
             }
         }
         Ok(fields)

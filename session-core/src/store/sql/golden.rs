@@ -141,7 +141,12 @@ fn cases<D: Dialect>(render: impl Fn(Statement) -> Call) -> Vec<Case> {
         ),
         one(
             "collect_expired: prune a session's expired fields, unless it changed",
-            statements::prune::<D>(&t, &i.key, "{\"user_id\":\"\u{101}\u{102}\u{103}\",\"otp\":[\"\u{104}\",1700000600000]}", &live),
+            statements::prune::<D>(
+                &t,
+                &i.key,
+                "{\"user_id\":\"\u{101}\u{102}\u{103}\",\"otp\":[\"\u{104}\",1700000600000]}",
+                &live,
+            ),
         ),
         one("upgrade from 0.1: rename the entries table", statements::start_moving(&t)),
         one("upgrade from 0.1: the rows of a chunk of sessions", statements::old_entries(&t, MOVE_CHUNK)),
@@ -390,11 +395,12 @@ fn postgres() {
         (sql, values)
     };
     let mut cases = cases::<super::postgres::Postgres>(render);
-    cases.push(Case::new(
-        "upgrade: whether a table exists",
-        vec![super::postgres::table_exists("session_kit_entries")],
-        &render,
-    ));
+    let upgrade = vec![
+        super::postgres::lock("session_kit_sessions"),
+        super::postgres::table_exists("session_kit_entries"),
+        super::postgres::unlock("session_kit_sessions"),
+    ];
+    cases.push(Case::new("upgrade: take turns; whether a table exists; give the turn back", upgrade, &render));
     check("postgres", &document("postgres", cases));
 }
 
