@@ -1108,6 +1108,50 @@ mod postgres {
         assert_record(direct.load(&k, NOW).await.expect("load"), &changed, "the change nobody heard of");
     }
 
+    /// A rename whose answer is lost: outcome unknown, and the session is whole under one of
+    /// the two keys (here the new one: the server committed the move).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_rename_whose_answer_is_lost_leaves_the_session_whole_under_one_key() {
+        let url = pg_url();
+        let tables = names();
+        let _drop = drop_tables(&url, &tables);
+        let direct = store(&url, &tables).await;
+        let (proxy, store) = proxied(&url, &tables, Duration::from_secs(5)).await;
+        let (from, to) = (key(), key());
+        direct.create(&from, &record(), NOW).await.expect("create");
+        proxy.arm(Trap::PgCutAfterCommit);
+        let err = bounded("a rename whose answer is lost", store.rename(&from, &to, NOW)).await.expect_err("cut");
+        assert!(proxy.sprung(), "the proxy never saw the statement complete");
+        assert!(err.is_outcome_unknown(), "{err:?}");
+        assert_eq!(direct.load(&from, NOW).await.expect("load"), None, "the old key is dead");
+        assert_record(direct.load(&to, NOW).await.expect("load"), &record(), "the session under the new key");
+    }
+
+    /// A connection the server ended while it sat idle in the pool is pinged before its next
+    /// use, found broken and replaced: the operation succeeds. (A connection in steady use is
+    /// not pinged; the one-second wait is what makes this one idle.)
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_idle_connection_the_server_ended_is_replaced_before_use() {
+        let url = pg_url();
+        let tables = names();
+        let _drop = drop_tables(&url, &tables);
+        let store = PostgresStore::builder(&url).table_names(&tables.0, &tables.1).max_connections(1).open().await;
+        let store = store.expect("open");
+        let k = key();
+        store.create(&k, &record(), NOW).await.expect("create");
+        let (pid,): (i32,) = sqlx::query_as("SELECT pg_backend_pid()").fetch_one(store.pool()).await.expect("pid");
+        let (ended,): (bool,) = sqlx::query_as("SELECT pg_terminate_backend($1)")
+            .bind(pid)
+            .fetch_one(&direct(&url).await)
+            .await
+            .expect("end the store's connection");
+        assert!(ended);
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        assert_record(store.load(&k, NOW).await.expect("a load on a new connection"), &record(), "after the end");
+        let (new,): (i32,) = sqlx::query_as("SELECT pg_backend_pid()").fetch_one(store.pool()).await.expect("pid");
+        assert_ne!(new, pid, "the ended connection was replaced");
+    }
+
     /// A server that cannot be reached at all: a definite failure, nothing written.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_write_to_an_unreachable_server_is_a_definite_failure() {
@@ -1439,6 +1483,45 @@ mod mysql {
         assert!(proxy.sprung(), "the proxy never saw a statement prepared");
         assert!(matches!(err, StoreError::Backend { .. }), "{err:?}");
         assert_record(direct.load(&k, NOW).await.expect("load"), &record(), "the record the cut apply left alone");
+    }
+
+    /// A rename whose answer is lost: outcome unknown, and the session is whole under one of
+    /// the two keys (here the new one: the server committed the move).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_rename_whose_answer_is_lost_leaves_the_session_whole_under_one_key() {
+        let url = my_url().await;
+        let tables = names();
+        let _drop = drop_tables(&url, &tables);
+        let direct = store(&url, &tables).await;
+        let (proxy, store) = proxied(&url, &tables).await;
+        let (from, to) = (key(), key());
+        direct.create(&from, &record(), NOW).await.expect("create");
+        proxy.arm(Trap::MyCutAfterExecute);
+        let err = bounded("a rename whose answer is lost", store.rename(&from, &to, NOW)).await.expect_err("cut");
+        assert!(proxy.sprung(), "the proxy never saw the statement");
+        assert!(err.is_outcome_unknown(), "{err:?}");
+        assert_eq!(direct.load(&from, NOW).await.expect("load"), None, "the old key is dead");
+        assert_record(direct.load(&to, NOW).await.expect("load"), &record(), "the session under the new key");
+    }
+
+    /// A connection the server ended while it sat idle in the pool is pinged before its next
+    /// use, found broken and replaced: the operation succeeds. (A connection in steady use is
+    /// not pinged; the one-second wait is what makes this one idle.)
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_idle_connection_the_server_ended_is_replaced_before_use() {
+        let url = my_url().await;
+        let tables = names();
+        let _drop = drop_tables(&url, &tables);
+        let store = MysqlStore::builder(&url).table_names(&tables.0, &tables.1).max_connections(1).open().await;
+        let store = store.expect("open");
+        let k = key();
+        store.create(&k, &record(), NOW).await.expect("create");
+        let (id,): (u64,) = sqlx::query_as("SELECT CONNECTION_ID()").fetch_one(store.pool()).await.expect("id");
+        direct(&url).await.execute(format!("KILL {id}").as_str()).await.expect("end the store's connection");
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        assert_record(store.load(&k, NOW).await.expect("a load on a new connection"), &record(), "after the end");
+        let (new,): (u64,) = sqlx::query_as("SELECT CONNECTION_ID()").fetch_one(store.pool()).await.expect("id");
+        assert_ne!(new, id, "the ended connection was replaced");
     }
 
     /// A server that cannot be reached at all: a definite failure, nothing written.
