@@ -170,6 +170,132 @@ async fn check_reopened(store: &dyn Store, old: &StoreKey) {
     assert_record(store.load(&k, NOW).await.expect("load"), &record(), "a new session");
 }
 
+/// Sessions as the one-row-per-field layout of session-kit 0.1 (and of 0.2 before its sessions
+/// moved into one row) kept them: more than two chunks of the upgrade's move, each with a plain
+/// field, a field with a deadline to come and one whose deadline has passed; one session has no
+/// field at all, and one field row belongs to no session.
+mod old_layout {
+    use super::*;
+
+    /// How many sessions: more than two chunks of 500.
+    pub(crate) const SESSIONS: u32 = 1100;
+
+    /// The key of session `i`.
+    pub(crate) fn key(i: u32) -> StoreKey {
+        StoreKey::parse(&format!("{i:032x}")).expect("a store key")
+    }
+
+    /// Session `i` as stored: its metadata and its field rows.
+    pub(crate) fn stored(i: u32) -> Record {
+        let meta = Meta {
+            created_at: NOW,
+            idle_deadline: Some(at(86_400)),
+            absolute_deadline: None,
+            remember_me: i % 2 == 0,
+            last_active: at(60),
+            lifetime: None,
+        };
+        if i == 7 {
+            return Record::new(meta);
+        }
+        Record {
+            meta,
+            entries: vec![
+                ("a".into(), Entry { value: i.to_le_bytes().to_vec(), expires_at: None }),
+                ("otp".into(), Entry { value: vec![0, b'"', 0xff], expires_at: Some(at(3600)) }),
+                (
+                    "gone".into(),
+                    Entry { value: vec![9], expires_at: Some(Timestamp::from_millis(NOW.as_millis() - 1000)) },
+                ),
+            ],
+        }
+    }
+
+    /// Session `i` as a load at `NOW` must find it: without the field that expired.
+    pub(crate) fn loaded(i: u32) -> Record {
+        let mut record = stored(i);
+        record.drop_expired_entries(NOW);
+        record
+    }
+
+    /// The key of the field row that belongs to no session.
+    pub(crate) fn orphan() -> StoreKey {
+        StoreKey::parse(&format!("{:032x}", u128::MAX)).expect("a store key")
+    }
+
+    /// Every moved session loads whole, and a change to one merges into what was moved.
+    pub(crate) async fn check(store: &dyn Store, what: &str) {
+        for i in 0..SESSIONS {
+            assert_record(store.load(&key(i), NOW).await.expect("load"), &loaded(i), &format!("{what}: session {i}"));
+        }
+        assert_eq!(store.load(&orphan(), NOW).await.expect("load"), None);
+        let change =
+            Change { set: vec![("b".into(), Entry { value: vec![2], expires_at: None })], ..Change::default() };
+        assert_eq!(store.apply(&key(3), &change, NOW).await.expect("apply"), Applied::Done);
+        let mut changed = loaded(3);
+        changed.apply(&change);
+        assert_record(
+            store.load(&key(3), NOW).await.expect("load"),
+            &changed,
+            &format!("{what}: a change after the move"),
+        );
+    }
+
+    /// After [`check`]: the move set each session's `entries_expire_at` (`hinted` counts the
+    /// rows that have one), so a collection once `otp` has expired finds every session holding
+    /// it and prunes it from the row.
+    pub(crate) async fn check_pruned<F: Future<Output = i64>>(store: &dyn Store, hinted: impl Fn() -> F) {
+        assert_eq!(hinted().await, i64::from(SESSIONS) - 1, "every session with a field deadline is found");
+        assert_eq!(store.collect_expired(at(4000)).await.expect("collect"), 0, "every session lives on");
+        assert_eq!(hinted().await, 0, "the expired fields are pruned, no deadline left");
+    }
+}
+
+/// Inserts the sessions of [`old_layout`] into tables of the per-field layout named
+/// `$sessions` and `$entries`, on `$pool` of database `$db`, a few hundred rows a statement.
+macro_rules! insert_old_layout {
+    ($db:ty, $pool:expr, $sessions:expr, $entries:expr) => {{
+        let ms = |t: Timestamp| i64::try_from(t.as_millis()).expect("millis");
+        let all: Vec<u32> = (0..old_layout::SESSIONS).collect();
+        for chunk in all.chunks(200) {
+            let mut sessions = sqlx::QueryBuilder::<$db>::new(format!(
+                "INSERT INTO {} (store_key, created_at, idle_deadline, absolute_deadline, expires_at, remember_me, \
+                 last_active, lifetime) ",
+                $sessions
+            ));
+            sessions.push_values(chunk, |mut row, i| {
+                let meta = old_layout::stored(*i).meta;
+                row.push_bind(old_layout::key(*i).to_string())
+                    .push_bind(ms(meta.created_at))
+                    .push_bind(meta.idle_deadline.map(ms))
+                    .push_bind(meta.absolute_deadline.map(ms))
+                    .push_bind(meta.expires_at().map(ms))
+                    .push_bind(i64::from(meta.remember_me))
+                    .push_bind(ms(meta.last_active))
+                    .push_bind(None::<i64>);
+            });
+            sessions.build().execute(&$pool).await.expect("old sessions");
+            let rows: Vec<(String, String, Vec<u8>, Option<i64>)> = chunk
+                .iter()
+                .flat_map(|i| {
+                    let key = old_layout::key(*i).to_string();
+                    old_layout::stored(*i).entries.into_iter().map(move |(field, e)| {
+                        (key.clone(), field, e.value, e.expires_at.map(ms))
+                    })
+                })
+                .collect();
+            let mut entries = sqlx::QueryBuilder::<$db>::new(format!(
+                "INSERT INTO {} (store_key, field, value, expires_at) ",
+                $entries
+            ));
+            entries.push_values(rows, |mut row, (key, field, value, expires_at)| {
+                row.push_bind(key).push_bind(field).push_bind(value).push_bind(expires_at);
+            });
+            entries.build().execute(&$pool).await.expect("old fields");
+        }
+    }};
+}
+
 #[cfg(feature = "sqlite")]
 mod sqlite {
     use session_core::SqliteStore;
@@ -218,6 +344,106 @@ mod sqlite {
         store.pool().close().await;
         let store = SqliteStore::open(&url).await.expect("open again: nothing left to add");
         check_reopened(&store, &old).await;
+    }
+
+    /// The per-field layout as 0.2 before this release created it: 0.1's with the two columns
+    /// 0.2 added.
+    const PER_FIELD_SCHEMA: &str = "\
+        CREATE TABLE session_kit_sessions (store_key TEXT NOT NULL PRIMARY KEY, created_at INTEGER NOT NULL, \
+        idle_deadline INTEGER, absolute_deadline INTEGER, expires_at INTEGER, remember_me INTEGER NOT NULL, \
+        last_active INTEGER, lifetime INTEGER) WITHOUT ROWID;
+        CREATE INDEX session_kit_sessions_expires_at ON session_kit_sessions (expires_at, store_key) \
+        WHERE expires_at IS NOT NULL;
+        CREATE TABLE session_kit_entries (store_key TEXT NOT NULL REFERENCES session_kit_sessions (store_key) \
+        ON DELETE CASCADE ON UPDATE CASCADE, field TEXT NOT NULL, value BLOB NOT NULL, expires_at INTEGER, \
+        PRIMARY KEY (store_key, field)) WITHOUT ROWID;
+        CREATE INDEX session_kit_entries_expires_at ON session_kit_entries (expires_at) WHERE expires_at IS NOT NULL;";
+
+    /// A database of the per-field layout holding [`old_layout`]'s sessions, and one field row
+    /// of no session (left by foreign keys turned off).
+    async fn per_field_database() -> (tempfile::TempDir, String) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("sessions.db");
+        let url = format!("sqlite:{}?mode=rwc", path.to_str().expect("a UTF-8 path"));
+        let options: sqlx::sqlite::SqliteConnectOptions = url.parse().expect("the URL");
+        let pool = sqlx::SqlitePool::connect_with(options.foreign_keys(false)).await.expect("connect");
+        sqlx::raw_sql(PER_FIELD_SCHEMA).execute(&pool).await.expect("the per-field schema");
+        insert_old_layout!(sqlx::Sqlite, pool, "session_kit_sessions", "session_kit_entries");
+        sqlx::query("INSERT INTO session_kit_entries (store_key, field, value) VALUES (?, 'a', x'01')")
+            .bind(old_layout::orphan().as_str())
+            .execute(&pool)
+            .await
+            .expect("a field of no session");
+        pool.close().await;
+        (dir, url)
+    }
+
+    async fn tables(store: &SqliteStore) -> Vec<String> {
+        let names: Vec<(String,)> = sqlx::query_as("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+            .fetch_all(store.pool())
+            .await
+            .expect("tables");
+        names.into_iter().map(|(name,)| name).collect()
+    }
+
+    async fn check_moved(store: &SqliteStore) {
+        old_layout::check(store, "sqlite").await;
+        assert_eq!(tables(store).await, ["session_kit_sessions"], "the entries table is gone");
+        old_layout::check_pruned(store, || async {
+            let (n,): (i64,) =
+                sqlx::query_as("SELECT COUNT(*) FROM session_kit_sessions WHERE entries_expire_at IS NOT NULL")
+                    .fetch_one(store.pool())
+                    .await
+                    .expect("count");
+            n
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn open_moves_the_fields_of_the_per_field_layout_into_their_sessions() {
+        let (_dir, url) = per_field_database().await;
+        let store = SqliteStore::open(&url).await.expect("open moves the fields");
+        check_moved(&store).await;
+        store.pool().close().await;
+        let store = SqliteStore::open(&url).await.expect("open again: nothing left to move");
+        let mut pruned = old_layout::loaded(5);
+        pruned.drop_expired_entries(at(4000));
+        assert_record(store.load(&old_layout::key(5), NOW).await.expect("load"), &pruned, "reopened");
+    }
+
+    /// A move stopped after the table was renamed and the columns added, with an entries table
+    /// that a process of the earlier release created again and wrote some sessions' fields to:
+    /// the next open moves what is in both.
+    #[tokio::test]
+    async fn an_interrupted_move_goes_on_at_the_next_open() {
+        let (_dir, url) = per_field_database().await;
+        {
+            let pool = sqlx::SqlitePool::connect(&url).await.expect("connect");
+            let sql = format!(
+                "ALTER TABLE session_kit_entries RENAME TO session_kit_entries_moving; \
+                 ALTER TABLE session_kit_sessions ADD COLUMN entries BLOB NOT NULL DEFAULT x'0c'; \
+                 ALTER TABLE session_kit_sessions ADD COLUMN entries_expire_at INTEGER; \
+                 CREATE TABLE session_kit_entries (store_key TEXT NOT NULL, field TEXT NOT NULL, value BLOB NOT NULL, \
+                 expires_at INTEGER, PRIMARY KEY (store_key, field)) WITHOUT ROWID; \
+                 INSERT INTO session_kit_entries SELECT * FROM session_kit_entries_moving WHERE store_key >= '{0}'; \
+                 DELETE FROM session_kit_entries_moving WHERE store_key >= '{0}';",
+                old_layout::key(1000),
+            );
+            sqlx::raw_sql(&sql).execute(&pool).await.expect("half a move");
+            pool.close().await;
+        }
+        let store = SqliteStore::open(&url).await.expect("open goes on with the move");
+        check_moved(&store).await;
+    }
+
+    /// Processes opening the database at once take turns: every field is moved, once.
+    #[tokio::test]
+    async fn stores_opening_at_once_move_the_fields_once() {
+        let (_dir, url) = per_field_database().await;
+        let (a, b) = tokio::join!(SqliteStore::open(&url), SqliteStore::open(&url));
+        let (a, _b) = (a.expect("open"), b.expect("open at the same time"));
+        check_moved(&a).await;
     }
 
     /// The database, `-wal` and `-shm` files a new store creates are its owner's only: they
@@ -568,7 +794,7 @@ mod postgres {
 
     fn drop_tables(url: &str, (sessions, entries): &(String, String)) -> DropTables {
         // A failed test may leave a transaction of its own holding the tables: then they stay.
-        let sql = format!("SET lock_timeout = '5s'; DROP TABLE IF EXISTS {entries}, {sessions}");
+        let sql = format!("SET lock_timeout = '5s'; DROP TABLE IF EXISTS {entries}_moving, {entries}, {sessions}");
         let url = url.to_owned();
         DropTables(Some(Box::new(move || {
             block_on_own_runtime(async move {
@@ -641,6 +867,87 @@ mod postgres {
         // A second open (another app server) finds nothing to add.
         let again = PostgresStore::builder(&url).table_names(s, e).open().await.expect("open again");
         check_reopened(&again, &old).await;
+    }
+
+    /// Tables of the per-field layout as 0.2 before this release created them, holding
+    /// [`old_layout`]'s sessions.
+    async fn per_field_tables(url: &str, (s, e): &(String, String)) {
+        let pool = direct(url).await;
+        let schema = format!(
+            "CREATE TABLE {s} (store_key TEXT NOT NULL PRIMARY KEY, created_at BIGINT NOT NULL, \
+             idle_deadline BIGINT, absolute_deadline BIGINT, expires_at BIGINT, remember_me BIGINT NOT NULL, \
+             last_active BIGINT, lifetime BIGINT); \
+             CREATE INDEX {s}_expires_at ON {s} (expires_at) WHERE expires_at IS NOT NULL; \
+             CREATE TABLE {e} (store_key TEXT NOT NULL REFERENCES {s} (store_key) ON DELETE CASCADE \
+             ON UPDATE CASCADE, field TEXT NOT NULL, value BYTEA NOT NULL, expires_at BIGINT, \
+             PRIMARY KEY (store_key, field)); \
+             CREATE INDEX {e}_expires_at ON {e} (expires_at) WHERE expires_at IS NOT NULL;"
+        );
+        sqlx::raw_sql(&schema).execute(&pool).await.expect("the per-field schema");
+        insert_old_layout!(sqlx::Postgres, pool, s, e);
+        pool.close().await;
+    }
+
+    async fn check_moved(store: &PostgresStore, (s, e): &(String, String)) {
+        old_layout::check(store, "postgres").await;
+        for table in [e.clone(), format!("{e}_moving")] {
+            let (found,): (bool,) = sqlx::query_as("SELECT to_regclass($1) IS NOT NULL")
+                .bind(&table)
+                .fetch_one(store.pool())
+                .await
+                .expect("look");
+            assert!(!found, "{table} is gone");
+        }
+        let count = format!("SELECT COUNT(*) FROM {s} WHERE entries_expire_at IS NOT NULL");
+        old_layout::check_pruned(store, || async {
+            let (n,): (i64,) = sqlx::query_as(&count).fetch_one(store.pool()).await.expect("count");
+            n
+        })
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn open_moves_the_fields_of_the_per_field_layout_into_their_sessions() {
+        let url = pg_url();
+        let tables = names();
+        let _drop = drop_tables(&url, &tables);
+        per_field_tables(&url, &tables).await;
+        check_moved(&store(&url, &tables).await, &tables).await;
+    }
+
+    /// A move stopped after the table was renamed and the columns added, with an entries table
+    /// that a process of the earlier release created again and wrote some sessions' fields to:
+    /// the next open moves what is in both.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_interrupted_move_goes_on_at_the_next_open() {
+        let url = pg_url();
+        let tables = names();
+        let _drop = drop_tables(&url, &tables);
+        per_field_tables(&url, &tables).await;
+        let (s, e) = &tables;
+        let sql = format!(
+            "ALTER TABLE {e} RENAME TO {e}_moving; \
+             ALTER TABLE {s} ADD COLUMN entries JSONB NOT NULL DEFAULT '{{}}', ADD COLUMN entries_expire_at BIGINT; \
+             CREATE TABLE {e} (store_key TEXT NOT NULL, field TEXT NOT NULL, value BYTEA NOT NULL, \
+             expires_at BIGINT, PRIMARY KEY (store_key, field)); \
+             INSERT INTO {e} SELECT * FROM {e}_moving WHERE store_key >= '{k}'; \
+             DELETE FROM {e}_moving WHERE store_key >= '{k}';",
+            k = old_layout::key(1000),
+        );
+        sqlx::raw_sql(&sql).execute(&direct(&url).await).await.expect("half a move");
+        check_moved(&store(&url, &tables).await, &tables).await;
+    }
+
+    /// App servers starting at once take turns: every field is moved, once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn stores_opening_at_once_move_the_fields_once() {
+        let url = pg_url();
+        let tables = names();
+        let _drop = drop_tables(&url, &tables);
+        per_field_tables(&url, &tables).await;
+        let (a, b) = tokio::join!(store(&url, &tables), store(&url, &tables));
+        check_moved(&a, &tables).await;
+        drop(b);
     }
 
     /// A statement waiting for a row lock that is not released ends at the statement timeout,
@@ -801,6 +1108,50 @@ mod postgres {
         assert_record(direct.load(&k, NOW).await.expect("load"), &changed, "the change nobody heard of");
     }
 
+    /// A rename whose answer is lost: outcome unknown, and the session is whole under one of
+    /// the two keys (here the new one: the server committed the move).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_rename_whose_answer_is_lost_leaves_the_session_whole_under_one_key() {
+        let url = pg_url();
+        let tables = names();
+        let _drop = drop_tables(&url, &tables);
+        let direct = store(&url, &tables).await;
+        let (proxy, store) = proxied(&url, &tables, Duration::from_secs(5)).await;
+        let (from, to) = (key(), key());
+        direct.create(&from, &record(), NOW).await.expect("create");
+        proxy.arm(Trap::PgCutAfterCommit);
+        let err = bounded("a rename whose answer is lost", store.rename(&from, &to, NOW)).await.expect_err("cut");
+        assert!(proxy.sprung(), "the proxy never saw the statement complete");
+        assert!(err.is_outcome_unknown(), "{err:?}");
+        assert_eq!(direct.load(&from, NOW).await.expect("load"), None, "the old key is dead");
+        assert_record(direct.load(&to, NOW).await.expect("load"), &record(), "the session under the new key");
+    }
+
+    /// A connection the server ended while it sat idle in the pool is pinged before its next
+    /// use, found broken and replaced: the operation succeeds. (A connection in steady use is
+    /// not pinged; the one-second wait is what makes this one idle.)
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_idle_connection_the_server_ended_is_replaced_before_use() {
+        let url = pg_url();
+        let tables = names();
+        let _drop = drop_tables(&url, &tables);
+        let store = PostgresStore::builder(&url).table_names(&tables.0, &tables.1).max_connections(1).open().await;
+        let store = store.expect("open");
+        let k = key();
+        store.create(&k, &record(), NOW).await.expect("create");
+        let (pid,): (i32,) = sqlx::query_as("SELECT pg_backend_pid()").fetch_one(store.pool()).await.expect("pid");
+        let (ended,): (bool,) = sqlx::query_as("SELECT pg_terminate_backend($1)")
+            .bind(pid)
+            .fetch_one(&direct(&url).await)
+            .await
+            .expect("end the store's connection");
+        assert!(ended);
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        assert_record(store.load(&k, NOW).await.expect("a load on a new connection"), &record(), "after the end");
+        let (new,): (i32,) = sqlx::query_as("SELECT pg_backend_pid()").fetch_one(store.pool()).await.expect("pid");
+        assert_ne!(new, pid, "the ended connection was replaced");
+    }
+
     /// A server that cannot be reached at all: a definite failure, nothing written.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_write_to_an_unreachable_server_is_a_definite_failure() {
@@ -852,7 +1203,8 @@ mod mysql {
 
     fn drop_tables(url: &str, (sessions, entries): &(String, String)) -> DropTables {
         // A failed test may leave a transaction of its own holding the tables: then they stay.
-        let sql = format!("SET SESSION lock_wait_timeout = 5; DROP TABLE IF EXISTS {entries}, {sessions}");
+        let sql =
+            format!("SET SESSION lock_wait_timeout = 5; DROP TABLE IF EXISTS {entries}_moving, {entries}, {sessions}");
         let url = url.to_owned();
         DropTables(Some(Box::new(move || {
             block_on_own_runtime(async move {
@@ -924,6 +1276,99 @@ mod mysql {
         check_upgraded(&store, &old).await;
         let again = MysqlStore::builder(&url).table_names(s, e).open().await.expect("open again");
         check_reopened(&again, &old).await;
+    }
+
+    /// Tables of the per-field layout as 0.2 before this release created them, holding
+    /// [`old_layout`]'s sessions.
+    async fn per_field_tables(url: &str, (s, e): &(String, String)) {
+        let pool = direct(url).await;
+        let text = "CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL";
+        for sql in [
+            format!(
+                "CREATE TABLE {s} (store_key VARCHAR(64) {text} PRIMARY KEY, created_at BIGINT NOT NULL, \
+                 idle_deadline BIGINT NULL, absolute_deadline BIGINT NULL, expires_at BIGINT NULL, \
+                 remember_me BIGINT NOT NULL, last_active BIGINT NULL, lifetime BIGINT NULL, \
+                 INDEX {s}_expires_at (expires_at)) ENGINE = InnoDB"
+            ),
+            format!(
+                "CREATE TABLE {e} (store_key VARCHAR(64) {text}, field VARCHAR(255) {text}, \
+                 value LONGBLOB NOT NULL, expires_at BIGINT NULL, PRIMARY KEY (store_key, field), \
+                 INDEX {e}_expires_at (expires_at), FOREIGN KEY (store_key) REFERENCES {s} (store_key) \
+                 ON DELETE CASCADE ON UPDATE CASCADE) ENGINE = InnoDB"
+            ),
+        ] {
+            sqlx::raw_sql(&sql).execute(&pool).await.expect("the per-field schema");
+        }
+        insert_old_layout!(sqlx::MySql, pool, s, e);
+        pool.close().await;
+    }
+
+    async fn check_moved(store: &MysqlStore, (s, e): &(String, String)) {
+        old_layout::check(store, "mysql").await;
+        for table in [e.clone(), format!("{e}_moving")] {
+            let (found,): (i64,) = sqlx::query_as(
+                "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?",
+            )
+            .bind(&table)
+            .fetch_one(store.pool())
+            .await
+            .expect("look");
+            assert_eq!(found, 0, "{table} is gone");
+        }
+        let count = format!("SELECT COUNT(*) FROM {s} WHERE entries_expire_at IS NOT NULL");
+        old_layout::check_pruned(store, || async {
+            let (n,): (i64,) = sqlx::query_as(&count).fetch_one(store.pool()).await.expect("count");
+            n
+        })
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn open_moves_the_fields_of_the_per_field_layout_into_their_sessions() {
+        let url = my_url().await;
+        let tables = names();
+        let _drop = drop_tables(&url, &tables);
+        per_field_tables(&url, &tables).await;
+        check_moved(&store(&url, &tables).await, &tables).await;
+    }
+
+    /// A move stopped after the table was renamed and the columns added, with an entries table
+    /// that a process of the earlier release created again and wrote some sessions' fields to:
+    /// the next open moves what is in both.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_interrupted_move_goes_on_at_the_next_open() {
+        let url = my_url().await;
+        let tables = names();
+        let _drop = drop_tables(&url, &tables);
+        per_field_tables(&url, &tables).await;
+        let (s, e) = &tables;
+        let k = old_layout::key(1000);
+        let pool = direct(&url).await;
+        for sql in [
+            format!("ALTER TABLE {e} RENAME TO {e}_moving"),
+            format!(
+                "ALTER TABLE {s} ADD COLUMN entries LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL \
+                 DEFAULT ('{{}}'), ADD COLUMN entries_expire_at BIGINT NULL"
+            ),
+            format!("CREATE TABLE {e} LIKE {e}_moving"),
+            format!("INSERT INTO {e} SELECT * FROM {e}_moving WHERE store_key >= '{k}'"),
+            format!("DELETE FROM {e}_moving WHERE store_key >= '{k}'"),
+        ] {
+            sqlx::raw_sql(&sql).execute(&pool).await.expect("half a move");
+        }
+        check_moved(&store(&url, &tables).await, &tables).await;
+    }
+
+    /// App servers starting at once take turns: every field is moved, once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn stores_opening_at_once_move_the_fields_once() {
+        let url = my_url().await;
+        let tables = names();
+        let _drop = drop_tables(&url, &tables);
+        per_field_tables(&url, &tables).await;
+        let (a, b) = tokio::join!(store(&url, &tables), store(&url, &tables));
+        check_moved(&a, &tables).await;
+        drop(b);
     }
 
     /// A change waiting for a row lock that is not released ends at the statement timeout (or
@@ -1038,6 +1483,45 @@ mod mysql {
         assert!(proxy.sprung(), "the proxy never saw a statement prepared");
         assert!(matches!(err, StoreError::Backend { .. }), "{err:?}");
         assert_record(direct.load(&k, NOW).await.expect("load"), &record(), "the record the cut apply left alone");
+    }
+
+    /// A rename whose answer is lost: outcome unknown, and the session is whole under one of
+    /// the two keys (here the new one: the server committed the move).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_rename_whose_answer_is_lost_leaves_the_session_whole_under_one_key() {
+        let url = my_url().await;
+        let tables = names();
+        let _drop = drop_tables(&url, &tables);
+        let direct = store(&url, &tables).await;
+        let (proxy, store) = proxied(&url, &tables).await;
+        let (from, to) = (key(), key());
+        direct.create(&from, &record(), NOW).await.expect("create");
+        proxy.arm(Trap::MyCutAfterExecute);
+        let err = bounded("a rename whose answer is lost", store.rename(&from, &to, NOW)).await.expect_err("cut");
+        assert!(proxy.sprung(), "the proxy never saw the statement");
+        assert!(err.is_outcome_unknown(), "{err:?}");
+        assert_eq!(direct.load(&from, NOW).await.expect("load"), None, "the old key is dead");
+        assert_record(direct.load(&to, NOW).await.expect("load"), &record(), "the session under the new key");
+    }
+
+    /// A connection the server ended while it sat idle in the pool is pinged before its next
+    /// use, found broken and replaced: the operation succeeds. (A connection in steady use is
+    /// not pinged; the one-second wait is what makes this one idle.)
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_idle_connection_the_server_ended_is_replaced_before_use() {
+        let url = my_url().await;
+        let tables = names();
+        let _drop = drop_tables(&url, &tables);
+        let store = MysqlStore::builder(&url).table_names(&tables.0, &tables.1).max_connections(1).open().await;
+        let store = store.expect("open");
+        let k = key();
+        store.create(&k, &record(), NOW).await.expect("create");
+        let (id,): (u64,) = sqlx::query_as("SELECT CONNECTION_ID()").fetch_one(store.pool()).await.expect("id");
+        direct(&url).await.execute(format!("KILL {id}").as_str()).await.expect("end the store's connection");
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        assert_record(store.load(&k, NOW).await.expect("a load on a new connection"), &record(), "after the end");
+        let (new,): (u64,) = sqlx::query_as("SELECT CONNECTION_ID()").fetch_one(store.pool()).await.expect("id");
+        assert_ne!(new, id, "the ended connection was replaced");
     }
 
     /// A server that cannot be reached at all: a definite failure, nothing written.

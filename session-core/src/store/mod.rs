@@ -6,14 +6,14 @@
 //! | [`FileStore`] | `file` (default) | one machine, a few processes, sessions survive restarts, nothing to run or install |
 //! | `SqliteStore` | `sqlite` | one machine, sessions survive restarts, many sessions or heavy writes: the embedded persistent default |
 //! | `PostgresStore` | `postgres` | several app servers, PostgreSQL already runs: one statement per load or change, durable, expired sessions found through an index |
-//! | `MysqlStore` | `mysql` | several app servers, MySQL or MariaDB already runs: one statement per load, a short transaction (up to six statements) per change |
+//! | `MysqlStore` | `mysql` | several app servers, MySQL or MariaDB already runs: one statement per load or change, expired sessions found through an index |
 //! | `RedisStore` | `redis`, `redis-cluster` | several app servers, Redis already runs: one round trip per load or change, native expiry, Redis Cluster for scale |
 //! | `MemcachedStore` | `memcached` | several app servers and a Memcached to spare; sessions are a cache there and may be evicted under memory pressure |
 //!
 //! Between the two persistent ones: the file store rewrites a whole record per change and
 //! scans its directory to collect expired sessions, which suits thousands of sessions;
-//! SQLite writes only the changed fields and finds expired sessions through an index, which
-//! suits millions. Whatever the store, start a [`Collector`](crate::Collector) so expired
+//! SQLite sends only the changed fields, merged into the session by the database, and finds
+//! expired sessions through an index, which suits millions. Whatever the store, start a [`Collector`](crate::Collector) so expired
 //! sessions do not pile up.
 //!
 //! Client-side sessions (sealed or signed cookies) need no store at all: see the `cookie`

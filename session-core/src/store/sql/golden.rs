@@ -395,11 +395,12 @@ fn postgres() {
         (sql, values)
     };
     let mut cases = cases::<super::postgres::Postgres>(render);
-    cases.push(Case::new(
-        "upgrade: whether a table exists",
-        vec![super::postgres::table_exists("session_kit_entries")],
-        &render,
-    ));
+    let upgrade = vec![
+        super::postgres::lock("session_kit_sessions"),
+        super::postgres::table_exists("session_kit_entries"),
+        super::postgres::unlock("session_kit_sessions"),
+    ];
+    cases.push(Case::new("upgrade: take turns; whether a table exists; give the turn back", upgrade, &render));
     check("postgres", &document("postgres", cases));
 }
 

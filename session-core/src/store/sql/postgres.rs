@@ -21,9 +21,18 @@ const NAME: &str = "postgres";
 /// How many connections the pool may open, by default (sqlx's default).
 const MAX_CONNECTIONS: u32 = 10;
 
-/// Serialises concurrent [`PostgresStore::migrate`] calls (several app servers starting at
-/// once): PostgreSQL's `CREATE TABLE IF NOT EXISTS` is not safe against itself.
-const MIGRATION_LOCK: i64 = 0x5e55_1011_4b17_0001;
+/// Serialises concurrent [`PostgresStore::migrate`] calls on one table (several app servers
+/// starting at once): PostgreSQL's `CREATE TABLE IF NOT EXISTS` is not safe against itself, and
+/// the move of an earlier release's fields takes turns. The advisory lock's key: this, mixed
+/// with the table's name (FNV-1a), so that stores of other tables never wait for it.
+const MIGRATION_LOCK: u64 = 0x5e55_1011_4b17_0001;
+
+/// The advisory lock key of the upgrade of the sessions table `sessions`.
+fn migration_lock(sessions: &str) -> i64 {
+    let hash =
+        sessions.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    i64::from_ne_bytes((MIGRATION_LOCK ^ hash).to_ne_bytes())
+}
 
 /// Sessions in PostgreSQL, through [`sqlx`]: the store for several app servers that share a
 /// PostgreSQL database.
@@ -302,7 +311,7 @@ impl Dialect for Postgres {
         let (conns, t) = (self.conns.clone(), t.clone());
         async move {
             let conn = conns.acquire(NAME).await?;
-            let mut upgrading = Upgrade { conns, conn };
+            let mut upgrading = Upgrade { conns, conn, sessions: t.sessions.clone(), locked: false };
             let result = async {
                 upgrading.begin().await?;
                 for statement in Postgres::schema(&t).into_iter().take(1) {
@@ -318,8 +327,9 @@ impl Dialect for Postgres {
                 move_old_entries::<Postgres>(&mut upgrading, &t).await
             }
             .await;
-            if result.is_err() {
-                // A transaction may be open: the connection goes, and the transaction with it.
+            if result.is_err() || upgrading.locked {
+                // A transaction or the advisory lock may be held: the connection goes, and both
+                // with it.
                 upgrading.conn.conn.close_on_drop();
             }
             result
@@ -407,6 +417,9 @@ impl Dialect for Postgres {
 struct Upgrade {
     conns: Connections<sqlx::Postgres>,
     conn: Conn<sqlx::Postgres>,
+    sessions: String,
+    /// Whether it holds the upgrade's advisory lock.
+    locked: bool,
 }
 
 impl Upgrade {
@@ -420,13 +433,25 @@ impl Upgrade {
 }
 
 impl Upgrading for Upgrade {
-    /// Upgrades by several processes at once take turns, one transaction at a time.
+    /// Upgrades by several processes at once take turns, one transaction at a time, under an
+    /// advisory lock taken before the transaction begins: a transaction that began before
+    /// waiting for it could go on seeing a table another process dropped meanwhile (its
+    /// catalog snapshot is only refreshed at its start, or when it locks a table).
     fn begin(&mut self) -> impl std::future::Future<Output = Result<(), StoreError>> + Send {
-        async { self.raw(&format!("BEGIN; SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")).await }
+        async {
+            self.exec(lock(&self.sessions)).await?;
+            self.locked = true;
+            self.raw("BEGIN").await
+        }
     }
 
     fn commit(&mut self) -> impl std::future::Future<Output = Result<(), StoreError>> + Send {
-        async { self.raw("COMMIT").await }
+        async {
+            self.raw("COMMIT").await?;
+            self.exec(unlock(&self.sessions)).await?;
+            self.locked = false;
+            Ok(())
+        }
     }
 
     fn exec(&mut self, statement: Statement) -> impl std::future::Future<Output = Result<Answer, StoreError>> + Send {
@@ -444,6 +469,16 @@ impl Upgrading for Upgrade {
         let statement = table_exists(name);
         async move { Ok(one_int(NAME, &self.exec(statement).await?)? > 0) }
     }
+}
+
+/// Takes the advisory lock of the upgrade of the sessions table `sessions`, waiting for it.
+pub(crate) fn lock(sessions: &str) -> Statement {
+    Statement::schema(format!("SELECT pg_advisory_lock({})", migration_lock(sessions)))
+}
+
+/// Gives the lock of [`lock`] back.
+pub(crate) fn unlock(sessions: &str) -> Statement {
+    Statement::schema(format!("SELECT pg_advisory_unlock({})", migration_lock(sessions)))
 }
 
 /// Whether a table named `name` is found on the search path: one row holding 1 or 0.

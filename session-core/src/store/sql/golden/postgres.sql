@@ -207,6 +207,10 @@ WHERE store_key <= $1
 -- ===== upgrade from 0.1: drop the emptied table (schema) =====
 DROP TABLE session_kit_entries_moving
 
--- ===== upgrade: whether a table exists (read, one row) =====
+-- ===== upgrade: take turns; whether a table exists; give the turn back (schema) =====
+SELECT pg_advisory_lock(2697851279577772601)
+
 SELECT CAST(CASE WHEN to_regclass($1) IS NULL THEN 0 ELSE 1 END AS bigint)
 -- 1: text 'session_kit_entries'
+
+SELECT pg_advisory_unlock(2697851279577772601)
