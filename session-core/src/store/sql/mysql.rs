@@ -475,43 +475,37 @@ const LOCK_POLL: Duration = Duration::from_millis(20);
 impl Upgrading for Upgrade {
     /// Upgrades by several processes at once take turns, one step at a time, under a named
     /// lock: MySQL commits DDL at once, so a transaction alone would not keep them apart.
-    fn begin(&mut self) -> impl std::future::Future<Output = Result<(), StoreError>> + Send {
-        async {
-            let deadline = tokio::time::Instant::now() + LOCK_WAIT;
-            loop {
-                if one_int(NAME, &self.exec(lock(&self.sessions)).await?)? == 1 {
-                    break;
-                }
-                if tokio::time::Instant::now() >= deadline {
-                    return Err(StoreError::backend(
-                        NAME,
-                        format!("another process held the lock of the tables' upgrade for {LOCK_WAIT:?}"),
-                    ));
-                }
-                tokio::time::sleep(LOCK_POLL).await;
+    async fn begin(&mut self) -> Result<(), StoreError> {
+        let deadline = tokio::time::Instant::now() + LOCK_WAIT;
+        loop {
+            if one_int(NAME, &self.exec(lock(&self.sessions)).await?)? == 1 {
+                break;
             }
-            self.locked = true;
-            self.raw("BEGIN").await
+            if tokio::time::Instant::now() >= deadline {
+                return Err(StoreError::backend(
+                    NAME,
+                    format!("another process held the lock of the tables' upgrade for {LOCK_WAIT:?}"),
+                ));
+            }
+            tokio::time::sleep(LOCK_POLL).await;
         }
+        self.locked = true;
+        self.raw("BEGIN").await
     }
 
-    fn commit(&mut self) -> impl std::future::Future<Output = Result<(), StoreError>> + Send {
-        async {
-            self.raw("COMMIT").await?;
-            self.exec(unlock(&self.sessions)).await?;
-            self.locked = false;
-            Ok(())
-        }
+    async fn commit(&mut self) -> Result<(), StoreError> {
+        self.raw("COMMIT").await?;
+        self.exec(unlock(&self.sessions)).await?;
+        self.locked = false;
+        Ok(())
     }
 
-    fn exec(&mut self, statement: Statement) -> impl std::future::Future<Output = Result<Answer, StoreError>> + Send {
-        async move {
-            let mut statement = statement.rendered();
-            let values = std::mem::take(&mut statement.values);
-            exec(&self.conns, &mut self.conn.conn, &statement, values)
-                .await
-                .map_err(|(failure, _)| self.conn.failed(NAME, failure, false))
-        }
+    async fn exec(&mut self, statement: Statement) -> Result<Answer, StoreError> {
+        let mut statement = statement.rendered();
+        let values = std::mem::take(&mut statement.values);
+        exec(&self.conns, &mut self.conn.conn, &statement, values)
+            .await
+            .map_err(|(failure, _)| self.conn.failed(NAME, failure, false))
     }
 
     fn table_exists(&mut self, name: &str) -> impl std::future::Future<Output = Result<bool, StoreError>> + Send {

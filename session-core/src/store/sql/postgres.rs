@@ -437,32 +437,26 @@ impl Upgrading for Upgrade {
     /// advisory lock taken before the transaction begins: a transaction that began before
     /// waiting for it could go on seeing a table another process dropped meanwhile (its
     /// catalog snapshot is only refreshed at its start, or when it locks a table).
-    fn begin(&mut self) -> impl std::future::Future<Output = Result<(), StoreError>> + Send {
-        async {
-            self.exec(lock(&self.sessions)).await?;
-            self.locked = true;
-            self.raw("BEGIN").await
-        }
+    async fn begin(&mut self) -> Result<(), StoreError> {
+        self.exec(lock(&self.sessions)).await?;
+        self.locked = true;
+        self.raw("BEGIN").await
     }
 
-    fn commit(&mut self) -> impl std::future::Future<Output = Result<(), StoreError>> + Send {
-        async {
-            self.raw("COMMIT").await?;
-            self.exec(unlock(&self.sessions)).await?;
-            self.locked = false;
-            Ok(())
-        }
+    async fn commit(&mut self) -> Result<(), StoreError> {
+        self.raw("COMMIT").await?;
+        self.exec(unlock(&self.sessions)).await?;
+        self.locked = false;
+        Ok(())
     }
 
-    fn exec(&mut self, statement: Statement) -> impl std::future::Future<Output = Result<Answer, StoreError>> + Send {
-        async move {
-            // Inside a transaction nothing commits before COMMIT: every failure is definite.
-            let mut statement = rendered(statement);
-            let values = std::mem::take(&mut statement.values);
-            exec(&self.conns, &mut self.conn.conn, &statement, values)
-                .await
-                .map_err(|(failure, _)| self.conn.failed(NAME, failure, false))
-        }
+    async fn exec(&mut self, statement: Statement) -> Result<Answer, StoreError> {
+        // Inside a transaction nothing commits before COMMIT: every failure is definite.
+        let mut statement = rendered(statement);
+        let values = std::mem::take(&mut statement.values);
+        exec(&self.conns, &mut self.conn.conn, &statement, values)
+            .await
+            .map_err(|(failure, _)| self.conn.failed(NAME, failure, false))
     }
 
     fn table_exists(&mut self, name: &str) -> impl std::future::Future<Output = Result<bool, StoreError>> + Send {

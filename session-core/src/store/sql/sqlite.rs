@@ -447,18 +447,18 @@ pub(crate) fn columns(t: &Tables) -> Statement {
 struct Upgrade(PoolConnection<sqlx::Sqlite>);
 
 impl Upgrading for Upgrade {
-    fn begin(&mut self) -> impl std::future::Future<Output = Result<(), StoreError>> + Send {
+    async fn begin(&mut self) -> Result<(), StoreError> {
         // IMMEDIATE takes the write lock up front: a transaction that read first and then
         // asked for it could fail at once instead of waiting.
-        async { self.0.execute("BEGIN IMMEDIATE").await.map(drop).map_err(|e| StoreError::backend(NAME, e)) }
+        self.0.execute("BEGIN IMMEDIATE").await.map(drop).map_err(|e| StoreError::backend(NAME, e))
     }
 
-    fn commit(&mut self) -> impl std::future::Future<Output = Result<(), StoreError>> + Send {
-        async { self.0.execute("COMMIT").await.map(drop).map_err(|e| StoreError::backend(NAME, e)) }
+    async fn commit(&mut self) -> Result<(), StoreError> {
+        self.0.execute("COMMIT").await.map(drop).map_err(|e| StoreError::backend(NAME, e))
     }
 
-    fn exec(&mut self, statement: Statement) -> impl std::future::Future<Output = Result<Answer, StoreError>> + Send {
-        async move { exec(&mut self.0, statement).await.map_err(|e| StoreError::backend(NAME, e)) }
+    async fn exec(&mut self, statement: Statement) -> Result<Answer, StoreError> {
+        exec(&mut self.0, statement).await.map_err(|e| StoreError::backend(NAME, e))
     }
 
     fn table_exists(&mut self, name: &str) -> impl std::future::Future<Output = Result<bool, StoreError>> + Send {
