@@ -121,6 +121,31 @@ fn block_on_own_runtime<Fut: Future<Output = ()> + Send + 'static>(f: Fut) {
     .expect("dropping the test tables");
 }
 
+/// What `open` gives, made on a runtime of its own that has ended by the time this returns:
+/// the connections opened in it belong to a runtime that is gone (as when an actix-web server,
+/// whose workers each run one, stops while the store lives on).
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+fn on_ended_runtime<S: Send + 'static>(open: impl Future<Output = S> + Send + 'static) -> S {
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        rt.block_on(open)
+    })
+    .join()
+    .expect("opening on a runtime of its own")
+}
+
+/// Uses the connections of `store`, then lets the tasks that give them back to the pool run:
+/// they are then idle in the pool, owned by the runtime this ran on.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+async fn in_use_then_idle(store: &impl Store) {
+    let k = key();
+    let (a, b) = tokio::join!(store.load(&k, NOW), store.load(&k, NOW));
+    (a.expect("load"), b.expect("load"));
+    for _ in 0..16 {
+        tokio::task::yield_now().await;
+    }
+}
+
 /// Drops a test's tables when the test ends, passed or failed (as far as it can: a failed test
 /// may still hold them). It blocks its thread: the tests run on a multi-threaded runtime, so
 /// the connections a test gives back still get to end their transactions (sqlx rolls back in
@@ -1152,6 +1177,39 @@ mod postgres {
         assert_ne!(new, pid, "the ended connection was replaced");
     }
 
+    /// Connections opened on a runtime that has ended since fail: a load drops them and reads
+    /// on a new one; a write on one is `OutcomeUnknown` (tokio may have sent it), never a
+    /// definite failure, and once each is gone writes go through.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn connections_of_an_ended_runtime_are_replaced() {
+        let url = pg_url();
+        let tables = names();
+        let _drop = drop_tables(&url, &tables);
+        let (u, t) = (url.clone(), tables.clone());
+        let store = on_ended_runtime(async move {
+            let store =
+                PostgresStore::builder(&u).table_names(&t.0, &t.1).max_connections(2).open().await.expect("open");
+            in_use_then_idle(&store).await;
+            store
+        });
+        assert_eq!(store.load(&key(), NOW).await.expect("a load after the runtime ended"), None);
+        // A fresh key each time: a create whose outcome is unknown may have been stored.
+        let mut created = None;
+        for _ in 0..=2 {
+            let k = key();
+            match store.create(&k, &record(), NOW).await {
+                Ok(answer) => {
+                    created = Some((k, answer));
+                    break;
+                }
+                Err(e) => assert!(e.is_outcome_unknown(), "a write on a dead connection: {e:?}"),
+            }
+        }
+        let (k, answer) = created.expect("a create once the two connections of the ended runtime are gone");
+        assert_eq!(answer, Created::Stored);
+        assert_record(store.load(&k, NOW).await.expect("a load"), &record(), "after the runtime ended");
+    }
+
     /// A server that cannot be reached at all: a definite failure, nothing written.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_write_to_an_unreachable_server_is_a_definite_failure() {
@@ -1217,6 +1275,38 @@ mod mysql {
 
     async fn store(url: &str, (sessions, entries): &(String, String)) -> MysqlStore {
         MysqlStore::builder(url).table_names(sessions, entries).open().await.expect("open")
+    }
+
+    /// Connections opened on a runtime that has ended since fail: a load drops them and reads
+    /// on a new one; a write on one is `OutcomeUnknown` (tokio may have sent it), never a
+    /// definite failure, and once each is gone writes go through.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn connections_of_an_ended_runtime_are_replaced() {
+        let url = my_url().await;
+        let tables = names();
+        let _drop = drop_tables(&url, &tables);
+        let (u, t) = (url.clone(), tables.clone());
+        let store = on_ended_runtime(async move {
+            let store = MysqlStore::builder(&u).table_names(&t.0, &t.1).max_connections(2).open().await.expect("open");
+            in_use_then_idle(&store).await;
+            store
+        });
+        assert_eq!(store.load(&key(), NOW).await.expect("a load after the runtime ended"), None);
+        // A fresh key each time: a create whose outcome is unknown may have been stored.
+        let mut created = None;
+        for _ in 0..=2 {
+            let k = key();
+            match store.create(&k, &record(), NOW).await {
+                Ok(answer) => {
+                    created = Some((k, answer));
+                    break;
+                }
+                Err(e) => assert!(e.is_outcome_unknown(), "a write on a dead connection: {e:?}"),
+            }
+        }
+        let (k, answer) = created.expect("a create once the two connections of the ended runtime are gone");
+        assert_eq!(answer, Created::Stored);
+        assert_record(store.load(&k, NOW).await.expect("a load"), &record(), "after the runtime ended");
     }
 
     async fn proxied(url: &str, (sessions, entries): &(String, String)) -> (Proxy, MysqlStore) {

@@ -280,7 +280,7 @@ pub(crate) struct Answer {
 
 /// Table names, checked to be plain identifiers (they are spliced into SQL text).
 ///
-/// `entries` is the table in which session-kit 0.1 kept one row per field: the store
+/// `entries` is the table in which session-kit 0.2 kept one row per field: the store
 /// moves its rows into `sessions` when it opens, then drops it (see [`Dialect::upgrade`]).
 #[derive(Debug, Clone)]
 pub(crate) struct Tables {
@@ -364,7 +364,7 @@ pub(crate) trait Dialect: Sized + Send + Sync + 'static {
 
     /// Creates the table and its indexes if they do not exist, adds the columns tables of an
     /// earlier release lack ([`ADDED_COLUMNS`]), and moves the fields of sessions stored by
-    /// 0.1 out of their entries table ([`statements::old_entries`]); safe
+    /// 0.2 out of their entries table ([`statements::old_entries`]); safe
     /// when several processes do it at once.
     fn upgrade(&self, t: &Tables) -> impl Future<Output = Result<(), StoreError>> + Send;
 
@@ -673,7 +673,7 @@ pub(crate) fn one_int(name: &'static str, answer: &Answer) -> Result<i64, StoreE
     }
 }
 
-/// Moves the fields of sessions stored by session-kit 0.1, one row per field in the
+/// Moves the fields of sessions stored by session-kit 0.2, one row per field in the
 /// entries table, into the `entries` column of their session, and drops that table.
 ///
 /// The table is renamed first (`<entries>_moving`), so that a process of the earlier release
@@ -748,10 +748,21 @@ where
     Fut: Future<Output = Result<T, StoreError>>,
 {
     let mut attempts = 0;
+    let mut orphans = 0;
     loop {
         attempts += 1;
         let source = match attempt().await {
             Ok(value) => return Ok(value),
+            // A read on a connection of an ended runtime (closed by the failure): read again,
+            // on another. The pool may hold more such, each failing at once. A write there is
+            // `OutcomeUnknown`, not retried: tokio may have written it before failing to read
+            // the answer.
+            Err(StoreError::Backend { source, .. }) if is_orphaned(&*source) && orphans < ORPHAN_ATTEMPTS => {
+                orphans += 1;
+                attempts -= 1;
+                tracing::debug!(store = name, "SQL store: a connection of an ended runtime was dropped; retrying");
+                continue;
+            }
             Err(StoreError::Backend { source, .. }) if is_conflict(&*source) => source,
             Err(e) => return Err(e),
         };
@@ -762,6 +773,29 @@ where
             });
         }
         tracing::debug!(store = name, attempts, error = %source, "SQL store: write aborted by the database; retrying");
+    }
+}
+
+/// How many connections of ended runtimes one operation drops before giving up: more than a
+/// pool holds.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+const ORPHAN_ATTEMPTS: u32 = 256;
+
+/// Whether `e` is the failure of a connection opened on a tokio runtime that has ended since.
+///
+/// A pooled connection's socket belongs to the runtime that opened it, whichever task asked;
+/// once that runtime ends (an actix-web server's workers each run one, and a server stopped in
+/// a process that goes on leaves the store's connections behind), waiting on the socket
+/// fails, though a write may still go out first. A read may be tried again on another
+/// connection; a write's outcome is unknown. Tokio gives this failure no kind of its own, only
+/// its message. Once a runtime that opened connections ends, the first write on each of them
+/// fails so; the reads that come first clear them away.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+fn is_orphaned(e: &(dyn std::error::Error + 'static)) -> bool {
+    const RUNTIME_GONE: &str = "A Tokio 1.x context was found, but it is being shutdown.";
+    match e.downcast_ref::<sqlx::Error>() {
+        Some(sqlx::Error::Io(io)) => io.to_string() == RUNTIME_GONE,
+        _ => false,
     }
 }
 

@@ -63,7 +63,7 @@ const MAX_CONNECTIONS: u32 = 4;
 /// which reads every live session's row. The table (`session_kit_sessions` by default) holds
 /// milliseconds since the epoch and the fields as a JSON object of their base64-encoded bytes.
 ///
-/// Opening a database written by session-kit 0.1 (a second table, `session_kit_entries`, with a
+/// Opening a database written by session-kit 0.2 (a second table, `session_kit_entries`, with a
 /// row per field) moves those rows into their sessions and drops that table: sessions stored
 /// before are kept. Stop processes of the earlier release first: once the table is gone,
 /// their requests fail.
@@ -124,7 +124,7 @@ impl SqliteStore {
     }
 
     /// Uses the table `sessions` instead of `session_kit_sessions`, and `entries` as the name
-    /// of the table session-kit 0.1 kept fields in (moved into `sessions` by
+    /// of the table session-kit 0.2 kept fields in (moved into `sessions` by
     /// [`migrate`](Self::migrate)) instead of `session_kit_entries`. Names must be plain
     /// identifiers (`A-Z a-z 0-9 _`, up to 48).
     pub fn with_table_names(mut self, sessions: &str, entries: &str) -> Result<Self, StoreError> {
@@ -134,7 +134,7 @@ impl SqliteStore {
 
     /// Creates the table and its indexes if they do not exist (`CREATE ... IF NOT EXISTS`, in
     /// one transaction), adds the columns tables of an earlier release lack, and moves the
-    /// sessions of session-kit 0.1 into the current layout (see [`SqliteStore`]).
+    /// sessions of session-kit 0.2 into the current layout (see [`SqliteStore`]).
     pub async fn migrate(&self) -> Result<(), StoreError> {
         self.inner.migrate().await
     }
@@ -181,7 +181,7 @@ impl SqliteStoreBuilder {
     }
 
     /// Uses the table `sessions` instead of `session_kit_sessions`, and `entries` as the name
-    /// of the table session-kit 0.1 kept fields in instead of `session_kit_entries`.
+    /// of the table session-kit 0.2 kept fields in instead of `session_kit_entries`.
     /// Names must be plain identifiers (`A-Z a-z 0-9 _`, up to 48): [`open`](Self::open)
     /// checks them.
     pub fn table_names(mut self, sessions: &str, entries: &str) -> Self {
@@ -221,17 +221,38 @@ impl SqliteStoreBuilder {
         };
         // No ping before each use (sqlx's default): it is a call to the connection's worker
         // thread, as long as the statement itself, and a connection to a file does not break.
-        let pool = pool
-            .test_before_acquire(false)
-            .acquire_timeout(acquire_timeout)
-            .connect_with(options)
-            .await
-            .map_err(|e| StoreError::backend(NAME, e))?;
-        let mut store = SqliteStore::new(pool);
-        store.inner.tables = tables;
-        store.migrate().await?;
-        Ok(store)
+        let pool = pool.test_before_acquire(false).acquire_timeout(acquire_timeout);
+        // A connection switches the database to WAL as it opens, which needs it to itself for
+        // an instant: SQLite answers "busy" at once, without its busy handler, while another
+        // process opening it too holds a lock. Every step of opening can be done again, so the
+        // whole open is, for as long as the busy timeout.
+        let deadline = tokio::time::Instant::now() + self.busy_timeout;
+        loop {
+            let attempt = async {
+                let pool =
+                    pool.clone().connect_with(options.clone()).await.map_err(|e| StoreError::backend(NAME, e))?;
+                let mut store = SqliteStore::new(pool);
+                store.inner.tables = tables.clone();
+                store.migrate().await.map(|()| store)
+            };
+            match attempt.await {
+                Err(e) if is_busy(&e) && tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(BUSY_RETRY).await;
+                }
+                done => return done,
+            }
+        }
     }
+}
+
+/// How long [`SqliteStoreBuilder::open`] waits before trying again when the database is busy.
+const BUSY_RETRY: Duration = Duration::from_millis(20);
+
+/// Whether `e` is SQLite's "database is locked" (`SQLITE_BUSY`, with any extended code).
+fn is_busy(e: &StoreError) -> bool {
+    let StoreError::Backend { source, .. } = e else { return false };
+    let code = source.downcast_ref::<sqlx::Error>().and_then(sqlx::Error::as_database_error).and_then(|db| db.code());
+    code.and_then(|code| code.parse::<i32>().ok()).is_some_and(|code| code & 0xff == 5)
 }
 
 /// Creates the database file at `path`, readable and writable by its owner only, unless it
@@ -308,7 +329,7 @@ impl Dialect for Sqlite {
     /// A table with rowids (the key's index beside it), not `WITHOUT ROWID`: a session's row
     /// holds its fields, kilobytes for a big session, and SQLite keeps rows that large
     /// better in a rowid table (measured: 50 fields, 8 KB, one changed: 10% fewer
-    /// instructions per request). Tables of 0.1, `WITHOUT ROWID`, keep their form.
+    /// instructions per request). Tables of 0.2, `WITHOUT ROWID`, keep their form.
     fn schema(t: &Tables) -> Vec<Statement> {
         let s = &t.sessions;
         vec![
