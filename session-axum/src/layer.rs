@@ -269,8 +269,11 @@ where
         // The clone is ready only after poll_ready; keep the ready one for this call.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
+        // Called now, so the future below holds the inner service's future, not the service and
+        // the request as well: it stays small, and it is moved and allocated on every request.
+        let answer = inner.call(request);
         Box::pin(async move {
-            let mut response = inner.call(request).await?;
+            let mut response = answer.await?;
             if let Some(saved) = shared.web.save_request(&slot).await {
                 if let Some(error) = saved.error() {
                     let failure = SessionFailure::Save(error);

@@ -117,6 +117,13 @@ impl SaveError {
 const CREATE_ATTEMPTS: u32 = 3;
 
 /// What a save comes to once the session is worked out.
+/// What [`Engine::start_save`] gives: the outcome, or the store calls still to make.
+#[cfg(feature = "web")]
+pub(crate) enum SaveStart<'a> {
+    Done(Result<CookieOp, SaveError>),
+    Writing(std::pin::Pin<Box<dyn Future<Output = Result<CookieOp, SaveError>> + Send + 'a>>),
+}
+
 enum Plan<'a> {
     /// Nothing to write (or only a cookie to seal): the outcome is known.
     Done(Result<CookieOp, SaveError>),
@@ -319,6 +326,19 @@ impl<T: SessionData, C: Codec> Engine<T, C> {
                 Plan::Done(outcome) => outcome,
                 Plan::Write(ref write) => self.write(write, now).await,
             }
+        }
+    }
+
+    /// [`save`](Self::save) for a web layer's request future: the outcome at once when there is
+    /// nothing to write (a read-only request, the usual case), else the store calls boxed. The
+    /// layer's future then carries a pointer, not the store calls' state, and a read-only request
+    /// allocates nothing for its save.
+    #[cfg(feature = "web")]
+    pub(crate) fn start_save(&self, state: SessionState<T>) -> SaveStart<'_> {
+        let now = self.clock.now();
+        match self.plan(state, now) {
+            Plan::Done(outcome) => SaveStart::Done(outcome),
+            Plan::Write(write) => SaveStart::Writing(Box::pin(async move { self.write(&write, now).await })),
         }
     }
 

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::codec::{Codec, Postcard};
-use crate::engine::{CookieOp, Engine, IntoStorage, SaveError};
+use crate::engine::{CookieOp, Engine, IntoStorage, SaveError, SaveStart};
 use crate::error::Error;
 use crate::state::SessionState;
 use crate::web::config::{ConfigError, CookieConfig, Transport};
@@ -174,7 +174,10 @@ impl<T: SessionData, C: Codec> HttpEngine<T, C> {
             );
         }
         let saved = match finished.state {
-            Some(state) => self.engine.save(state).await,
+            Some(state) => match self.engine.start_save(state) {
+                SaveStart::Done(outcome) => outcome,
+                SaveStart::Writing(store_calls) => store_calls.await,
+            },
             None => Ok(CookieOp::Keep),
         };
         let (op, error) = match saved {
