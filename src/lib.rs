@@ -295,13 +295,13 @@ pub mod token {
 #[cfg(feature = "cookie")]
 #[cfg_attr(docsrs, doc(cfg(feature = "cookie")))]
 pub mod cookie {
-    //! The cookie store's details: its limits, its key ids and its two modes.
+    //! The cookie store's details: its limits, its key ids, its two modes and its value formats.
     //!
     //! [`CookieStore`](crate::CookieStore), [`Key`](crate::Key) and [`KeyRing`](crate::KeyRing)
     //! are at the crate root. The threat model and the cookie format are described in
     //! [`session_core::cookie`].
 
-    pub use session_core::cookie::{KeyId, Mode, Opened, MAX_COOKIE_SIZE, MAX_FUTURE_SKEW, MIN_MASTER_LEN};
+    pub use session_core::cookie::{Format, KeyId, Mode, Opened, MAX_COOKIE_SIZE, MAX_FUTURE_SKEW, MIN_MASTER_LEN};
 }
 
 pub mod store {

@@ -148,14 +148,14 @@ fn cases<D: Dialect>(render: impl Fn(Statement) -> Call) -> Vec<Case> {
                 &live,
             ),
         ),
-        one("upgrade from 0.1: rename the entries table", statements::start_moving(&t)),
-        one("upgrade from 0.1: the rows of a chunk of sessions", statements::old_entries(&t, MOVE_CHUNK)),
+        one("upgrade from 0.2: rename the entries table", statements::start_moving(&t)),
+        one("upgrade from 0.2: the rows of a chunk of sessions", statements::old_entries(&t, MOVE_CHUNK)),
         one(
-            "upgrade from 0.1: a session's fields",
+            "upgrade from 0.2: a session's fields",
             statements::moved::<D>(&t, i.key.as_str(), "{\"user_id\":\"\u{101}\u{102}\u{103}\"}".to_owned(), None),
         ),
-        one("upgrade from 0.1: forget the chunk", statements::forget_moved(&t, i.key.as_str())),
-        one("upgrade from 0.1: drop the emptied table", statements::finish_moving(&t)),
+        one("upgrade from 0.2: forget the chunk", statements::forget_moved(&t, i.key.as_str())),
+        one("upgrade from 0.2: drop the emptied table", statements::finish_moving(&t)),
     ]
 }
 

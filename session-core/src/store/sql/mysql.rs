@@ -74,7 +74,7 @@ const READ_COMMITTED: &str = "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMI
 /// The table (`session_kit_sessions` by default) holds times as `BIGINT` milliseconds since
 /// the epoch, keys as `utf8mb4_bin` text and the fields as a JSON object of their
 /// base64-encoded bytes, in a `LONGTEXT` (MariaDB's `JSON` is one). Opening the tables of
-/// session-kit 0.1 (a second table, `session_kit_entries`, with a row per field) moves those
+/// session-kit 0.2 (a second table, `session_kit_entries`, with a row per field) moves those
 /// rows into their sessions and drops that table: sessions stored before are kept. Stop
 /// processes of the earlier release first: once the table is gone, their requests fail.
 #[derive(Clone)]
@@ -113,7 +113,7 @@ impl MysqlStore {
     ///
     /// Prefer connections at the `READ COMMITTED` isolation level (what [`open`](Self::open)
     /// sets): under MySQL's default `REPEATABLE READ`, the upgrade of the tables of
-    /// session-kit 0.1 takes gap locks. Either level is correct.
+    /// session-kit 0.2 takes gap locks. Either level is correct.
     ///
     /// The pool's own acquire timeout applies (sqlx's default is 30 s). The store waits 6 s
     /// for the answer to a statement, then gives the connection up: set the server's limits
@@ -124,7 +124,7 @@ impl MysqlStore {
     }
 
     /// Uses the table `sessions` instead of `session_kit_sessions`, and `entries` as the name
-    /// of the table session-kit 0.1 kept fields in (moved into `sessions` by
+    /// of the table session-kit 0.2 kept fields in (moved into `sessions` by
     /// [`migrate`](Self::migrate)) instead of `session_kit_entries`. Names must be plain
     /// identifiers (`A-Z a-z 0-9 _`, up to 48).
     pub fn with_table_names(mut self, sessions: &str, entries: &str) -> Result<Self, StoreError> {
@@ -134,7 +134,7 @@ impl MysqlStore {
 
     /// Creates the table and its indexes if they do not exist (`CREATE TABLE IF NOT EXISTS`)
     /// and adds the columns tables of an earlier release lack; then moves the sessions of
-    /// session-kit 0.1 into the current layout (see [`MysqlStore`]), a few hundred per
+    /// session-kit 0.2 into the current layout (see [`MysqlStore`]), a few hundred per
     /// transaction. App servers starting together take turns under a named lock
     /// (`GET_LOCK`).
     pub async fn migrate(&self) -> Result<(), StoreError> {
@@ -198,7 +198,7 @@ impl MysqlStoreBuilder {
     }
 
     /// Uses the table `sessions` instead of `session_kit_sessions`, and `entries` as the name
-    /// of the table session-kit 0.1 kept fields in instead of `session_kit_entries`. Names
+    /// of the table session-kit 0.2 kept fields in instead of `session_kit_entries`. Names
     /// must be plain identifiers (`A-Z a-z 0-9 _`, up to 48): [`open`](Self::open) checks
     /// them.
     pub fn table_names(mut self, sessions: &str, entries: &str) -> Self {

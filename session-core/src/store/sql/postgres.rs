@@ -81,7 +81,7 @@ fn migration_lock(sessions: &str) -> i64 {
 ///
 /// The table (`session_kit_sessions` by default) holds times as `BIGINT` milliseconds since
 /// the epoch, and the fields as a `JSONB` object of their base64-encoded bytes. Opening the
-/// tables of session-kit 0.1 (a second table, `session_kit_entries`, with a row per field)
+/// tables of session-kit 0.2 (a second table, `session_kit_entries`, with a row per field)
 /// moves those rows into their sessions and drops that table: sessions stored before are
 /// kept. Stop processes of the earlier release first: once the table is gone, their requests
 /// fail.
@@ -124,7 +124,7 @@ impl PostgresStore {
     }
 
     /// Uses the table `sessions` instead of `session_kit_sessions`, and `entries` as the name
-    /// of the table session-kit 0.1 kept fields in (moved into `sessions` by
+    /// of the table session-kit 0.2 kept fields in (moved into `sessions` by
     /// [`migrate`](Self::migrate)) instead of `session_kit_entries`. Names must be plain
     /// identifiers (`A-Z a-z 0-9 _`, up to 48).
     pub fn with_table_names(mut self, sessions: &str, entries: &str) -> Result<Self, StoreError> {
@@ -135,7 +135,7 @@ impl PostgresStore {
     /// Creates the table and its indexes if they do not exist and adds the columns tables of
     /// an earlier release lack, in one transaction that holds an advisory lock, so app servers
     /// starting together do not trip over each other; then moves the sessions of session-kit
-    /// 0.1 into the current layout (see [`PostgresStore`]), a few hundred per transaction.
+    /// 0.2 into the current layout (see [`PostgresStore`]), a few hundred per transaction.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         self.inner.migrate().await
     }
@@ -197,7 +197,7 @@ impl PostgresStoreBuilder {
     }
 
     /// Uses the table `sessions` instead of `session_kit_sessions`, and `entries` as the name
-    /// of the table session-kit 0.1 kept fields in instead of `session_kit_entries`. Names
+    /// of the table session-kit 0.2 kept fields in instead of `session_kit_entries`. Names
     /// must be plain identifiers (`A-Z a-z 0-9 _`, up to 48): [`open`](Self::open) checks
     /// them.
     pub fn table_names(mut self, sessions: &str, entries: &str) -> Self {

@@ -167,7 +167,7 @@ pub(crate) fn prune<D: Dialect>(t: &Tables, key: &StoreKey, old: &str, live: &[(
         .text(old)
 }
 
-// The upgrade from the one-row-per-field layout of session-kit 0.1 (see `Dialect::upgrade`).
+// The upgrade from the one-row-per-field layout of session-kit 0.2 (see `Dialect::upgrade`).
 
 /// `ALTER TABLE <entries> RENAME TO <entries>_moving`.
 pub(crate) fn start_moving(t: &Tables) -> Statement {

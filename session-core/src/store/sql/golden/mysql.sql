@@ -159,10 +159,10 @@ WHERE store_key = ? AND entries = ?
 -- 3: text '01000000000000000000000000000000'
 -- 4: text '{"user_id":"āĂă","otp":["Ą",1700000600000]}'
 
--- ===== upgrade from 0.1: rename the entries table (schema) =====
+-- ===== upgrade from 0.2: rename the entries table (schema) =====
 ALTER TABLE session_kit_entries RENAME TO session_kit_entries_moving
 
--- ===== upgrade from 0.1: the rows of a chunk of sessions (read) =====
+-- ===== upgrade from 0.2: the rows of a chunk of sessions (read) =====
 SELECT e.store_key, e.field, e.value, e.expires_at
 FROM session_kit_entries_moving e JOIN (
   SELECT DISTINCT store_key
@@ -172,19 +172,19 @@ FROM session_kit_entries_moving e JOIN (
 ORDER BY e.store_key
 -- 1: integer 500
 
--- ===== upgrade from 0.1: a session's fields (write) =====
+-- ===== upgrade from 0.2: a session's fields (write) =====
 UPDATE session_kit_sessions SET entries = ?, entries_expire_at = ?
 WHERE store_key = ?
 -- 1: text '{"user_id":"āĂă"}'
 -- 2: integer NULL
 -- 3: text '01000000000000000000000000000000'
 
--- ===== upgrade from 0.1: forget the chunk (write) =====
+-- ===== upgrade from 0.2: forget the chunk (write) =====
 DELETE FROM session_kit_entries_moving
 WHERE store_key <= ?
 -- 1: text '01000000000000000000000000000000'
 
--- ===== upgrade from 0.1: drop the emptied table (schema) =====
+-- ===== upgrade from 0.2: drop the emptied table (schema) =====
 DROP TABLE session_kit_entries_moving
 
 -- ===== upgrade: take the lock; whether a column, a table exists; give the lock back (read, one row) =====
