@@ -140,7 +140,8 @@ fn on_ended_runtime<S: Send + 'static>(open: impl Future<Output = S> + Send + 's
 async fn in_use_then_idle(store: &impl Store) {
     let k = key();
     let (a, b) = tokio::join!(store.load(&k, NOW), store.load(&k, NOW));
-    (a.expect("load"), b.expect("load"));
+    a.expect("load");
+    b.expect("load");
     for _ in 0..16 {
         tokio::task::yield_now().await;
     }
