@@ -10,7 +10,10 @@
 //! - `kind`: one of [`REQUEST_KINDS`]; other kinds (`seal`, `load`, ...) are micro benchmarks.
 //!
 //! Ours is compared with the peers of the same group and kind; a group `{base}-{variant}`
-//! without peers of its own (e.g. `redis-cached`) borrows those of `{base}`.
+//! without peers of its own (e.g. `redis-cached`) borrows those of `{base}`. Where a group holds
+//! several stores side by side (the `actix` group: `session-kit-redis` beside
+//! `actix-session-redis`, `session-kit-sealed` beside `actix-session-cookie`), ours is compared
+//! only with the peers of its own store: see [`store_of`].
 
 use std::collections::BTreeMap;
 
@@ -101,10 +104,29 @@ pub(crate) fn peers_of<'a>(rows: &'a [Row], ours: &Row) -> Vec<&'a Row> {
     let same = |group: &str| -> Vec<&'a Row> {
         rows.iter().filter(|r| r.group == group && r.kind == ours.kind && r.role() == Role::Peer).collect()
     };
-    if size_group(&ours.group).is_some() {
-        return same(&ours.group);
+    let peers = if size_group(&ours.group).is_some() {
+        same(&ours.group)
+    } else {
+        lineage(&ours.group).map(same).find(|peers| !peers.is_empty()).unwrap_or_default()
+    };
+    // Several stores in one group: keep the peers of ours' store, if the group names any.
+    let ours_store = ours.contender.strip_prefix("session-kit-").map(store_of);
+    match ours_store {
+        Some(store) if peers.iter().any(|p| p.contender.rsplit('-').next() == Some(store)) => {
+            peers.into_iter().filter(|p| p.contender.rsplit('-').next() == Some(store)).collect()
+        }
+        _ => peers,
     }
-    lineage(&ours.group).map(same).find(|peers| !peers.is_empty()).unwrap_or_default()
+}
+
+/// The store a contender's variant names: `sealed` and `signed` are cookie sessions, any other
+/// variant (`redis`, `cached`, ...) names itself. A peer's store is the last `-`-separated word
+/// of its name (`actix-session-cookie` → `cookie`).
+fn store_of(variant: &str) -> &str {
+    match variant {
+        "sealed" | "signed" => "cookie",
+        other => other,
+    }
 }
 
 /// Every (ours, peer) pair of request rows, in id order.
@@ -301,6 +323,28 @@ mod tests {
                 ("session-kit (cached)", Some(10.0)),
                 ("session-kit-cached", Some(8.0)),
                 ("tower-sessions", None)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_group_of_several_stores_pairs_ours_with_the_peer_of_its_store() {
+        let rows = request_rows(&medians(&[
+            ("actix/session-kit-sealed/read", 4.0),
+            ("actix/session-kit-redis/read", 100.0),
+            ("actix/actix-session-cookie/read", 5.0),
+            ("actix/actix-session-redis/read", 120.0),
+            ("cookie/session-kit-signed/read", 3.0),
+            ("cookie/private-jar-json/read", 4.0),
+        ]));
+        let found: Vec<(&str, &str)> = pairs(&rows).into_iter().map(|(a, b)| (a.id.as_str(), b.id.as_str())).collect();
+        assert_eq!(
+            found,
+            [
+                ("actix/session-kit-redis/read", "actix/actix-session-redis/read"),
+                ("actix/session-kit-sealed/read", "actix/actix-session-cookie/read"),
+                // No peer of the group names a store: every peer of the group.
+                ("cookie/session-kit-signed/read", "cookie/private-jar-json/read"),
             ]
         );
     }
