@@ -220,6 +220,16 @@ pub use session_axum::{
     ConfigError, RejectionKind, SameSite, Session, SessionFailure, SessionLayer, SessionRejection, SessionService,
 };
 pub use session_core::{Collector, Error, SessionData, StoreError};
+
+pub mod owner {
+    //! The sessions of one owner (the field marked `#[session(owner)]`): the [`Sessions`]
+    //! handle that lists and ends them, what it lists ([`OwnedSession`], [`SessionRef`]), and the
+    //! [`OwnerKey`] an owner field's type implements. See [`session_core::owner`] for how the
+    //! owner's index is kept on every store.
+
+    pub use session_core::owner::{MalformedRef, OwnedSession, OwnerKey, SessionRef, Sessions};
+}
+pub use owner::{OwnerKey, Sessions};
 #[doc(inline)]
 pub use session_derive::Session;
 

@@ -369,6 +369,14 @@ impl<T: SessionData> SessionState<T> {
         }
     }
 
+    /// The store key of a stored server-side session (as [`id`](Self::id)).
+    pub(crate) fn store_key(&self) -> Option<StoreKey> {
+        match &self.loaded {
+            Some(Loaded { origin: Origin::Server(_, key), .. }) => Some(*key),
+            _ => None,
+        }
+    }
+
     /// Whether this request started a new session (nothing valid was presented).
     pub fn is_new(&self) -> bool {
         self.loaded.is_none()
