@@ -89,7 +89,7 @@ pub mod __private {
     //! What `#[derive(Session)]` expands to; not a public API.
     pub use core::result::Result::{self, Err, Ok};
     pub use core::time::Duration;
-    pub use session_core::{Codec, CodecError, FieldSpec, SessionData};
+    pub use session_core::{Codec, CodecError, FieldSpec, OwnerKey, SessionData};
     pub use std::vec::Vec;
 
     /// A field type the derive can store. Generated code names it as `<FieldType as Storable>`
