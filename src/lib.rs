@@ -42,7 +42,7 @@
 //! | `#[session(ttl = "10m")]` | the stored value expires on its own (`30s`, `10m`, `12h`, `7d`) |
 //! | `#[session(rename = "k")]` | storage key, stable across Rust renames |
 //! | `#[session(default = "path")]` | function giving the value when absent |
-//! | `#[session(owner)]` | names the session's owner (one field): list and end an owner's sessions with [`Session::sessions`] |
+//! | `#[session(owner)]` | names the session's owner (one field): list and end an owner's sessions with `Session::sessions` ([`owner`]) |
 //! | container `#[session(name = "..")]` | cookie name and store namespace |
 //! | container `#[session(crate = "..")]` | path to this crate, for re-exporters |
 //!

@@ -34,6 +34,11 @@
 //! check of the process writes a record without deadlines (live at every time). The two
 //! checks that expect exact numbers need the backend to themselves: run one process of the
 //! suite per database or key prefix at a time.
+//!
+//! The checks named `owner_*` drive an [`Engine`](crate::Engine) of a session type with an owner
+//! field over the store, and check the owner's list ([`Sessions`](crate::Sessions)): concurrent
+//! logins, listings raced against logouts, owner changes, ending by reference. They need nothing
+//! beyond the [`Store`] trait.
 
 use std::any::Any;
 use std::future::Future;
@@ -172,7 +177,7 @@ pub mod checks {
     use crate::engine::{CookieOp, Engine};
     use crate::id::{SessionId, StoreKey};
     use crate::owner::{index_key, SessionRef, Sessions};
-    use crate::time::ManualClock;
+    use crate::time::{Clock, ManualClock};
     use crate::record::{Change, Entry, Meta, Record};
     use crate::store::{delete_session, Applied, Created, Renamed, Store};
     use crate::time::Timestamp;

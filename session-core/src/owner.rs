@@ -7,7 +7,8 @@
 //! ("session-kit owner index", the session type's name, the owner's key): it can never be a
 //! session's key, which hashes (name, id) with a length prefix in front. It holds one entry per
 //! member session, keyed by the member's [`StoreKey`], and never expires: a small record that
-//! stays, about 40 bytes per member until pruned.
+//! stays, about 40 bytes per member until pruned. (It is a record like a session's, so
+//! [`Store::count_live`] counts it too.)
 //!
 //! The index is a hint, checked against each record: a member is listed only if its record is
 //! live and its owner field holds the owner asked for now. The session's owner lives in its own
@@ -15,8 +16,12 @@
 //! multi-key transaction; members found dead or owned by someone else are pruned from the index
 //! as they are found. The engine adds a session to its owner's index before the store write
 //! that makes it the owner's (a login's create, apply or `cycle_id` rename), so a live session
-//! is never missing from the index; a write that then fails leaves a member that the next
-//! listing prunes.
+//! is never missing from the index; a write that then fails leaves a member that a later
+//! listing prunes. A member is pruned only a minute after it was added, so that a listing
+//! running between the add and that write does not prune a session about to become live.
+//! Stores that cannot write two keys atomically (Redis Cluster, where the index and the session
+//! live in different hash slots; Memcached) need nothing more: listing never relies on the index
+//! being exact.
 
 use std::borrow::Cow;
 use std::fmt;
