@@ -473,6 +473,39 @@ mod tests {
         assert_eq!("../x".parse::<SessionRef>(), Err(MalformedRef));
     }
 
+    /// Sealed and signed cookie sessions keep nothing server-side: every method says so.
+    #[cfg(feature = "cookie")]
+    #[tokio::test]
+    async fn cookie_sessions_cannot_be_listed_and_say_so() {
+        use crate::codec::{Codec, CodecError};
+        use crate::cookie::{CookieStore, Key, KeyRing};
+        use crate::data::FieldSpec;
+        use crate::engine::Engine;
+
+        struct Owned;
+        impl SessionData for Owned {
+            const NAME: &'static str = "owned";
+            const FIELDS: &'static [FieldSpec] = &[];
+            fn fresh() -> Self {
+                Self
+            }
+            fn encode_field<C: Codec>(&self, _: usize, _: &C, _: &mut Vec<u8>) -> Result<(), CodecError> {
+                Ok(())
+            }
+            fn decode_field<C: Codec>(&mut self, _: usize, _: &C, _: &[u8]) -> Result<(), CodecError> {
+                Ok(())
+            }
+            fn reset_field(&mut self, _: usize) {}
+        }
+
+        let sessions = Engine::<Owned>::new(CookieStore::sealed(KeyRing::new(Key::generate()))).sessions();
+        let unsupported = |error: Error| matches!(error, Error::Store(StoreError::Unsupported { .. }));
+        assert!(unsupported(sessions.list(&1u64).await.unwrap_err()), "list");
+        assert!(unsupported(sessions.count(&1u64).await.unwrap_err()), "count");
+        assert!(unsupported(sessions.end_all(&1u64).await.unwrap_err()), "end_all");
+        assert!(unsupported(sessions.end_others(&1u64).await.unwrap_err()), "end_others");
+    }
+
     #[test]
     fn owner_keys_of_the_std_types() {
         assert_eq!(258u16.owner_key().as_deref(), Some(&[1, 2][..]));
