@@ -482,6 +482,7 @@ mod tests {
         use crate::data::FieldSpec;
         use crate::engine::Engine;
 
+        #[derive(Debug)]
         struct Owned;
         impl SessionData for Owned {
             const NAME: &'static str = "owned";
