@@ -529,7 +529,9 @@ mod suite {
         let mut first = Client::on(app.clone());
         let mut second = Client::on(app.clone());
         let mut stranger = Client::on(app);
-        for (client, name, device) in [(&mut first, user, "laptop"), (&mut second, user, "phone"), (&mut stranger, other, "desk")] {
+        for (client, name, device) in
+            [(&mut first, user, "laptop"), (&mut second, user, "phone"), (&mut stranger, other, "desk")]
+        {
             assert_eq!(client.get(&format!("/account/device?msg={device}")).await.body, "device set");
             let anonymous = client.jar["account"].clone();
             // The usual login: `cycle_id`, so the owner's index must find the new id.
@@ -539,9 +541,21 @@ mod suite {
         assert_eq!(first.get("/account/count").await.body, "2", "the user's two sessions are listed");
         assert_eq!(stranger.get("/account/count").await.body, "1", "the other user's session");
         assert_eq!(first.get("/account/end-others").await.body, "ended 1");
-        assert_eq!(second.get("/account/whoami").await.body, "None None", "the other session is logged out at its next request");
-        assert_eq!(first.get("/account/whoami").await.body, format!("Some({user:?}) Some(\"laptop\")"), "the current one stays");
-        assert_eq!(stranger.get("/account/whoami").await.body, format!("Some({other:?}) Some(\"desk\")"), "another user's session stays");
+        assert_eq!(
+            second.get("/account/whoami").await.body,
+            "None None",
+            "the other session is logged out at its next request"
+        );
+        assert_eq!(
+            first.get("/account/whoami").await.body,
+            format!("Some({user:?}) Some(\"laptop\")"),
+            "the current one stays"
+        );
+        assert_eq!(
+            stranger.get("/account/whoami").await.body,
+            format!("Some({other:?}) Some(\"desk\")"),
+            "another user's session stays"
+        );
         assert_eq!(first.get("/account/count").await.body, "1", "the user's list after ending the others");
     }
 

@@ -177,10 +177,10 @@ pub mod checks {
     use crate::engine::{CookieOp, Engine};
     use crate::id::{SessionId, StoreKey};
     use crate::owner::{index_key, SessionRef, Sessions};
-    use crate::time::{Clock, ManualClock};
     use crate::record::{Change, Entry, Meta, Record};
     use crate::store::{delete_session, Applied, Created, Renamed, Store};
     use crate::time::Timestamp;
+    use crate::time::{Clock, ManualClock};
 
     /// The time most checks happen around (November 2023).
     const BASE: Timestamp = Timestamp::from_millis(1_700_000_000_000);

@@ -9,8 +9,7 @@ use syn::{Attribute, Expr, ExprLit, ExprPath, Lit, LitStr, Meta, Path, Token};
 use crate::ctxt::Errors;
 
 /// The keys `#[session(..)]` takes on a field, for "expected one of" messages.
-const FIELD_KEYS: &str =
-    "`flash`, `skip`, `owner`, `ttl = \"10m\"`, `rename = \"key\"`, `default = \"path\"`";
+const FIELD_KEYS: &str = "`flash`, `skip`, `owner`, `ttl = \"10m\"`, `rename = \"key\"`, `default = \"path\"`";
 /// The keys `#[session(..)]` takes on the struct.
 const CONTAINER_KEYS: &str = "`name = \"cookie_name\"`, `crate = \"path\"`";
 
