@@ -294,6 +294,8 @@ impl<T: SessionData> Sessions<T> {
     }
 
     /// This handle, with the session stored under `current` as the current one.
+    // For the web handles and the conformance checks.
+    #[cfg_attr(not(any(feature = "web", feature = "conformance")), allow(dead_code))]
     pub(crate) fn with_current(mut self, current: Option<StoreKey>) -> Self {
         self.current = current;
         self

@@ -370,6 +370,8 @@ impl<T: SessionData> SessionState<T> {
     }
 
     /// The store key of a stored server-side session (as [`id`](Self::id)).
+    // For the web handles and the conformance checks.
+    #[cfg_attr(not(any(feature = "web", feature = "conformance")), allow(dead_code))]
     pub(crate) fn store_key(&self) -> Option<StoreKey> {
         match &self.loaded {
             Some(Loaded { origin: Origin::Server(_, key), .. }) => Some(*key),
