@@ -309,7 +309,8 @@ impl<T: SessionData> Sessions<T> {
         }
     }
 
-    /// The live sessions of `owner`, oldest member first. An owner of `None` has none.
+    /// The live sessions of `owner`, the oldest first (by [`created_at`](OwnedSession::created_at)).
+    /// An owner of `None` has none.
     pub async fn list(&self, owner: &(impl OwnerKey + ?Sized)) -> Result<Vec<OwnedSession<T>>, Error> {
         Ok(self.members(owner).await?.into_iter().map(|(_, session)| session).collect())
     }
@@ -382,6 +383,8 @@ impl<T: SessionData> Sessions<T> {
             }
         }
         prune(store, &index, stale, now).await;
+        // Stores need not keep entries in the order they were written.
+        live.sort_by_key(|(_, session)| (session.created_at, session.reference));
         Ok(live)
     }
 
