@@ -42,6 +42,7 @@
 //! | `#[session(ttl = "10m")]` | the stored value expires on its own (`30s`, `10m`, `12h`, `7d`) |
 //! | `#[session(rename = "k")]` | storage key, stable across Rust renames |
 //! | `#[session(default = "path")]` | function giving the value when absent |
+//! | `#[session(owner)]` | names the session's owner (one field): list and end an owner's sessions with `Session::sessions` ([`owner`]) |
 //! | container `#[session(name = "..")]` | cookie name and store namespace |
 //! | container `#[session(crate = "..")]` | path to this crate, for re-exporters |
 //!
@@ -89,7 +90,7 @@ pub mod __private {
     //! What `#[derive(Session)]` expands to; not a public API.
     pub use core::result::Result::{self, Err, Ok};
     pub use core::time::Duration;
-    pub use session_core::{Codec, CodecError, FieldSpec, SessionData};
+    pub use session_core::{Codec, CodecError, FieldSpec, OwnerKey, SessionData};
     pub use std::vec::Vec;
 
     /// A field type the derive can store. Generated code names it as `<FieldType as Storable>`
@@ -220,6 +221,16 @@ pub use session_axum::{
     ConfigError, RejectionKind, SameSite, Session, SessionFailure, SessionLayer, SessionRejection, SessionService,
 };
 pub use session_core::{Collector, Error, SessionData, StoreError};
+
+pub mod owner {
+    //! The sessions of one owner (the field marked `#[session(owner)]`): the [`Sessions`]
+    //! handle that lists and ends them, what it lists ([`OwnedSession`], [`SessionRef`]), and the
+    //! [`OwnerKey`] an owner field's type implements. See [`session_core::owner`] for how the
+    //! owner's index is kept on every store.
+
+    pub use session_core::owner::{MalformedRef, OwnedSession, OwnerKey, SessionRef, Sessions};
+}
+pub use owner::{OwnerKey, Sessions};
 #[doc(inline)]
 pub use session_derive::Session;
 

@@ -44,6 +44,15 @@ pub(crate) struct Cart {
     items: Vec<String>,
 }
 
+/// The sessions of one user: `user` is the owner.
+#[derive(Session)]
+#[session(name = "account")]
+pub(crate) struct Account {
+    #[session(owner)]
+    user: Option<String>,
+    device: Option<String>,
+}
+
 #[derive(Deserialize)]
 pub(crate) struct Params {
     name: Option<String>,
@@ -74,9 +83,13 @@ pub(crate) struct Params {
 /// | `/wide/{i}`, `/wide`, `/init` (`Session<Wide>`) | sets field `i` to `i + 1`; shows all; sets field 0 to 999 | `ok`, `{all:?}` |
 /// | `/maybe` | `Option<Session<App>>` | `no layer` or `{name:?}` |
 /// | `/explain` | `Result<Session<App>, SessionRejection>` | the rejection's message |
+/// | `/account/device?msg=` (`Session<Account>`) | sets `device` | `device set` |
+/// | `/account/login?name=` (`Session<Account>`) | `cycle_id()`, sets the owner `user` | `logged in` |
+/// | `/account/whoami`, `/account/count` (`Session<Account>`) | shows; counts the user's sessions | `{user:?} {device:?}`, the count |
+/// | `/account/end-others` (`Session<Account>`) | `sessions().end_others(user)` | `ended {n}` or the error |
 ///
-/// `App`'s layer follows the [`Settings`]; `Cart` and `Wide` are layered on the same storage
-/// with `secure(false)`.
+/// `App`'s layer follows the [`Settings`]; `Cart`, `Wide` and `Account` are layered on the same
+/// storage with `secure(false)`.
 pub(crate) trait Framework {
     /// A server with those routes.
     fn serve(settings: Settings) -> Arc<dyn Server>;
@@ -504,6 +517,46 @@ mod suite {
                 assert_eq!(r.body, "name=None count=0", "{fault:?}: the old id is dead once the new one is sent");
             }
         }
+    }
+
+    pub(crate) async fn log_out_everywhere_else_ends_the_other_sessions_at_their_next_request<F: Framework>(
+        storage: Storage,
+    ) {
+        let app = F::serve(Settings::on(storage));
+        // Names of this run: persistent stores keep the sessions of earlier runs.
+        let (user, other) = (RandomIds.generate(), RandomIds.generate());
+        let (user, other) = (user.as_str(), other.as_str());
+        let mut first = Client::on(app.clone());
+        let mut second = Client::on(app.clone());
+        let mut stranger = Client::on(app);
+        for (client, name, device) in
+            [(&mut first, user, "laptop"), (&mut second, user, "phone"), (&mut stranger, other, "desk")]
+        {
+            assert_eq!(client.get(&format!("/account/device?msg={device}")).await.body, "device set");
+            let anonymous = client.jar["account"].clone();
+            // The usual login: `cycle_id`, so the owner's index must find the new id.
+            assert_eq!(client.get(&format!("/account/login?name={name}")).await.body, "logged in");
+            assert_ne!(client.jar["account"], anonymous, "the login moved the session to a new id");
+        }
+        assert_eq!(first.get("/account/count").await.body, "2", "the user's two sessions are listed");
+        assert_eq!(stranger.get("/account/count").await.body, "1", "the other user's session");
+        assert_eq!(first.get("/account/end-others").await.body, "ended 1");
+        assert_eq!(
+            second.get("/account/whoami").await.body,
+            "None None",
+            "the other session is logged out at its next request"
+        );
+        assert_eq!(
+            first.get("/account/whoami").await.body,
+            format!("Some({user:?}) Some(\"laptop\")"),
+            "the current one stays"
+        );
+        assert_eq!(
+            stranger.get("/account/whoami").await.body,
+            format!("Some({other:?}) Some(\"desk\")"),
+            "another user's session stays"
+        );
+        assert_eq!(first.get("/account/count").await.body, "1", "the user's list after ending the others");
     }
 
     pub(crate) async fn cycle_id_onto_a_live_id_takes_another<F: Framework>(storage: Storage) {
@@ -981,6 +1034,7 @@ macro_rules! server_storage {
             flash_is_shown_once,
             two_session_types_in_one_handler,
             concurrent_requests_lose_no_field,
+            log_out_everywhere_else_ends_the_other_sessions_at_their_next_request,
             signed_and_sealed_ids_round_trip_and_refuse_what_they_did_not_make,
             a_custom_token_encoding_round_trips_and_its_refusals_are_fresh_sessions,
         ]);

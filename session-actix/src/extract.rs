@@ -119,6 +119,13 @@ impl<T: SessionData> Session<T> {
         self.handle.id()
     }
 
+    /// The sessions of `T` by owner (the field marked `#[session(owner)]`), with this request's
+    /// session as the current one: list them, end one, end all but this one
+    /// ([`end_others`](session_core::Sessions::end_others)).
+    pub fn sessions(&self) -> session_core::Sessions<T> {
+        self.handle.sessions()
+    }
+
     /// Whether this request started a new session.
     pub fn is_new(&self) -> bool {
         self.handle.is_new()

@@ -238,6 +238,13 @@ impl<T: SessionData, C: Codec> SessionMiddleware<T, C> {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.shared.web.validate()
     }
+
+    /// The sessions of `T` by owner (the field marked `#[session(owner)]`), in this
+    /// middleware's store with its codec, expiry policy and clock: for an admin task or a CLI,
+    /// outside requests. Configure the middleware first: the handle copies its settings.
+    pub fn sessions(&self) -> session_core::Sessions<T> {
+        self.shared.web.engine().sessions()
+    }
 }
 
 impl<S, B, T, C> Transform<S, ServiceRequest> for SessionMiddleware<T, C>

@@ -106,6 +106,28 @@ impl<T: SessionData> Session<T> {
         self.handle.id()
     }
 
+    /// The sessions of `T` by owner (the field marked `#[session(owner)]`), with this request's
+    /// session as the current one: for an account page listing "where you are signed in",
+    /// "log out everywhere else" ([`end_others`](session_core::Sessions::end_others)).
+    ///
+    /// ```
+    /// # use session_kit::Session;
+    /// #[derive(Session)]
+    /// struct App {
+    ///     #[session(owner)]
+    ///     user_id: Option<u64>,
+    /// }
+    ///
+    /// async fn log_out_elsewhere(session: Session<App>) -> Result<String, String> {
+    ///     let Some(user) = session.user_id else { return Err("not logged in".into()) };
+    ///     let ended = session.sessions().end_others(&user).await.map_err(|e| e.to_string())?;
+    ///     Ok(format!("ended {ended} other sessions"))
+    /// }
+    /// ```
+    pub fn sessions(&self) -> session_core::Sessions<T> {
+        self.handle.sessions()
+    }
+
     /// Whether this request started a new session.
     pub fn is_new(&self) -> bool {
         self.handle.is_new()

@@ -215,6 +215,32 @@ impl<T: SessionData, C: Codec> SessionLayer<T, C> {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.shared.web.validate()
     }
+
+    /// The sessions of `T` by owner (the field marked `#[session(owner)]`), in this layer's
+    /// store with its codec, expiry policy and clock: for an admin task or a CLI, outside
+    /// requests. In a handler, [`Session::sessions`](crate::Session::sessions) also knows the
+    /// current session. Configure the layer first: the handle copies its settings.
+    ///
+    /// ```
+    /// # use session_kit::{MemoryStore, Session, SessionLayer};
+    /// #[derive(Session)]
+    /// struct App {
+    ///     #[session(owner)]
+    ///     user_id: Option<u64>,
+    /// }
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+    /// let layer = SessionLayer::<App>::new(MemoryStore::new());
+    /// let sessions = layer.sessions();
+    /// // e.g. an admin ending every session of user 7 after a password reset
+    /// assert_eq!(sessions.end_all(&7u64).await?, 0);
+    /// # Ok::<(), session_kit::Error>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn sessions(&self) -> session_core::Sessions<T> {
+        self.shared.web.engine().sessions()
+    }
 }
 
 impl<S, T: SessionData, C: Codec> Layer<S> for SessionLayer<T, C> {

@@ -34,6 +34,11 @@
 //! check of the process writes a record without deadlines (live at every time). The two
 //! checks that expect exact numbers need the backend to themselves: run one process of the
 //! suite per database or key prefix at a time.
+//!
+//! The checks named `owner_*` drive an [`Engine`](crate::Engine) of a session type with an owner
+//! field over the store, and check the owner's list ([`Sessions`](crate::Sessions)): concurrent
+//! logins, listings raced against logouts, owner changes, ending by reference. They need nothing
+//! beyond the [`Store`] trait.
 
 use std::any::Any;
 use std::future::Future;
@@ -139,6 +144,11 @@ macro_rules! store_conformance {
                 concurrent_applies_to_one_field_leave_one_whole_value,
                 count_live_counts_live_records_only,
                 delete_session_removes_that_session_only,
+                owner_concurrent_logins_are_all_listed,
+                owner_listing_raced_against_logouts_and_logins_is_exact,
+                owner_change_moves_the_session_between_lists,
+                owner_end_takes_only_the_owners_own_references,
+                owner_ended_sessions_refuse_in_flight_changes,
             );
         }
     };
@@ -164,10 +174,13 @@ pub mod checks {
 
     use crate::codec::{Codec, CodecError};
     use crate::data::{FieldSpec, SessionData};
+    use crate::engine::{CookieOp, Engine};
     use crate::id::{SessionId, StoreKey};
+    use crate::owner::{index_key, SessionRef, Sessions};
     use crate::record::{Change, Entry, Meta, Record};
     use crate::store::{delete_session, Applied, Created, Renamed, Store};
     use crate::time::Timestamp;
+    use crate::time::{Clock, ManualClock};
 
     /// The time most checks happen around (November 2023).
     const BASE: Timestamp = Timestamp::from_millis(1_700_000_000_000);
@@ -836,5 +849,317 @@ pub mod checks {
             assert_record(load(&*store, k, at(BASE, 1)).await, &r, what);
         }
         delete_session::<Cart>(&*store, &id).await.expect("deleting a deleted session failed");
+    }
+
+    /// The session type of the owner checks: `user` is the owner field, `device` tells the
+    /// sessions apart.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    struct Account {
+        user: Option<u64>,
+        device: Option<String>,
+    }
+
+    impl SessionData for Account {
+        const NAME: &'static str = "conformance_account";
+        const FIELDS: &'static [FieldSpec] = &[FieldSpec::plain("user"), FieldSpec::plain("device")];
+        const OWNER: Option<usize> = Some(0);
+
+        fn fresh() -> Self {
+            Self { user: None, device: None }
+        }
+        fn encode_field<C: Codec>(&self, index: usize, codec: &C, out: &mut Vec<u8>) -> Result<(), CodecError> {
+            match index {
+                0 => codec.encode(&self.user, out),
+                _ => codec.encode(&self.device, out),
+            }
+        }
+        fn decode_field<C: Codec>(&mut self, index: usize, codec: &C, bytes: &[u8]) -> Result<(), CodecError> {
+            match index {
+                0 => self.user = codec.decode(bytes)?,
+                _ => self.device = codec.decode(bytes)?,
+            }
+            Ok(())
+        }
+        fn reset_field(&mut self, index: usize) {
+            match index {
+                0 => self.user = None,
+                _ => self.device = None,
+            }
+        }
+        fn owner_key(&self) -> Option<Vec<u8>> {
+            self.user.map(|user| user.to_be_bytes().to_vec())
+        }
+    }
+
+    /// An engine of [`Account`] sessions on `store`, its clock at [`BASE`].
+    fn accounts(store: &Arc<dyn Store>) -> (Engine<Account>, Arc<ManualClock>) {
+        let clock = Arc::new(ManualClock::new(BASE));
+        let mut engine = Engine::<Account>::new(store.clone());
+        engine.set_clock(clock.clone());
+        (engine, clock)
+    }
+
+    /// A random owner, so checks sharing a backend (and reruns) keep apart.
+    fn owner() -> u64 {
+        rand::random()
+    }
+
+    /// The token a save sent.
+    #[track_caller]
+    fn sent(op: CookieOp, what: &str) -> String {
+        match op {
+            CookieOp::Set { value, .. } => value,
+            other => panic!("{what}: expected a token, the save answered {other:?}"),
+        }
+    }
+
+    /// Logs in a new session as `user` on `device`: an anonymous session first, then the login
+    /// with `cycle_id` when `cycle` (the usual login), else the owner set on creation. Returns
+    /// the session's token.
+    async fn log_in(engine: &Engine<Account>, user: u64, device: &str, cycle: bool) -> String {
+        let mut state = engine.open(None).await.expect("open failed");
+        state.data_mut().device = Some(device.to_owned());
+        if !cycle {
+            state.data_mut().user = Some(user);
+            return sent(engine.save(state).await.expect("save failed"), "a login");
+        }
+        let anonymous = sent(engine.save(state).await.expect("save failed"), "an anonymous session");
+        let mut state = engine.open(Some(&anonymous)).await.expect("open failed");
+        assert!(!state.is_new(), "the anonymous session opens");
+        state.data_mut().user = Some(user);
+        state.cycle_id();
+        sent(engine.save(state).await.expect("save failed"), "a login with cycle_id")
+    }
+
+    /// The session `token` opens, if it is live.
+    async fn open(engine: &Engine<Account>, token: &str) -> Option<Account> {
+        let state = engine.open(Some(token)).await.expect("open failed");
+        (!state.is_new()).then(|| state.data().clone())
+    }
+
+    /// The devices listed for `user`, sorted.
+    async fn devices(sessions: &Sessions<Account>, user: u64) -> Vec<String> {
+        let listed = sessions.list(&user).await.expect("list failed");
+        for session in &listed {
+            assert_eq!(session.value.user, Some(user), "a listed session of another owner");
+        }
+        let mut devices: Vec<String> = listed.into_iter().filter_map(|s| s.value.device).collect();
+        devices.sort();
+        devices
+    }
+
+    /// Owner indexes never expire: a check that makes them holds [`UNDATED`] for reading, and
+    /// deletes them when done.
+    async fn delete_index(store: &dyn Store, user: u64) {
+        store.delete(&index_key(Account::NAME, &user.to_be_bytes())).await.expect("delete failed");
+    }
+
+    /// 16 concurrent logins of one owner (half with `cycle_id`, the usual login, half setting
+    /// the owner on a new session) are all listed, each once, with a distinct reference, its
+    /// metadata and value; the current session is marked.
+    pub async fn owner_concurrent_logins_are_all_listed(store: Arc<dyn Store>) {
+        const LOGINS: usize = 16;
+        let _undated = UNDATED.read().await;
+        let (engine, _clock) = accounts(&store);
+        let user = owner();
+        let barrier = Arc::new(tokio::sync::Barrier::new(LOGINS));
+        let tasks: Vec<_> = (0..LOGINS)
+            .map(|i| {
+                let (engine, barrier) = (engine.clone(), barrier.clone());
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    log_in(&engine, user, &format!("device{i:02}"), i % 2 == 0).await
+                })
+            })
+            .collect();
+        let mut tokens = Vec::new();
+        for task in tasks {
+            tokens.push(task.await.expect("a login task panicked"));
+        }
+        let expected: Vec<String> = (0..LOGINS).map(|i| format!("device{i:02}")).collect();
+        let sessions = engine.sessions();
+        assert_eq!(devices(&sessions, user).await, expected, "every concurrent login is listed");
+        assert_eq!(sessions.count(&user).await.expect("count failed"), LOGINS, "count");
+        assert_eq!(sessions.count(&owner()).await.expect("count failed"), 0, "another owner's count");
+
+        let current = SessionId::new(tokens[3].clone()).expect("a token is an id").store_key(Account::NAME);
+        let listed = sessions.clone().with_current(Some(current)).list(&user).await.expect("list failed");
+        let mut references: Vec<SessionRef> = listed.iter().map(|s| s.reference).collect();
+        references.sort();
+        references.dedup();
+        assert_eq!(references.len(), LOGINS, "references are distinct");
+        let marked: Vec<_> = listed.iter().filter(|s| s.is_current).map(|s| s.value.device.clone()).collect();
+        assert_eq!(marked, [Some("device03".to_owned())], "the current session is marked, alone");
+        for session in &listed {
+            assert_eq!(session.created_at, BASE, "created_at");
+            assert!(!session.remember_me, "remember_me");
+            assert!(!session.reference.to_string().contains(&tokens[3]), "a reference shows no id");
+        }
+        assert_eq!(engine.sessions().end_all(&user).await.expect("end_all failed"), LOGINS as u64, "end_all");
+        for token in &tokens {
+            assert_eq!(open(&engine, token).await, None, "a session after end_all");
+        }
+        assert_eq!(sessions.count(&user).await.expect("count failed"), 0, "count after end_all");
+        delete_index(&*store, user).await;
+    }
+
+    /// Listings raced against logouts (destroy, owner cleared) and logins never list a session
+    /// ended before the listing started, never miss one live from before it started to after
+    /// it ended; once the grace period has passed, a listing prunes the index to the live ones.
+    pub async fn owner_listing_raced_against_logouts_and_logins_is_exact(store: Arc<dyn Store>) {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        const STAYING: usize = 6;
+        const LEAVING: usize = 8;
+        const JOINING: usize = 6;
+        let _undated = UNDATED.read().await;
+        let (engine, clock) = accounts(&store);
+        let user = owner();
+        let mut leaving = Vec::new();
+        for i in 0..STAYING {
+            log_in(&engine, user, &format!("stay{i}"), i % 2 == 0).await;
+        }
+        for i in 0..LEAVING {
+            leaving.push(log_in(&engine, user, &format!("leave{i}"), i % 2 == 1).await);
+        }
+        let left: Arc<Vec<AtomicBool>> = Arc::new((0..LEAVING).map(|_| AtomicBool::new(false)).collect());
+        let joined: Arc<Vec<AtomicBool>> = Arc::new((0..JOINING).map(|_| AtomicBool::new(false)).collect());
+        let mut writers = Vec::new();
+        for (i, token) in leaving.into_iter().enumerate() {
+            let (engine, left) = (engine.clone(), left.clone());
+            writers.push(tokio::spawn(async move {
+                let mut state = engine.open(Some(&token)).await.expect("open failed");
+                if i % 2 == 0 {
+                    state.destroy();
+                } else {
+                    state.data_mut().user = None;
+                }
+                engine.save(state).await.expect("a logout failed");
+                left[i].store(true, Ordering::SeqCst);
+            }));
+        }
+        for i in 0..JOINING {
+            let (engine, joined) = (engine.clone(), joined.clone());
+            writers.push(tokio::spawn(async move {
+                log_in(&engine, user, &format!("join{i}"), i % 2 == 0).await;
+                joined[i].store(true, Ordering::SeqCst);
+            }));
+        }
+        let sessions = engine.sessions();
+        let mut listings = 0;
+        loop {
+            let done = writers.iter().all(|w| w.is_finished());
+            let left_before: Vec<bool> = left.iter().map(|f| f.load(Ordering::SeqCst)).collect();
+            let joined_before: Vec<bool> = joined.iter().map(|f| f.load(Ordering::SeqCst)).collect();
+            let listed = devices(&sessions, user).await;
+            listings += 1;
+            for i in 0..STAYING {
+                assert!(listed.contains(&format!("stay{i}")), "listing {listings}: a live session is missing");
+            }
+            for (i, _) in left_before.iter().enumerate().filter(|(_, left)| **left) {
+                assert!(!listed.contains(&format!("leave{i}")), "listing {listings}: a logged-out session is listed");
+            }
+            for (i, _) in joined_before.iter().enumerate().filter(|(_, joined)| **joined) {
+                assert!(listed.contains(&format!("join{i}")), "listing {listings}: a finished login is missing");
+            }
+            if done {
+                break;
+            }
+        }
+        for writer in writers {
+            writer.await.expect("a writer panicked");
+        }
+        let mut expected: Vec<String> =
+            (0..STAYING).map(|i| format!("stay{i}")).chain((0..JOINING).map(|i| format!("join{i}"))).collect();
+        expected.sort();
+        assert_eq!(devices(&sessions, user).await, expected, "after the race");
+
+        // Past the grace period a listing prunes the ended sessions (and the old keys of the
+        // cycled ones) from the index.
+        clock.advance(Duration::from_secs(120));
+        assert_eq!(devices(&sessions, user).await, expected, "after the grace period");
+        let index = load(&*store, &index_key(Account::NAME, &user.to_be_bytes()), clock.now()).await;
+        let members = index.expect("the owner's index").entries.len();
+        assert_eq!(members, STAYING + JOINING, "the index holds the live sessions only, once pruned");
+        sessions.end_all(&user).await.expect("end_all failed");
+        delete_index(&*store, user).await;
+    }
+
+    /// Changing a session's owner (with and without `cycle_id`) moves it from the old owner's
+    /// list to the new owner's; clearing it takes it off every list.
+    pub async fn owner_change_moves_the_session_between_lists(store: Arc<dyn Store>) {
+        let _undated = UNDATED.read().await;
+        let (engine, _clock) = accounts(&store);
+        let (alice, bob) = (owner(), owner());
+        let sessions = engine.sessions();
+        let mut token = log_in(&engine, alice, "laptop", true).await;
+        assert_eq!(devices(&sessions, alice).await, ["laptop"], "alice's list after her login");
+        for (cycle, from, to) in [(false, alice, bob), (true, bob, alice), (true, alice, bob)] {
+            let mut state = engine.open(Some(&token)).await.expect("open failed");
+            state.data_mut().user = Some(to);
+            if cycle {
+                state.cycle_id();
+            }
+            let op = engine.save(state).await.expect("save failed");
+            if cycle {
+                token = sent(op, "an owner change with cycle_id");
+            }
+            assert_eq!(devices(&sessions, from).await, Vec::<String>::new(), "the old owner's list (cycle {cycle})");
+            assert_eq!(devices(&sessions, to).await, ["laptop"], "the new owner's list (cycle {cycle})");
+        }
+        let mut state = engine.open(Some(&token)).await.expect("open failed");
+        state.data_mut().user = None;
+        engine.save(state).await.expect("save failed");
+        assert_eq!(devices(&sessions, bob).await, Vec::<String>::new(), "bob's list after the owner was cleared");
+        assert!(open(&engine, &token).await.is_some(), "the session itself lives on");
+        let key = SessionId::new(token).expect("a token is an id").store_key(Account::NAME);
+        store.delete(&key).await.expect("delete failed");
+        delete_index(&*store, alice).await;
+        delete_index(&*store, bob).await;
+    }
+
+    /// `end` ends a session only by a reference listed for the owner given: another owner's
+    /// reference, a reference replayed after its session ended, or a made-up one end nothing.
+    pub async fn owner_end_takes_only_the_owners_own_references(store: Arc<dyn Store>) {
+        let _undated = UNDATED.read().await;
+        let (engine, _clock) = accounts(&store);
+        let (alice, bob) = (owner(), owner());
+        let sessions = engine.sessions();
+        let alices = log_in(&engine, alice, "alice", true).await;
+        let bobs = log_in(&engine, bob, "bob", false).await;
+        let bob_ref = sessions.list(&bob).await.expect("list failed")[0].reference;
+        let made_up: SessionRef = "0123456789abcdef0123456789abcdef".parse().expect("a reference");
+        for reference in [&bob_ref, &made_up] {
+            assert!(!sessions.end(&alice, reference).await.expect("end failed"), "end with a foreign reference");
+        }
+        assert!(open(&engine, &bobs).await.is_some(), "bob's session after alice tried to end it");
+        assert!(open(&engine, &alices).await.is_some(), "alice's session after a foreign reference");
+        assert!(sessions.end(&bob, &bob_ref).await.expect("end failed"), "bob ends his own session");
+        assert_eq!(open(&engine, &bobs).await, None, "bob's ended session");
+        assert!(!sessions.end(&bob, &bob_ref).await.expect("end failed"), "a replayed reference");
+        assert_eq!(sessions.end_others(&alice).await.expect("end_others failed"), 1, "end_others without a current");
+        delete_index(&*store, alice).await;
+        delete_index(&*store, bob).await;
+    }
+
+    /// A request in flight for a session ended meanwhile (by `end_others` from another
+    /// session of its owner) cannot bring it back: its save is refused, and the session stays
+    /// off the owner's list.
+    pub async fn owner_ended_sessions_refuse_in_flight_changes(store: Arc<dyn Store>) {
+        let _undated = UNDATED.read().await;
+        let (engine, _clock) = accounts(&store);
+        let user = owner();
+        let here = log_in(&engine, user, "here", true).await;
+        let there = log_in(&engine, user, "there", true).await;
+        let mut in_flight = engine.open(Some(&there)).await.expect("open failed");
+        let current = engine.open(Some(&here)).await.expect("open failed");
+        let sessions = engine.sessions().with_current(current.store_key());
+        assert_eq!(sessions.end_others(&user).await.expect("end_others failed"), 1, "end_others");
+        in_flight.data_mut().device = Some("there, changed".to_owned());
+        let op = engine.save(in_flight).await.expect("save failed");
+        assert_eq!(op, CookieOp::Remove, "the in-flight save of an ended session");
+        assert_eq!(open(&engine, &there).await, None, "the ended session stays ended");
+        assert_eq!(devices(&sessions, user).await, ["here"], "the list after end_others");
+        sessions.end_all(&user).await.expect("end_all failed");
+        delete_index(&*store, user).await;
     }
 }

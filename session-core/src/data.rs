@@ -163,6 +163,17 @@ pub trait SessionData: Send + Sync + Sized + 'static {
     /// Sets stored field `index` back to its default.
     fn reset_field(&mut self, index: usize);
 
+    /// The position in [`FIELDS`](Self::FIELDS) of the field marked `#[session(owner)]`, whose
+    /// value names the session's owner (see [`Sessions`](crate::Sessions)); `None` if no
+    /// field is.
+    const OWNER: Option<usize> = None;
+
+    /// The key of the session's owner: the [`OwnerKey`](crate::OwnerKey) of the owner field's
+    /// value; `None` if it holds no owner or there is no owner field.
+    fn owner_key(&self) -> Option<Vec<u8>> {
+        None
+    }
+
     /// Whether stored field `index` has a type whose equal values always encode to equal bytes
     /// (integers, strings, `Option`, `Vec`, `BTreeMap`, ...; not `HashMap` or `HashSet`, whose
     /// order differs between equal maps).

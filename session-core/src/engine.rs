@@ -10,8 +10,9 @@ use crate::data::SessionData;
 use crate::error::Error;
 use crate::id::StoreKey;
 use crate::id::{IdGenerator, RandomIds, SessionId};
+use crate::owner::{self, Sessions};
 use crate::policy::ExpiryPolicy;
-use crate::record::{Change, Meta, Record};
+use crate::record::{Change, Entry, Meta, Record};
 use crate::state::{Diff, FieldCodec, FieldEncoder, Loaded, Origin, SessionState};
 use crate::store::{Applied, Created, Renamed, Store};
 use crate::time::{Clock, SystemClock, Timestamp};
@@ -135,10 +136,10 @@ enum Plan<'a> {
 enum Write<'a> {
     /// Delete the stored session, then send `token`.
     Delete { store: &'a dyn Store, key: StoreKey, token: CookieOp },
-    /// Store a new session under a fresh id.
-    Create { store: &'a dyn Store, record: Record, max_age: Option<Duration> },
+    /// Store a new session under a fresh id; join the index of `owner` first.
+    Create { store: &'a dyn Store, record: Record, max_age: Option<Duration>, owner: Option<Vec<u8>> },
     /// Write `change` to the session stored under `key`, moving it to a fresh id first if
-    /// `cycle`; `resend` the token even if the id stays.
+    /// `cycle`; `resend` the token even if the id stays; join the index of `owner` first.
     Change {
         store: &'a dyn Store,
         id: SessionId,
@@ -147,6 +148,7 @@ enum Write<'a> {
         cycle: bool,
         resend: bool,
         max_age: Option<Duration>,
+        owner: Option<Vec<u8>>,
     },
 }
 
@@ -349,15 +351,19 @@ impl<T: SessionData, C: Codec> Engine<T, C> {
                 store.delete(key).await.map_err(SaveError::keep)?;
                 Ok(token.clone())
             }
-            Write::Create { store, record, max_age } => {
+            Write::Create { store, record, max_age, owner } => {
                 // Once per session: boxed too.
-                Box::pin(self.create(*store, record, *max_age, now)).await.map_err(SaveError::keep)
+                Box::pin(self.create(*store, record, *max_age, owner.as_deref(), now)).await.map_err(SaveError::keep)
             }
-            Write::Change { store, key, change, cycle: true, max_age, .. } => {
+            Write::Change { store, key, change, cycle: true, max_age, owner, .. } => {
                 // Rare (a login): boxed, so that the usual save's future does not carry its state.
-                Box::pin(self.cycle_and_change(*store, key, change, *max_age, now)).await
+                Box::pin(self.cycle_and_change(*store, key, change, *max_age, owner.as_deref(), now)).await
             }
-            Write::Change { store, id, key, change, cycle: false, resend, max_age } => {
+            Write::Change { store, id, key, change, cycle: false, resend, max_age, owner } => {
+                if let Some(owner) = owner {
+                    // Rare (a login without `cycle_id`, an owner change): boxed too.
+                    Box::pin(self.join(*store, owner, key, now)).await.map_err(SaveError::keep)?;
+                }
                 if !change.is_empty() {
                     match store.apply(key, change, now).await {
                         Ok(Applied::Done) => {}
@@ -431,7 +437,8 @@ impl<T: SessionData, C: Codec> Engine<T, C> {
                     // Nothing to write: the usual read-only request ends here.
                     return Plan::Done(Ok(token(&id, resend, max_age)));
                 }
-                Plan::Write(Write::Change { store: &**store, id, key, change, cycle, resend, max_age })
+                let owner = self.joining_owner(&change.set, &change.remove, Some(&*loaded.record), cycle, now);
+                Plan::Write(Write::Change { store: &**store, id, key, change, cycle, resend, max_age, owner })
             }
             #[cfg(feature = "cookie")]
             (Storage::Cookie(cookies), Origin::Cookie { reseal }) => {
@@ -463,7 +470,10 @@ impl<T: SessionData, C: Codec> Engine<T, C> {
         let max_age = self.policy.cookie_max_age(&meta, now);
         let record = Record { meta, entries: diff.set };
         match &self.storage {
-            Storage::Server(store) => Plan::Write(Write::Create { store: &**store, record, max_age }),
+            Storage::Server(store) => {
+                let owner = self.joining_owner(&record.entries, &[], None, false, now);
+                Plan::Write(Write::Create { store: &**store, record, max_age, owner })
+            }
             #[cfg(feature = "cookie")]
             Storage::Cookie(cookies) => Plan::Done(
                 cookies
@@ -474,17 +484,71 @@ impl<T: SessionData, C: Codec> Engine<T, C> {
         }
     }
 
-    /// Stores a new session under a fresh id.
+    /// The owner whose index a save must add the session to, before the write: the owner the
+    /// save sets (the owner field among the entries it sets), or the owner a session keeps
+    /// while it moves to a new id (`cycle`), as `loaded` holds it.
+    ///
+    /// Only these saves touch an index: any other save, however it changes the session, costs
+    /// nothing here (one look for the owner field's key among the entries set, if the type has
+    /// an owner field). A save that removes the owner (logout) leaves the index alone: the
+    /// record no longer names the owner, so listings skip and prune it.
+    fn joining_owner(
+        &self,
+        set: &[(String, Entry)],
+        remove: &[String],
+        loaded: Option<&Record>,
+        cycle: bool,
+        now: Timestamp,
+    ) -> Option<Vec<u8>> {
+        let index = T::OWNER?;
+        let key = T::FIELDS.get(index)?.key;
+        let bytes = match set.iter().find(|(k, _)| k == key) {
+            Some((_, entry)) => &entry.value,
+            None if cycle && !remove.iter().any(|k| k == key) => {
+                &loaded?.get(key).filter(|entry| !entry.is_expired(now))?.value
+            }
+            None => return None,
+        };
+        let mut value = T::fresh();
+        self.fields.decode_field(&mut value, index, bytes).ok()?;
+        value.owner_key()
+    }
+
+    /// Adds the session under `member` to the index of `owner` (before the write that makes it
+    /// the owner's: a live session is then never missing from the index), and prunes the index
+    /// if it has grown large.
+    async fn join(&self, store: &dyn Store, owner: &[u8], member: &StoreKey, now: Timestamp) -> Result<(), Error> {
+        owner::add_member(store, &owner::index_key(T::NAME, owner), member, now).await?;
+        if let Err(error) = self.sessions().prune_if_large(owner).await {
+            tracing::warn!(session = T::NAME, %error, "could not prune an owner's index");
+        }
+        Ok(())
+    }
+
+    /// The sessions of this engine's type by owner: see [`Sessions`].
+    ///
+    /// The handle has no current session; the integrations' `Session::sessions` gives one that
+    /// knows the request's session.
+    pub fn sessions(&self) -> Sessions<T> {
+        Sessions::new(self.storage.clone(), self.encoder(), self.policy.clone(), self.clock.clone())
+    }
+
+    /// Stores a new session under a fresh id, in the index of `owner` if it has one.
     async fn create(
         &self,
         store: &dyn Store,
         record: &Record,
         max_age: Option<Duration>,
+        owner: Option<&[u8]>,
         now: Timestamp,
     ) -> Result<CookieOp, Error> {
         for _ in 0..CREATE_ATTEMPTS {
             let id: SessionId = self.ids.generate();
-            if store.create(&id.store_key(T::NAME), record, now).await? == Created::Stored {
+            let key = id.store_key(T::NAME);
+            if let Some(owner) = owner {
+                self.join(store, owner, &key, now).await?;
+            }
+            if store.create(&key, record, now).await? == Created::Stored {
                 return Ok(CookieOp::Set { value: id.as_str().to_owned(), max_age });
             }
         }
@@ -498,9 +562,10 @@ impl<T: SessionData, C: Codec> Engine<T, C> {
         key: &StoreKey,
         change: &Change,
         max_age: Option<Duration>,
+        owner: Option<&[u8]>,
         now: Timestamp,
     ) -> Result<CookieOp, SaveError> {
-        let Some((id, key)) = self.move_to_fresh_id(store, key, now).await.map_err(SaveError::keep)? else {
+        let Some((id, key)) = self.move_to_fresh_id(store, key, owner, now).await.map_err(SaveError::keep)? else {
             return Ok(self.gone());
         };
         if !change.is_empty() {
@@ -526,11 +591,16 @@ impl<T: SessionData, C: Codec> Engine<T, C> {
         &self,
         store: &dyn Store,
         from: &StoreKey,
+        owner: Option<&[u8]>,
         now: Timestamp,
     ) -> Result<Option<(SessionId, StoreKey)>, Error> {
         for _ in 0..CREATE_ATTEMPTS {
             let id = self.ids.generate();
             let key = id.store_key(T::NAME);
+            // The new key joins the owner's index before the rename makes it live.
+            if let Some(owner) = owner {
+                self.join(store, owner, &key, now).await?;
+            }
             match store.rename(from, &key, now).await {
                 Ok(Renamed::Done) => return Ok(Some((id, key))),
                 Ok(Renamed::Gone) => return Ok(None),

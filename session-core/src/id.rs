@@ -45,14 +45,7 @@ impl SessionId {
         hasher.update((namespace.len() as u64).to_be_bytes());
         hasher.update(namespace.as_bytes());
         hasher.update(self.0.as_bytes());
-        let digest = hasher.finalize();
-        let mut hex = [0u8; 32];
-        // 128 bits of the digest is ample against collisions among live sessions.
-        for (i, byte) in digest[..16].iter().enumerate() {
-            hex[2 * i] = HEX[usize::from(byte >> 4)];
-            hex[2 * i + 1] = HEX[usize::from(byte & 0xf)];
-        }
-        StoreKey(hex)
+        StoreKey::from_digest(&hasher.finalize())
     }
 }
 
@@ -90,6 +83,17 @@ pub struct MalformedId;
 pub struct StoreKey([u8; 32]);
 
 impl StoreKey {
+    /// The key made of the first 16 bytes of a SHA-256 `digest`, in hex.
+    pub(crate) fn from_digest(digest: &[u8]) -> Self {
+        let mut hex = [0u8; 32];
+        // 128 bits of the digest is ample against collisions among live sessions.
+        for (i, byte) in digest.iter().take(16).enumerate() {
+            hex[2 * i] = HEX[usize::from(byte >> 4)];
+            hex[2 * i + 1] = HEX[usize::from(byte & 0xf)];
+        }
+        Self(hex)
+    }
+
     /// The key as text.
     pub fn as_str(&self) -> &str {
         // Only ASCII hex digits are ever written into the array.

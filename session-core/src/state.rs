@@ -369,6 +369,16 @@ impl<T: SessionData> SessionState<T> {
         }
     }
 
+    /// The store key of a stored server-side session (as [`id`](Self::id)).
+    // For the web handles and the conformance checks.
+    #[cfg_attr(not(any(feature = "web", feature = "conformance")), allow(dead_code))]
+    pub(crate) fn store_key(&self) -> Option<StoreKey> {
+        match &self.loaded {
+            Some(Loaded { origin: Origin::Server(_, key), .. }) => Some(*key),
+            _ => None,
+        }
+    }
+
     /// Whether this request started a new session (nothing valid was presented).
     pub fn is_new(&self) -> bool {
         self.loaded.is_none()

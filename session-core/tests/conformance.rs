@@ -205,6 +205,14 @@ mod the_suite_catches {
     #[test]
     fn lost_concurrent_updates() {
         fails(Defect::LosesConcurrentUpdates, checks::concurrent_applies_to_different_fields_lose_nothing);
+        // The owner's index is merged entry by entry too: concurrent logins would go missing.
+        fails(Defect::LosesConcurrentUpdates, checks::owner_concurrent_logins_are_all_listed);
+    }
+
+    /// A session ended through its owner's list must stay ended.
+    #[test]
+    fn resurrection_of_an_ended_session() {
+        fails(Defect::Resurrects, checks::owner_ended_sessions_refuse_in_flight_changes);
     }
 
     #[test]

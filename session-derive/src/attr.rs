@@ -9,7 +9,7 @@ use syn::{Attribute, Expr, ExprLit, ExprPath, Lit, LitStr, Meta, Path, Token};
 use crate::ctxt::Errors;
 
 /// The keys `#[session(..)]` takes on a field, for "expected one of" messages.
-const FIELD_KEYS: &str = "`flash`, `skip`, `ttl = \"10m\"`, `rename = \"key\"`, `default = \"path\"`";
+const FIELD_KEYS: &str = "`flash`, `skip`, `owner`, `ttl = \"10m\"`, `rename = \"key\"`, `default = \"path\"`";
 /// The keys `#[session(..)]` takes on the struct.
 const CONTAINER_KEYS: &str = "`name = \"cookie_name\"`, `crate = \"path\"`";
 
@@ -26,6 +26,8 @@ pub(crate) struct FieldAttrs {
     pub(crate) flash: Option<Span>,
     /// `#[session(skip)]`: where it was written.
     pub(crate) skip: Option<Span>,
+    /// `#[session(owner)]`: where it was written.
+    pub(crate) owner: Option<Span>,
     /// `ttl = ".."` in milliseconds, already checked to be at least one.
     pub(crate) ttl: Option<u64>,
     pub(crate) rename: Option<LitStr>,
@@ -82,6 +84,7 @@ impl<T> Attr<T> {
 struct FieldBuilder {
     flash: Attr<()>,
     skip: Attr<()>,
+    owner: Attr<()>,
     ttl: Attr<u64>,
     rename: Attr<LitStr>,
     default: Attr<DefaultFn>,
@@ -95,6 +98,7 @@ impl FieldAttrs {
         let mut field = FieldBuilder {
             flash: Attr::none("flash", ON),
             skip: Attr::none("skip", ON),
+            owner: Attr::none("owner", ON),
             ttl: Attr::none("ttl", ON),
             rename: Attr::none("rename", ON),
             default: Attr::none("default", ON),
@@ -116,6 +120,7 @@ impl FieldAttrs {
         Self {
             flash: field.flash.span,
             skip: field.skip.span,
+            owner: field.owner.span,
             ttl: field.ttl.get(),
             rename: field.rename.get(),
             default: field.default.get(),
@@ -132,8 +137,12 @@ impl FieldBuilder {
             return;
         };
         match key.as_str() {
-            "flash" | "skip" => {
-                let key = if key == "flash" { "flash" } else { "skip" };
+            "flash" | "skip" | "owner" => {
+                let key = match key.as_str() {
+                    "flash" => "flash",
+                    "skip" => "skip",
+                    _ => "owner",
+                };
                 if no_value(meta, key, errors) {
                     self.flag(key, path, errors);
                 }
@@ -179,9 +188,13 @@ impl FieldBuilder {
         }
     }
 
-    /// `flash` or `skip`, given at `key`.
+    /// `flash`, `skip` or `owner`, given at `key`.
     fn flag(&mut self, name: &'static str, key: &Path, errors: &mut Errors) {
-        let attr = if name == "flash" { &mut self.flash } else { &mut self.skip };
+        let attr = match name {
+            "flash" => &mut self.flash,
+            "skip" => &mut self.skip,
+            _ => &mut self.owner,
+        };
         let first = attr.set(key, errors, |_| Some(()));
         self.given(first, name, key);
     }
@@ -238,7 +251,7 @@ impl ContainerAttrs {
                             }
                         });
                     }
-                    "flash" | "skip" | "ttl" | "rename" | "default" => errors.at(
+                    "flash" | "skip" | "owner" | "ttl" | "rename" | "default" => errors.at(
                         path.span(),
                         format_args!("`{key}` belongs on a field, not on the struct; move it to the field it is for"),
                     ),

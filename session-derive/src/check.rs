@@ -15,11 +15,13 @@ pub(crate) fn field(field: &mut Field<'_>, errors: &mut Errors) {
     let before = errors.count();
     check_flash_type(field, errors);
     check_skip_alone(field, errors);
+    check_owner_not_flash(field, errors);
     field.faulty |= errors.count() != before;
 }
 
 /// Applies the rules that span fields, once all are read.
 pub(crate) fn container(cont: &mut Container<'_>, errors: &mut Errors) {
+    check_one_owner(cont, errors);
     check_unique_keys(cont, errors);
     check_unique_tags(cont, errors);
 }
@@ -84,7 +86,40 @@ fn describe(key: &str) -> &'static str {
         "ttl" => "given a ttl",
         "rename" => "stored under another key",
         "default" => "given a default for when nothing is stored (it always starts at `Default::default()`)",
+        "owner" => "the session's owner (the owner is read from the stored record)",
         _ => "configured otherwise",
+    }
+}
+
+/// A flash value is gone after the next request, so a session would leave its owner's list
+/// on its own. (On a skipped field the `skip` rule reports it.)
+fn check_owner_not_flash(field: &Field<'_>, errors: &mut Errors) {
+    let (Some(owner), Some(_), None) = (field.attrs.owner, field.attrs.flash, field.attrs.skip) else { return };
+    errors.at(
+        owner,
+        "`owner` cannot be on a `#[flash]` field: a flash value is gone after the next request, and the \
+         session would leave its owner's list with it; put `#[session(owner)]` on a plain field",
+    );
+}
+
+/// A session has one owner: the field its owner's index is kept by.
+fn check_one_owner(cont: &mut Container<'_>, errors: &mut Errors) {
+    let mut first: Option<usize> = None;
+    for index in 0..cont.fields.len() {
+        let Some(span) = cont.fields[index].attrs.owner else { continue };
+        let Some(earlier) = first else {
+            first = Some(index);
+            continue;
+        };
+        let (this, other) = (cont.fields[index].ident, cont.fields[earlier].ident);
+        errors.at(
+            span,
+            format_args!(
+                "`{other}` is already the owner of this session; a session has one owner field, so \
+                 remove `#[session(owner)]` from `{this}`"
+            ),
+        );
+        cont.fields[index].faulty = true;
     }
 }
 

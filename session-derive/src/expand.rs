@@ -75,6 +75,17 @@ fn impl_session_data(cont: &Container<'_>) -> TokenStream {
         })
     });
     let (i1, i2, i3, i4) = (indices.clone(), indices.clone(), indices.clone(), indices);
+    let owner = stored.iter().position(|f| f.attrs.owner.is_some()).map(|index| {
+        let member = stored[index].ident;
+        let owner_key = owner_key(stored[index], &p);
+        quote! {
+            const OWNER: ::core::option::Option<usize> = ::core::option::Option::Some(#index);
+
+            fn owner_key(&self) -> ::core::option::Option<#p::Vec<u8>> {
+                #owner_key(&self.#member).map(|__key| __key.into_owned())
+            }
+        }
+    });
 
     quote! {
         const _: () = {
@@ -83,6 +94,8 @@ fn impl_session_data(cont: &Container<'_>) -> TokenStream {
                 const NAME: &'static str = #name;
 
                 const FIELDS: &'static [#p::FieldSpec] = &[#(#specs),*];
+
+                #owner
 
                 fn fresh() -> Self {
                     Self { #(#inits),* }
@@ -138,6 +151,13 @@ fn storable(f: &Field<'_>, p: &TokenStream) -> TokenStream {
     quote_spanned!(ty.span()=> <#ty as #p::Storable>)
 }
 
+/// `<Type as OwnerKey>::owner_key`, spanned on the owner field's type: a type that cannot
+/// name an owner is reported on the type, with `OwnerKey`'s message.
+fn owner_key(f: &Field<'_>, p: &TokenStream) -> TokenStream {
+    let ty = f.ty;
+    quote_spanned!(ty.span()=> <#ty as #p::OwnerKey>::owner_key)
+}
+
 /// What a field holds when nothing is stored: `path()` spanned on the `default` literal (so
 /// "cannot find function" points there), else `Default` spanned on the type.
 fn default_value(f: &Field<'_>, p: &TokenStream) -> TokenStream {
@@ -183,7 +203,11 @@ fn fallback(input: &DeriveInput, cont: &Container<'_>, error: &syn::Error) -> To
                 let storable = storable(f, &p);
                 quote!(let _ = #storable::decode_with(__codec, &[]);)
             });
-            quote!(let _: #ty = #value; #encodes)
+            let owns = f.attrs.owner.is_some().then(|| {
+                let owner_key = owner_key(f, &p);
+                quote!(let _ = #owner_key;)
+            });
+            quote!(let _: #ty = #value; #encodes #owns)
         });
         quote! {
             #[allow(dead_code, unreachable_code, unused_variables)]

@@ -50,6 +50,7 @@ mod tag;
 /// | `#[session(ttl = "10m")]` | the stored value expires on its own (`30s`, `10m`, `12h`, `7d`, ...) | a valid duration of at least 1 ms |
 /// | `#[session(rename = "k")]` | stored under `k` instead of the field name | storage keys are unique and non-empty, and so are their cookie tags (16-bit hashes of the keys, see `FieldSpec::tag`) |
 /// | `#[session(default = "path")]` | `path()` gives the value when none is stored; the type need not be `Default` | `path` resolves to a function returning the field type |
+/// | `#[session(owner)]` | the session's owner (e.g. the user id): its sessions can be listed and ended through `Sessions` | one such field, not `skip` or `#[flash]`, no arguments; the type implements `OwnerKey` (integers, `String`, `Box<str>`, `Option` of one) |
 ///
 /// # Container attributes
 ///

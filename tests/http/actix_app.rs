@@ -12,7 +12,7 @@ use actix_web::{web, App as ActixApp, HttpResponse, HttpServer};
 use session_kit::actix::{Session, SessionFailure, SessionMiddleware, SessionRejection};
 
 use crate::support::{Loopback, Reply, Req, Server};
-use crate::{configure, server_store, App, Cart, Framework, Params, Settings, Wide};
+use crate::{configure, server_store, Account, App, Cart, Framework, Params, Settings, Wide};
 
 /// The actix-web harness.
 pub(crate) struct Actix;
@@ -196,7 +196,7 @@ fn app(
     >,
 > {
     let app_middleware = app_middleware(&settings);
-    let (cart, wide) = (settings.storage.clone(), settings.storage.clone());
+    let (cart, wide, account) = (settings.storage.clone(), settings.storage.clone(), settings.storage.clone());
     let app_layer = settings.app_layer;
     ActixApp::new()
         .app_data(web::Data::new(settings))
@@ -322,6 +322,39 @@ fn app(
             }),
         )
         .route(
+            "/account/device",
+            web::get().to(|mut s: Session<Account>, p: web::Query<Params>| async move {
+                s.device = p.into_inner().msg;
+                "device set"
+            }),
+        )
+        .route(
+            "/account/login",
+            web::get().to(|mut s: Session<Account>, p: web::Query<Params>| async move {
+                s.cycle_id();
+                s.user = p.into_inner().name;
+                "logged in"
+            }),
+        )
+        .route(
+            "/account/whoami",
+            web::get().to(|s: Session<Account>| async move { format!("{:?} {:?}", s.user, s.device) }),
+        )
+        .route(
+            "/account/count",
+            web::get().to(|s: Session<Account>| async move {
+                let Some(user) = s.user.clone() else { return "not logged in".to_owned() };
+                s.sessions().count(&user).await.map_or_else(|e| e.to_string(), |n| n.to_string())
+            }),
+        )
+        .route(
+            "/account/end-others",
+            web::get().to(|s: Session<Account>| async move {
+                let Some(user) = s.user.clone() else { return "not logged in".to_owned() };
+                s.sessions().end_others(&user).await.map_or_else(|e| e.to_string(), |n| format!("ended {n}"))
+            }),
+        )
+        .route(
             "/explain",
             web::get().to(|s: Result<Session<App>, SessionRejection>| async move {
                 s.err().map(|rejection| rejection.to_string()).unwrap_or_default()
@@ -331,4 +364,5 @@ fn app(
         .wrap(Condition::new(app_layer, app_middleware))
         .wrap(SessionMiddleware::<Cart>::new(cart).secure(false))
         .wrap(SessionMiddleware::<Wide>::new(wide).secure(false))
+        .wrap(SessionMiddleware::<Account>::new(account).secure(false))
 }

@@ -12,7 +12,7 @@ use http::Request;
 use session_kit::{Session, SessionFailure, SessionLayer, SessionRejection};
 
 use crate::support::Server;
-use crate::{configure, server_store, App, Cart, Framework, Params, Settings, Wide};
+use crate::{configure, server_store, Account, App, Cart, Framework, Params, Settings, Wide};
 
 /// The axum harness.
 pub(crate) struct Axum;
@@ -234,6 +234,36 @@ fn router(settings: Settings) -> Router {
             }),
         )
         .route(
+            "/account/device",
+            get(|mut s: Session<Account>, Query(p): Query<Params>| async move {
+                s.device = p.msg;
+                "device set"
+            }),
+        )
+        .route(
+            "/account/login",
+            get(|mut s: Session<Account>, Query(p): Query<Params>| async move {
+                s.cycle_id();
+                s.user = p.name;
+                "logged in"
+            }),
+        )
+        .route("/account/whoami", get(|s: Session<Account>| async move { format!("{:?} {:?}", s.user, s.device) }))
+        .route(
+            "/account/count",
+            get(|s: Session<Account>| async move {
+                let Some(user) = s.user.clone() else { return "not logged in".to_owned() };
+                s.sessions().count(&user).await.map_or_else(|e| e.to_string(), |n| n.to_string())
+            }),
+        )
+        .route(
+            "/account/end-others",
+            get(|s: Session<Account>| async move {
+                let Some(user) = s.user.clone() else { return "not logged in".to_owned() };
+                s.sessions().end_others(&user).await.map_or_else(|e| e.to_string(), |n| format!("ended {n}"))
+            }),
+        )
+        .route(
             "/maybe",
             get(|s: Option<Session<App>>| async move {
                 s.map_or_else(|| "no layer".to_owned(), |s| format!("{:?}", s.name))
@@ -253,4 +283,5 @@ fn router(settings: Settings) -> Router {
     routes
         .layer(SessionLayer::<Cart>::new(settings.storage.clone()).secure(false))
         .layer(SessionLayer::<Wide>::new(settings.storage.clone()).secure(false))
+        .layer(SessionLayer::<Account>::new(settings.storage.clone()).secure(false))
 }

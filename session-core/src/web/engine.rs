@@ -243,4 +243,8 @@ impl<T: SessionData, C: Codec> Open<T> for HttpEngine<T, C> {
     fn save(&self, state: SessionState<T>) -> BoxFuture<'_, Result<CookieOp, SaveError>> {
         Box::pin(self.engine.save(state))
     }
+
+    fn sessions(&self) -> crate::Sessions<T> {
+        self.engine.sessions()
+    }
 }

@@ -61,6 +61,12 @@ impl<T: SessionData> SessionHandle<T> {
         self.state().id()
     }
 
+    /// The sessions of `T` by owner, with this one as the current session (once it is stored:
+    /// a session created in this request is not current until its next request).
+    pub fn sessions(&self) -> crate::Sessions<T> {
+        self.slot.opener.sessions().with_current(self.state().store_key())
+    }
+
     /// Whether this request started a new session.
     pub fn is_new(&self) -> bool {
         self.state().is_new()

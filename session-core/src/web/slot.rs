@@ -34,6 +34,9 @@ pub(crate) trait Open<T: SessionData>: Send + Sync + 'static {
 
     /// Saves `state` and says what the client's token must become.
     fn save(&self, state: SessionState<T>) -> BoxFuture<'_, Result<CookieOp, SaveError>>;
+
+    /// The sessions of `T` by owner, in the layer's store.
+    fn sessions(&self) -> crate::Sessions<T>;
 }
 
 struct Inner<T: SessionData> {

@@ -1,0 +1,15 @@
+use session_kit::Session;
+
+#[derive(Session)]
+struct App {
+    #[session(owner)]
+    user_id: Option<u64>,
+    #[session(owner)]
+    account: Option<String>,
+}
+
+fn main() {
+    // The stub impl emitted beside the errors: using the type as a session adds no error.
+    fn is_session<T: session_kit::SessionData>() {}
+    is_session::<App>();
+}

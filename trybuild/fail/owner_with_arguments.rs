@@ -1,0 +1,15 @@
+use session_kit::Session;
+
+#[derive(Session)]
+struct App {
+    #[session(owner = "user")]
+    user_id: Option<u64>,
+    #[session(owner(id))]
+    account: Option<u64>,
+}
+
+fn main() {
+    // The stub impl emitted beside the errors: using the type as a session adds no error.
+    fn is_session<T: session_kit::SessionData>() {}
+    is_session::<App>();
+}
