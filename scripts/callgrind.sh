@@ -24,7 +24,7 @@ if [ $# -gt 0 ]; then
 else
     ROWS=(
         bare:read
-        kit-memory:read kit-memory:write ts-memory:read ts-memory:write
+        kit-memory:read kit-memory:write kit-memory-owned:read kit-memory-owned:write ts-memory:read ts-memory:write
         kit-sealed:read kit-sealed:write kit-signed:read kit-signed:write jar:read jar:write
         kit-memory-wide5:read kit-memory-wide5:write ts-memory-wide5:read ts-memory-wide5:write
         kit-memory-wide50:read kit-memory-wide50:write ts-memory-wide50:read ts-memory-wide50:write

@@ -21,8 +21,8 @@ use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
 use session_kit::MemoryStore;
 use session_kit_bench::wide::{self, PeerWide5, PeerWide50, Wide, Wide5, Wide50};
 use session_kit_bench::{
-    bare_router, jar_router, kit_memory_router, kit_sealed_router, kit_signed_router, runtime, ts_memory_router,
-    ts_sqlite_router, Client,
+    bare_router, jar_router, kit_memory_owned_router, kit_memory_router, kit_sealed_router, kit_signed_router, runtime,
+    ts_memory_router, ts_sqlite_router, Client,
 };
 use tokio::runtime::Runtime;
 
@@ -81,6 +81,7 @@ fn memory(c: &mut Criterion) {
     let mut bare = seeded(&rt, bare_router());
     measure(&mut group, &rt, "bare/read", &mut bare, "/read");
     pair(&mut group, &rt, "session-kit", &kit_memory_router());
+    pair(&mut group, &rt, "session-kit-owned", &kit_memory_owned_router());
     pair(&mut group, &rt, "tower-sessions", &ts_memory_router());
     group.finish();
 }

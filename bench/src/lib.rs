@@ -65,6 +65,53 @@ pub struct Profile {
     pub seen_at: u64,
 }
 
+/// [`Profile`] with its `user_id` marked as the session's owner (`#[session(owner)]`): the rows
+/// `memory/session-kit-owned/*` show what keeping an owner index costs a request whose owner
+/// did not change (the seed sets it, the measured requests never touch it).
+#[derive(Session, Debug, Clone, PartialEq)]
+#[session(name = "bench-owned")]
+pub struct OwnedProfile {
+    /// User id, the session's owner.
+    #[session(owner)]
+    pub user_id: u64,
+    /// Display name.
+    pub name: String,
+    /// Role.
+    pub role: String,
+    /// A small list (two items in the fixtures).
+    pub tags: Vec<String>,
+    /// Last time seen, ms since the epoch; the field the write requests change.
+    pub seen_at: u64,
+}
+
+/// What the session-kit handlers need of a 5-field session type.
+pub trait FiveFields: SessionData {
+    /// The fixture values.
+    fn sample() -> Self;
+    /// The response body of its five fields.
+    fn render(&self) -> String;
+    /// The write requests' change.
+    fn bump(&mut self);
+}
+
+macro_rules! five_fields {
+    ($($t:ty),*) => {$(
+        impl FiveFields for $t {
+            fn sample() -> Self {
+                let PeerProfile { user_id, name, role, tags, seen_at } = sample_peer();
+                Self { user_id, name, role, tags, seen_at }
+            }
+            fn render(&self) -> String {
+                render(self.user_id, &self.name, &self.role, &self.tags, self.seen_at)
+            }
+            fn bump(&mut self) {
+                self.seen_at += 1;
+            }
+        }
+    )*};
+}
+five_fields!(Profile, OwnedProfile);
+
 /// The same session as the peers keep it: one serde struct (tower-sessions stores it under
 /// [`PEER_KEY`]; the cookie-jar route serializes it to JSON).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -94,8 +141,7 @@ pub fn sample_peer() -> PeerProfile {
 
 /// The fixture values, in session-kit's struct.
 pub fn sample_profile() -> Profile {
-    let PeerProfile { user_id, name, role, tags, seen_at } = sample_peer();
-    Profile { user_id, name, role, tags, seen_at }
+    Profile::sample()
 }
 
 /// The response body every contender renders from the five fields.
@@ -123,27 +169,40 @@ pub fn bare_router() -> Router {
 // ---------------------------------------------------------------------------------------------
 // session-kit.
 
-async fn kit_seed(mut session: Session<Profile>) -> &'static str {
-    *session = sample_profile();
+async fn kit_seed<T: FiveFields>(mut session: Session<T>) -> &'static str {
+    *session = T::sample();
     "seeded"
 }
 
-async fn kit_read(session: Session<Profile>) -> String {
-    render(session.user_id, &session.name, &session.role, &session.tags, session.seen_at)
+async fn kit_read<T: FiveFields>(session: Session<T>) -> String {
+    session.render()
 }
 
-async fn kit_write(mut session: Session<Profile>) -> String {
-    session.seen_at += 1;
-    render(session.user_id, &session.name, &session.role, &session.tags, session.seen_at)
+async fn kit_write<T: FiveFields>(mut session: Session<T>) -> String {
+    session.bump();
+    session.render()
+}
+
+fn kit_routes_of<T: FiveFields>() -> Router {
+    Router::new()
+        .route("/seed", get(kit_seed::<T>))
+        .route("/read", get(kit_read::<T>))
+        .route("/write", get(kit_write::<T>))
 }
 
 fn kit_routes() -> Router {
-    Router::new().route("/seed", get(kit_seed)).route("/read", get(kit_read)).route("/write", get(kit_write))
+    kit_routes_of::<Profile>()
 }
 
 /// session-kit with its in-process [`MemoryStore`].
 pub fn kit_memory_router() -> Router {
     kit_routes().layer(SessionLayer::<Profile>::new(MemoryStore::new()).secure(false))
+}
+
+/// session-kit with its in-process [`MemoryStore`], the session's `user_id` its owner
+/// ([`OwnedProfile`]).
+pub fn kit_memory_owned_router() -> Router {
+    kit_routes_of::<OwnedProfile>().layer(SessionLayer::<OwnedProfile>::new(MemoryStore::new()).secure(false))
 }
 
 /// session-kit with the whole session sealed (AES-SIV) into the cookie.

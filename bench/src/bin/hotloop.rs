@@ -1,7 +1,8 @@
 //! Runs one contender's request in a loop, for profilers (`valgrind --tool=callgrind`,
 //! `--tool=dhat`): `hotloop <contender> <read|write> <requests>`.
 //!
-//! Contenders: `bare`, `kit-memory`, `ts-memory`, `kit-sealed`, `kit-signed`, `jar` (the
+//! Contenders: `bare`, `kit-memory`, `kit-memory-owned` (the same session with an owner field),
+//! `ts-memory`, `kit-sealed`, `kit-signed`, `jar` (the
 //! 5-field profile of the request rows: `write` bumps one field), and `kit-memory-wide5`,
 //! `ts-memory-wide5`, `kit-memory-wide50`, `ts-memory-wide50` (the wide sessions: `write` is
 //! `/write-one`).
@@ -14,7 +15,8 @@
 use session_kit::MemoryStore;
 use session_kit_bench::wide::{self, PeerWide5, PeerWide50, Wide5, Wide50};
 use session_kit_bench::{
-    bare_router, jar_router, kit_memory_router, kit_sealed_router, kit_signed_router, runtime, ts_memory_router, Client,
+    bare_router, jar_router, kit_memory_owned_router, kit_memory_router, kit_sealed_router, kit_signed_router, runtime,
+    ts_memory_router, Client,
 };
 use tokio::runtime::Runtime;
 
@@ -22,7 +24,8 @@ use tokio::runtime::Runtime;
 /// the first save of a fresh session) stay out of the count.
 const WARM_UP: u64 = 50;
 
-const USAGE: &str = "usage: hotloop <bare|kit-memory|ts-memory|kit-sealed|kit-signed|jar|kit-memory-wide5|\
+const USAGE: &str =
+    "usage: hotloop <bare|kit-memory|kit-memory-owned|ts-memory|kit-sealed|kit-signed|jar|kit-memory-wide5|\
                      ts-memory-wide5|kit-memory-wide50|ts-memory-wide50> <read|write> <requests>";
 
 fn main() {
@@ -34,6 +37,7 @@ fn main() {
     let (router, expected, write) = match contender.as_str() {
         "bare" => (bare_router(), session_kit_bench::expected_read_body(), "/write"),
         "kit-memory" => (kit_memory_router(), session_kit_bench::expected_read_body(), "/write"),
+        "kit-memory-owned" => (kit_memory_owned_router(), session_kit_bench::expected_read_body(), "/write"),
         "ts-memory" => (ts_memory_router(), session_kit_bench::expected_read_body(), "/write"),
         "kit-sealed" => (kit_sealed_router(), session_kit_bench::expected_read_body(), "/write"),
         "kit-signed" => (kit_signed_router(), session_kit_bench::expected_read_body(), "/write"),
