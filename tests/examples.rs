@@ -260,6 +260,10 @@ async fn devices_lists_ends_one_and_logs_out_everywhere_else() {
     // A malformed reference ends nothing either.
     http_request(addr, "POST", "/devices/end", Some(&tablet), Some("session=not-a-reference")).await;
     assert!(devices_logged_in(addr, &tablet).await);
+    // Ending this device's own session by its reference logs it out.
+    let r = http_request(addr, "POST", "/devices/end", Some(&tablet), Some(&format!("session={tablet_ref}"))).await;
+    assert!(r.set_cookie("__Host-devices").is_some_and(|c| c.contains("Max-Age=0")), "{:?}", r.set_cookies());
+    assert!(!devices_logged_in(addr, &tablet).await);
     // Logged out, `/devices` shows the login form.
     http_request(addr, "POST", "/logout", Some(&bob), None).await;
     let body = http_get(addr, "/devices", Some(&bob)).await.body;
