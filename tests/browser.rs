@@ -526,3 +526,95 @@ fn multi_keeps_both_session_cookies() {
         quit(client, profile.path()).await;
     });
 }
+
+/// Logs in to the `devices` example as `user` on `device`; waits for the logged-in page.
+async fn devices_log_in(client: &Client, server: &Server, user: &str, device: &str) {
+    client.goto(&server.url("/")).await.unwrap();
+    assert_eq!(texts(client, "#status").await, ["Not logged in"]);
+    client.find(Locator::Id("user")).await.unwrap().send_keys(user).await.unwrap();
+    client.find(Locator::Id("password")).await.unwrap().send_keys("secret").await.unwrap();
+    client.find(Locator::Id("device")).await.unwrap().send_keys(device).await.unwrap();
+    client.find(Locator::Id("login")).await.unwrap().click().await.unwrap();
+    wait_for_id(client, "logout").await;
+    assert_eq!(texts(client, "#notice").await, [format!("Welcome, {user}")]);
+    assert_eq!(texts(client, "#status").await, [format!("Logged in as {user} on {device}")]);
+    session_cookie(&jar(client).await, "__Host-devices");
+}
+
+/// The device names listed on the current `/devices` page, sorted, with "this device" marked
+/// by a trailing `*`.
+async fn listed_devices(client: &Client) -> Vec<String> {
+    let mut out = Vec::new();
+    for row in client.find_all(Locator::Css("#sessions tr.session")).await.unwrap() {
+        let device = row.find(Locator::Css(".device")).await.unwrap().text().await.unwrap();
+        let current = !row.find_all(Locator::Css(".current")).await.unwrap().is_empty();
+        out.push(if current { format!("{device}*") } else { device });
+    }
+    out.sort();
+    out
+}
+
+/// Whether the page at `/` shows the client logged in (a fresh page load).
+async fn devices_status(client: &Client, server: &Server) -> String {
+    client.goto(&server.url("/")).await.unwrap();
+    assert_eq!(status(client).await, 200);
+    texts(client, "#status").await.concat()
+}
+
+#[test]
+fn devices_ends_another_browser_and_logs_out_everywhere_else() {
+    run(async {
+        let laptop_profile = tempfile::tempdir().unwrap();
+        let phone_profile = tempfile::tempdir().unwrap();
+        let driver = Driver::start();
+        let server = Server::start("devices", &[]);
+        let laptop = driver.browser(laptop_profile.path()).await;
+        let phone = driver.browser(phone_profile.path()).await;
+
+        devices_log_in(&laptop, &server, "ann", "laptop").await;
+        devices_log_in(&phone, &server, "ann", "phone").await;
+
+        // The laptop lists both and ends the phone's session with its "End" button.
+        laptop.goto(&server.url("/devices")).await.unwrap();
+        wait_for_id(&laptop, "sessions").await;
+        assert_eq!(listed_devices(&laptop).await, ["laptop*", "phone"]);
+        screenshot(&laptop, "devices-both").await;
+        let mut ended = false;
+        for row in laptop.find_all(Locator::Css("#sessions tr.session")).await.unwrap() {
+            if row.find(Locator::Css(".device")).await.unwrap().text().await.unwrap() == "phone" {
+                row.find(Locator::Css("button.end")).await.unwrap().click().await.unwrap();
+                ended = true;
+                break;
+            }
+        }
+        assert!(ended, "the phone's row has an End button");
+        // The post answers 303 to `/devices`, which then shows the notice.
+        wait_for_id(&laptop, "notice").await;
+        assert_eq!(texts(&laptop, "#notice").await, ["Session ended"]);
+        assert_eq!(listed_devices(&laptop).await, ["laptop*"]);
+        screenshot(&laptop, "devices-ended-phone").await;
+
+        // The phone's next page load shows it logged out.
+        assert_eq!(devices_status(&phone, &server).await, "Not logged in");
+        screenshot(&phone, "devices-phone-logged-out").await;
+        assert_eq!(devices_status(&laptop, &server).await, "Logged in as ann on laptop");
+
+        // The phone logs in again and logs out everywhere else: the laptop is out.
+        devices_log_in(&phone, &server, "ann", "phone").await;
+        phone.goto(&server.url("/devices")).await.unwrap();
+        wait_for_id(&phone, "sessions").await;
+        assert_eq!(listed_devices(&phone).await, ["laptop", "phone*"]);
+        phone.find(Locator::Id("end-others")).await.unwrap().click().await.unwrap();
+        wait_for_id(&phone, "notice").await;
+        assert_eq!(texts(&phone, "#notice").await, ["Logged out everywhere else (1 ended)"]);
+        assert_eq!(listed_devices(&phone).await, ["phone*"]);
+        screenshot(&phone, "devices-everywhere-else").await;
+
+        assert_eq!(devices_status(&laptop, &server).await, "Not logged in");
+        screenshot(&laptop, "devices-laptop-logged-out").await;
+        assert_eq!(devices_status(&phone, &server).await, "Logged in as ann on phone");
+
+        quit(laptop, laptop_profile.path()).await;
+        quit(phone, phone_profile.path()).await;
+    });
+}

@@ -174,3 +174,98 @@ async fn guard_lets_logged_in_requests_through_its_middleware() {
     assert_eq!(http_get(server.addr, "/account", Some(&jar)).await.body, "Hello ada, visit 1");
     assert_eq!(http_get(server.addr, "/account", Some(&jar)).await.body, "Hello ada, visit 2");
 }
+
+/// Logs in to the `devices` example as `user` on `device`; the logged-in cookie.
+async fn devices_log_in(addr: SocketAddr, user: &str, device: &str) -> String {
+    let form = format!("user={user}&password=secret&device={device}");
+    let r = http_request(addr, "POST", "/login", None, Some(&form)).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    r.set_cookie("__Host-devices").expect("login sets a cookie");
+    let jar = cookies(&r);
+    let r = http_get(addr, "/", Some(&jar)).await;
+    assert!(r.body.contains(&format!("Logged in as {user} on {device}")), "{}", r.body);
+    jar
+}
+
+/// The rows of `/devices` as (reference, device, this device?).
+async fn devices_list(addr: SocketAddr, jar: &str) -> Vec<(String, String, bool)> {
+    let r = http_get(addr, "/devices", Some(jar)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.contains(r#"<table id="sessions">"#), "logged in: {}", r.body);
+    r.body
+        .split(r#"<tr class="session" data-ref=""#)
+        .skip(1)
+        .map(|row| {
+            let reference = row.split('"').next().unwrap().to_owned();
+            let device = row.split(r#"<td class="device">"#).nth(1).unwrap().split('<').next().unwrap().to_owned();
+            let row = row.split("</tr>").next().unwrap();
+            (reference, device, row.contains(r#"class="current">this device"#))
+        })
+        .collect()
+}
+
+async fn devices_logged_in(addr: SocketAddr, jar: &str) -> bool {
+    let body = http_get(addr, "/", Some(jar)).await.body;
+    assert!(body.contains("Logged in as") || body.contains("Not logged in"), "{body}");
+    body.contains("Logged in as")
+}
+
+#[tokio::test]
+async fn devices_lists_ends_one_and_logs_out_everywhere_else() {
+    let server = Server::start("devices", &[]);
+    let addr = server.addr;
+    let laptop = devices_log_in(addr, "ann", "laptop").await;
+    let phone = devices_log_in(addr, "ann", "phone").await;
+    assert_ne!(laptop, phone);
+
+    let list = devices_list(addr, &laptop).await;
+    let mut names: Vec<(&str, bool)> = list.iter().map(|(_, d, current)| (d.as_str(), *current)).collect();
+    // Listed oldest first, but two logins within one millisecond tie: compare as a set.
+    names.sort_unstable();
+    assert_eq!(names, [("laptop", true), ("phone", false)], "both, the laptop is this device: {list:?}");
+    let phone_ref = list.iter().find(|(_, d, _)| d == "phone").unwrap().0.clone();
+    assert_eq!(phone_ref.len(), 32, "{phone_ref}");
+
+    // The laptop ends the phone's session by its reference: the phone's next request is out.
+    let r = http_request(addr, "POST", "/devices/end", Some(&laptop), Some(&format!("session={phone_ref}"))).await;
+    assert_eq!((r.status, r.header("location")), (StatusCode::SEE_OTHER, Some("/devices")));
+    assert!(!devices_logged_in(addr, &phone).await, "the ended session is logged out");
+    assert!(devices_logged_in(addr, &laptop).await);
+    let list = devices_list(addr, &laptop).await;
+    assert_eq!(list.iter().map(|(_, d, _)| d.as_str()).collect::<Vec<_>>(), ["laptop"]);
+    // Ending it again ends nothing.
+    http_request(addr, "POST", "/devices/end", Some(&laptop), Some(&format!("session={phone_ref}"))).await;
+    assert!(http_get(addr, "/devices", Some(&laptop)).await.body.contains("No such session"));
+
+    // A third device logs out everywhere else: the laptop is out, the tablet stays.
+    let tablet = devices_log_in(addr, "ann", "tablet").await;
+    let r = http_request(addr, "POST", "/devices/end-others", Some(&tablet), None).await;
+    assert_eq!((r.status, r.header("location")), (StatusCode::SEE_OTHER, Some("/devices")));
+    assert!(!devices_logged_in(addr, &laptop).await, "log out everywhere else ended the laptop");
+    assert!(devices_logged_in(addr, &tablet).await);
+    let list = devices_list(addr, &tablet).await;
+    let names: Vec<(&str, bool)> = list.iter().map(|(_, d, current)| (d.as_str(), *current)).collect();
+    assert_eq!(names, [("tablet", true)]);
+    let tablet_ref = list[0].0.clone();
+
+    // Another user's reference ends nothing: bob posts ann's tablet reference.
+    let bob = devices_log_in(addr, "bob", "desktop").await;
+    let r = http_request(addr, "POST", "/devices/end", Some(&bob), Some(&format!("session={tablet_ref}"))).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let body = http_get(addr, "/devices", Some(&bob)).await.body;
+    assert!(body.contains("No such session"), "{body}");
+    assert!(devices_logged_in(addr, &tablet).await, "ann's tablet is still logged in");
+    assert!(devices_logged_in(addr, &bob).await);
+    assert_eq!(devices_list(addr, &tablet).await.len(), 1);
+    // A malformed reference ends nothing either.
+    http_request(addr, "POST", "/devices/end", Some(&tablet), Some("session=not-a-reference")).await;
+    assert!(devices_logged_in(addr, &tablet).await);
+    // Ending this device's own session by its reference logs it out.
+    let r = http_request(addr, "POST", "/devices/end", Some(&tablet), Some(&format!("session={tablet_ref}"))).await;
+    assert!(r.set_cookie("__Host-devices").is_some_and(|c| c.contains("Max-Age=0")), "{:?}", r.set_cookies());
+    assert!(!devices_logged_in(addr, &tablet).await);
+    // Logged out, `/devices` shows the login form.
+    http_request(addr, "POST", "/logout", Some(&bob), None).await;
+    let body = http_get(addr, "/devices", Some(&bob)).await.body;
+    assert!(body.contains("Not logged in") && !body.contains("sessions"), "{body}");
+}
