@@ -60,22 +60,6 @@ struct End {
     session: String,
 }
 
-/// `text` with the HTML special characters escaped (device names are typed by users).
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// `at` as `YYYY-MM-DD HH:MM:SS UTC`.
 fn show(at: Timestamp) -> String {
     let secs = at.as_millis() / 1000;
@@ -94,7 +78,7 @@ fn show(at: Timestamp) -> String {
 }
 
 fn page(title: &str, notice: Option<&str>, body: &str) -> Html<String> {
-    let notice = notice.map(|n| format!(r#"<p id="notice">{}</p>"#, escape(n))).unwrap_or_default();
+    let notice = notice.map(|n| format!(r#"<p id="notice">{}</p>"#, common::escape(n))).unwrap_or_default();
     Html(format!("<!doctype html><title>{title}</title>{notice}{body}"))
 }
 
@@ -110,7 +94,7 @@ async fn home(session: Session<Account>) -> Html<String> {
             r#"<p id="status">Logged in as {user} on {}</p>
 <p><a id="devices" href="/devices">Your devices</a></p>
 <form method="post" action="/logout"><button id="logout">Log out</button></form>"#,
-            escape(device.as_deref().unwrap_or("an unnamed device"))
+            common::escape(device.as_deref().unwrap_or("an unnamed device"))
         ),
         (None, _) => LOGIN_FORM.to_owned(),
     };
@@ -139,7 +123,7 @@ async fn devices(session: Session<Account>) -> Result<Response, Failed> {
     };
     let mut rows = String::new();
     for s in session.sessions().list(&user).await? {
-        let device = escape(s.value.device.as_deref().unwrap_or("unnamed device"));
+        let device = common::escape(s.value.device.as_deref().unwrap_or("unnamed device"));
         let this = if s.is_current { r#" <strong class="current">this device</strong>"# } else { "" };
         // The reference names the session for `end`; it never opens it, and another user's
         // reference ends nothing.

@@ -29,10 +29,10 @@ struct Note {
 
 async fn page(session: Session<Ui>) -> Html<String> {
     let notice = match &session.notice {
-        Some(n) => format!(r#"<p id="notice">{}</p>"#, escape(n)),
+        Some(n) => format!(r#"<p id="notice">{}</p>"#, common::escape(n)),
         None => String::new(),
     };
-    let notes: String = session.saved.iter().map(|n| format!("<li>{}</li>", escape(n))).collect();
+    let notes: String = session.saved.iter().map(|n| format!("<li>{}</li>", common::escape(n))).collect();
     Html(format!(
         r#"<!doctype html><title>flash</title>{notice}
 <form method="post" action="/save"><input name="text" id="text"><button id="save">Save</button></form>
@@ -44,10 +44,6 @@ async fn save(mut session: Session<Ui>, Form(note): Form<Note>) -> Redirect {
     session.saved.push(note.text.clone());
     session.notice = Some(format!("Saved “{}”", note.text));
     Redirect::to("/")
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 #[tokio::main]

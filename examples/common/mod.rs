@@ -15,3 +15,21 @@ pub(crate) async fn serve(app: Router) {
     }
     axum::serve(listener, app).await.expect("server failed");
 }
+
+/// `text` with the HTML special characters escaped, for text users typed.
+// Not every example renders such text; each compiles this module on its own.
+#[allow(dead_code)]
+pub(crate) fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
