@@ -559,6 +559,53 @@ mod suite {
         assert_eq!(first.get("/account/count").await.body, "1", "the user's list after ending the others");
     }
 
+    /// The same for sealed cookie sessions on a store made
+    /// [`revocable`](session_kit::CookieStore::revocable): they cannot be listed or counted, but
+    /// "log out everywhere else" refuses the owner's other cookies from their next request on.
+    pub(crate) async fn log_out_everywhere_else_ends_the_other_cookie_sessions_at_their_next_request<F: Framework>(
+        storage: Storage,
+    ) {
+        let clock = Arc::new(ManualClock::starting_now());
+        let app = F::serve(Settings { clock: Some(clock.clone()), ..Settings::on(storage) });
+        let (user, other) = (RandomIds.generate(), RandomIds.generate());
+        let (user, other) = (user.as_str(), other.as_str());
+        let mut first = Client::on(app.clone());
+        let mut second = Client::on(app.clone());
+        let mut stranger = Client::on(app.clone());
+        let mut late = Client::on(app);
+        // Anonymous before the owner logs out everywhere, logged in after it.
+        assert_eq!(late.get("/account/device?msg=tablet").await.body, "device set");
+        clock.advance(Duration::from_secs(1));
+        for (client, name, device) in
+            [(&mut first, user, "laptop"), (&mut second, user, "phone"), (&mut stranger, other, "desk")]
+        {
+            assert_eq!(client.get(&format!("/account/device?msg={device}")).await.body, "device set");
+            assert_eq!(client.get(&format!("/account/login?name={name}")).await.body, "logged in");
+            // A cookie session is told from the owner's others by its creation time.
+            clock.advance(Duration::from_secs(1));
+        }
+        assert_eq!(first.get("/account/end-others").await.body, "ended 0", "cookie sessions cannot be counted");
+        clock.advance(Duration::from_secs(1));
+        assert_eq!(second.get("/account/whoami").await.body, "None None", "the other cookie is refused");
+        assert_eq!(second.get("/account/whoami").await.body, "None None", "and stays refused");
+        let me = |device: &str| format!("Some({user:?}) Some(\"{device}\")");
+        assert_eq!(first.get("/account/whoami").await.body, me("laptop"), "the current one stays");
+        assert_eq!(
+            stranger.get("/account/whoami").await.body,
+            format!("Some({other:?}) Some(\"desk\")"),
+            "another user's session stays"
+        );
+        // A login restarts the session, so an earlier "log out everywhere" does not refuse it.
+        assert_eq!(late.get(&format!("/account/login?name={user}")).await.body, "logged in");
+        assert_eq!(late.get("/account/whoami").await.body, me("tablet"), "logged in after the revocation");
+        // And "log out everywhere else" from it ends the first.
+        clock.advance(Duration::from_secs(1));
+        assert_eq!(late.get("/account/end-others").await.body, "ended 0");
+        clock.advance(Duration::from_secs(1));
+        assert_eq!(first.get("/account/whoami").await.body, "None None", "the first is refused now");
+        assert_eq!(late.get("/account/whoami").await.body, me("tablet"), "the current one stays");
+    }
+
     pub(crate) async fn cycle_id_onto_a_live_id_takes_another<F: Framework>(storage: Storage) {
         let ids = ScriptedIds::default();
         let app = F::serve(Settings { ids: Some(ids.clone()), ..Settings::on(storage) });
@@ -1041,6 +1088,17 @@ macro_rules! server_storage {
     };
 }
 
+/// The behaviours of a cookie store made `revocable`.
+macro_rules! revocable_cookie_storage {
+    ($callback:ident!($($args:tt)*)) => {
+        $callback!($($args)* [
+            untouched_and_read_only_get_no_cookie,
+            flash_is_shown_once,
+            log_out_everywhere_else_ends_the_other_cookie_sessions_at_their_next_request,
+        ]);
+    };
+}
+
 /// One `#[tokio::test]` per behaviour of `$kind` (`server_storage` or `any_storage`), per
 /// framework, for the store `$make` (an async block giving a `Storage`).
 macro_rules! http_suite {
@@ -1070,6 +1128,11 @@ http_suite!(memory, server_storage, async { IntoStorage::into_storage(session_ki
 
 http_suite!(cookie, any_storage, async {
     IntoStorage::into_storage(session_kit::CookieStore::sealed(KeyRing::new(Key::generate())))
+});
+
+http_suite!(cookie_revocable, revocable_cookie_storage, async {
+    let cookies = session_kit::CookieStore::sealed(KeyRing::new(Key::generate()));
+    IntoStorage::into_storage(cookies.revocable(session_kit::MemoryStore::new()))
 });
 
 #[cfg(feature = "sqlite")]

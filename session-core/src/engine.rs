@@ -299,7 +299,24 @@ impl<T: SessionData, C: Codec> Engine<T, C> {
             let tightened = meta != record.meta;
             SessionState::loaded(self.encoder(), &self.fields.codec, origin, record, meta, tightened, now)
         });
+        #[cfg(feature = "cookie")]
+        if let Some(state) = &loaded {
+            if self.revoked_cookie(state, now).await? {
+                return Ok(SessionState::fresh(self.encoder(), true));
+            }
+        }
         Ok(loaded.unwrap_or_else(|| SessionState::fresh(self.encoder(), true)))
+    }
+
+    /// Whether `state` is a cookie session whose owner's sessions were ended after it was
+    /// created ([`CookieStore::revocable`](crate::cookie::CookieStore::revocable)): one load,
+    /// only for a revocable cookie store and a session that names an owner.
+    #[cfg(feature = "cookie")]
+    async fn revoked_cookie(&self, state: &SessionState<T>, now: Timestamp) -> Result<bool, Error> {
+        let Storage::Cookie(cookies) = &self.storage else { return Ok(false) };
+        let (Some(store), Some(_)) = (cookies.revocations(), T::OWNER) else { return Ok(false) };
+        let (Some(owner), Some(meta)) = (state.data().owner_key(), state.meta()) else { return Ok(false) };
+        owner::is_revoked(store, T::NAME, &owner, meta.created_at, now).await
     }
 
     /// The fresh session a request gets for a token that could not even be read (a web layer's
@@ -445,6 +462,14 @@ impl<T: SessionData, C: Codec> Engine<T, C> {
                 // The deadlines travel inside the cookie, so any change re-seals it.
                 if !(meta_changed || reseal || cycle || !diff.is_empty()) {
                     return Plan::Done(Ok(CookieOp::Keep));
+                }
+                let mut meta = meta;
+                // A login on a revocable store starts the session anew, so that an owner's
+                // earlier "log out everywhere" does not refuse it (its absolute deadline stays).
+                if cookies.revocations().is_some()
+                    && self.joining_owner(&diff.set, &diff.remove, None, false, now).is_some()
+                {
+                    meta.created_at = now;
                 }
                 let mut record = Arc::unwrap_or_clone(loaded.record);
                 record.apply(&Change { set: diff.set, remove: diff.remove, meta: Some(meta) });

@@ -149,19 +149,105 @@ pub(crate) async fn add_member(
     now: Timestamp,
 ) -> Result<(), Error> {
     let entry = (member.as_str().to_owned(), Entry { value: now.as_millis().to_be_bytes().to_vec(), expires_at: None });
+    put_entry(store, index, entry, now, "owner index").await
+}
+
+/// Sets one entry of the record under `key`, creating the record (with no deadlines: it never
+/// expires) if there is none. Concurrent writers of other entries all land (stores merge
+/// entries per key).
+async fn put_entry(
+    store: &dyn Store,
+    key: &StoreKey,
+    entry: (String, Entry),
+    now: Timestamp,
+    what: &'static str,
+) -> Result<(), Error> {
     let change = Change { set: vec![entry.clone()], remove: Vec::new(), meta: None };
     for _ in 0..ADD_ATTEMPTS {
-        if store.apply(index, &change, now).await? == Applied::Done {
+        if store.apply(key, &change, now).await? == Applied::Done {
             return Ok(());
         }
-        // No index yet: the first member creates it, with no deadlines (it never expires).
+        // No record yet: the first writer creates it.
         let record = Record { meta: Meta::new(now), entries: vec![entry.clone()] };
-        if store.create(index, &record, now).await? == Created::Stored {
+        if store.create(key, &record, now).await? == Created::Stored {
             return Ok(());
         }
-        // Another login created it meanwhile: apply again.
+        // Another request created it meanwhile: apply again.
     }
-    Err(StoreError::backend("owner index", "the owner's index kept being created and deleted meanwhile").into())
+    Err(StoreError::backend(what, "the record kept being created and deleted meanwhile").into())
+}
+
+/// The key of the "not before" record of the owner whose key is `owner`, among cookie sessions
+/// of type `namespace` (see [`CookieStore::revocable`](crate::cookie::CookieStore::revocable)):
+/// hashed like [`index_key`] under another label, so it is neither an index nor a session.
+#[cfg(feature = "cookie")]
+pub(crate) fn not_before_key(namespace: &str, owner: &[u8]) -> StoreKey {
+    let mut hasher = Sha256::new();
+    hasher.update(b"session-kit owner not-before");
+    hasher.update((namespace.len() as u64).to_be_bytes());
+    hasher.update(namespace.as_bytes());
+    hasher.update(owner);
+    StoreKey::from_digest(&hasher.finalize())
+}
+
+/// The entry of a "not before" record.
+#[cfg(feature = "cookie")]
+const NOT_BEFORE: &str = "not_before";
+
+/// An owner's "not before": cookie sessions of the owner created before `at` are refused,
+/// except the one created at `keep` (the session that logged out everywhere else).
+#[cfg(feature = "cookie")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct NotBefore {
+    at: Timestamp,
+    keep: Option<Timestamp>,
+}
+
+#[cfg(feature = "cookie")]
+impl NotBefore {
+    /// Eight bytes of `at` (big-endian milliseconds), then eight of `keep` if any.
+    fn to_bytes(self) -> Vec<u8> {
+        let mut out = self.at.as_millis().to_be_bytes().to_vec();
+        if let Some(keep) = self.keep {
+            out.extend_from_slice(&keep.as_millis().to_be_bytes());
+        }
+        out
+    }
+
+    fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        let millis = |b: &[u8]| b.try_into().ok().map(|b| Timestamp::from_millis(u64::from_be_bytes(b)));
+        match bytes.len() {
+            8 => Some(Self { at: millis(bytes)?, keep: None }),
+            16 => Some(Self { at: millis(&bytes[..8])?, keep: Some(millis(&bytes[8..])?) }),
+            _ => None,
+        }
+    }
+
+    /// Whether a session created at `created_at` is refused.
+    fn refuses(self, created_at: Timestamp) -> bool {
+        created_at < self.at && Some(created_at) != self.keep
+    }
+}
+
+/// Whether the cookie session of `owner` (type `namespace`) created at `created_at` was ended
+/// by a "not before" in `store`. An unreadable record refuses nothing (and is logged).
+#[cfg(feature = "cookie")]
+pub(crate) async fn is_revoked(
+    store: &dyn Store,
+    namespace: &str,
+    owner: &[u8],
+    created_at: Timestamp,
+    now: Timestamp,
+) -> Result<bool, Error> {
+    let Some(record) = store.load(&not_before_key(namespace, owner), now).await? else { return Ok(false) };
+    let Some(entry) = record.get(NOT_BEFORE) else { return Ok(false) };
+    match NotBefore::from_bytes(&entry.value) {
+        Some(not_before) => Ok(not_before.refuses(created_at)),
+        None => {
+            tracing::warn!(session = namespace, "an owner's \"not before\" record is unreadable; ignored");
+            Ok(false)
+        }
+    }
 }
 
 /// When the entry of a member was added (`None` for an entry this version did not write).
@@ -252,8 +338,11 @@ pub struct OwnedSession<T> {
 /// Works on every server-side [`Store`], with no store code of its own: see the
 /// [module docs](crate::owner) for how the index stays right. Each method loads the owner's
 /// index and each member record: a cost per member, for account pages and admin tasks, not
-/// for every request. Sealed and signed cookie sessions keep nothing server-side, so every
-/// method answers [`StoreError::Unsupported`] for them.
+/// for every request. Sealed and signed cookie sessions live in the browser: they cannot be
+/// listed, counted or ended one by one ([`StoreError::Unsupported`]), but on a
+/// [revocable](crate::cookie::CookieStore::revocable) cookie store [`end_all`](Self::end_all)
+/// and [`end_others`](Self::end_others) refuse an owner's other cookies from their next request
+/// on (without it they answer [`StoreError::Unsupported`] too).
 ///
 /// Ending a session deletes its record: its next request gets a fresh session, and a request
 /// already in flight for it cannot bring it back (a change to a deleted record is refused).
@@ -263,6 +352,8 @@ pub struct Sessions<T: SessionData> {
     policy: ExpiryPolicy,
     clock: Arc<dyn Clock>,
     current: Option<StoreKey>,
+    /// The creation time of the current session, for cookie storage (which has no keys).
+    current_created: Option<Timestamp>,
 }
 
 impl<T: SessionData> Clone for Sessions<T> {
@@ -273,6 +364,7 @@ impl<T: SessionData> Clone for Sessions<T> {
             policy: self.policy.clone(),
             clock: self.clock.clone(),
             current: self.current,
+            current_created: self.current_created,
         }
     }
 }
@@ -290,7 +382,7 @@ impl<T: SessionData> Sessions<T> {
         policy: ExpiryPolicy,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        Self { storage, fields, policy, clock, current: None }
+        Self { storage, fields, policy, clock, current: None, current_created: None }
     }
 
     /// This handle, with the session stored under `current` as the current one.
@@ -298,6 +390,14 @@ impl<T: SessionData> Sessions<T> {
     #[cfg_attr(not(any(feature = "web", feature = "conformance")), allow(dead_code))]
     pub(crate) fn with_current(mut self, current: Option<StoreKey>) -> Self {
         self.current = current;
+        self
+    }
+
+    /// This handle, with the session created at `created_at` as the current one: how a cookie
+    /// session, which has no store key, is told from the owner's others.
+    #[cfg(all(feature = "web", feature = "cookie"))]
+    pub(crate) fn with_current_created(mut self, created_at: Option<Timestamp>) -> Self {
+        self.current_created = created_at;
         self
     }
 
@@ -335,14 +435,51 @@ impl<T: SessionData> Sessions<T> {
     }
 
     /// Ends every session of `owner` ("log out everywhere"); returns how many were ended.
+    ///
+    /// On a [revocable](crate::cookie::CookieStore::revocable) cookie store it refuses, from
+    /// their next request on, every cookie session of `owner` created until now, and returns
+    /// 0: cookie sessions cannot be counted.
     pub async fn end_all(&self, owner: &(impl OwnerKey + ?Sized)) -> Result<u64, Error> {
+        #[cfg(feature = "cookie")]
+        if let Storage::Cookie(cookies) = &self.storage {
+            return self.revoke(cookies, owner, None).await;
+        }
         self.end_where(owner, |_| true).await
     }
 
     /// Ends every session of `owner` but the current one ("log out everywhere else"); returns
     /// how many were ended. On a handle with no current session it ends them all.
+    ///
+    /// On a [revocable](crate::cookie::CookieStore::revocable) cookie store, as
+    /// [`end_all`](Self::end_all) but sparing the current session, and returns 0.
     pub async fn end_others(&self, owner: &(impl OwnerKey + ?Sized)) -> Result<u64, Error> {
+        #[cfg(feature = "cookie")]
+        if let Storage::Cookie(cookies) = &self.storage {
+            return self.revoke(cookies, owner, self.current_created).await;
+        }
         self.end_where(owner, |session| !session.is_current).await
+    }
+
+    /// Refuses the cookie sessions of `owner` created before now, but the one created at
+    /// `keep`: see [`CookieStore::revocable`](crate::cookie::CookieStore::revocable).
+    #[cfg(feature = "cookie")]
+    async fn revoke(
+        &self,
+        cookies: &crate::cookie::CookieStore,
+        owner: &(impl OwnerKey + ?Sized),
+        keep: Option<Timestamp>,
+    ) -> Result<u64, Error> {
+        let Some(store) = cookies.revocations() else {
+            return Err(
+                StoreError::Unsupported { operation: "ending cookie sessions (see CookieStore::revocable)" }.into()
+            );
+        };
+        let Some(owner) = owner.owner_key() else { return Ok(0) };
+        let now = self.clock.now();
+        let not_before = NotBefore { at: now, keep };
+        let entry = (NOT_BEFORE.to_owned(), Entry { value: not_before.to_bytes(), expires_at: None });
+        put_entry(store, &not_before_key(T::NAME, &owner), entry, now, "owner not-before").await?;
+        Ok(0)
     }
 
     async fn end_where(
@@ -467,6 +604,24 @@ mod tests {
         assert_ne!(index, index_key("cart", b"abcdefghijklmnopqrstuv"));
         assert_ne!(index, index_key("app", b"abcdefghijklmnopqrstuw"));
         assert_ne!(index_key("ap", b"px"), index_key("app", b"x"));
+    }
+
+    #[cfg(feature = "cookie")]
+    #[test]
+    fn not_before_refuses_older_sessions_but_the_one_kept_and_round_trips() {
+        let at = Timestamp::from_millis(1_700_000_000_000);
+        let earlier = Timestamp::from_millis(1_699_999_999_999);
+        let all = NotBefore { at, keep: None };
+        assert!(all.refuses(earlier));
+        assert!(!all.refuses(at), "a session created at the very millisecond stays");
+        let others = NotBefore { at, keep: Some(earlier) };
+        assert!(!others.refuses(earlier), "the current session is kept");
+        assert!(others.refuses(Timestamp::from_millis(1)));
+        for not_before in [all, others] {
+            assert_eq!(NotBefore::from_bytes(&not_before.to_bytes()), Some(not_before));
+        }
+        assert_eq!(NotBefore::from_bytes(&[1, 2, 3]), None);
+        assert_ne!(not_before_key("app", b"ann"), index_key("app", b"ann"));
     }
 
     #[test]

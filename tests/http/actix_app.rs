@@ -198,6 +198,7 @@ fn app(
     let app_middleware = app_middleware(&settings);
     let (cart, wide, account) = (settings.storage.clone(), settings.storage.clone(), settings.storage.clone());
     let app_layer = settings.app_layer;
+    let account_clock = settings.clock.clone();
     ActixApp::new()
         .app_data(web::Data::new(settings))
         .route("/untouched", web::get().to(|| async { "untouched" }))
@@ -364,5 +365,9 @@ fn app(
         .wrap(Condition::new(app_layer, app_middleware))
         .wrap(SessionMiddleware::<Cart>::new(cart).secure(false))
         .wrap(SessionMiddleware::<Wide>::new(wide).secure(false))
-        .wrap(SessionMiddleware::<Account>::new(account).secure(false))
+        .wrap(match account_clock {
+            // The owner tests move time between a login and a "log out everywhere".
+            Some(clock) => SessionMiddleware::<Account>::new(account).secure(false).clock(clock),
+            None => SessionMiddleware::<Account>::new(account).secure(false),
+        })
 }

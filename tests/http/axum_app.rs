@@ -283,5 +283,9 @@ fn router(settings: Settings) -> Router {
     routes
         .layer(SessionLayer::<Cart>::new(settings.storage.clone()).secure(false))
         .layer(SessionLayer::<Wide>::new(settings.storage.clone()).secure(false))
-        .layer(SessionLayer::<Account>::new(settings.storage.clone()).secure(false))
+        .layer(match &settings.clock {
+            // The owner tests move time between a login and a "log out everywhere".
+            Some(clock) => SessionLayer::<Account>::new(settings.storage.clone()).secure(false).clock(clock.clone()),
+            None => SessionLayer::<Account>::new(settings.storage.clone()).secure(false),
+        })
 }

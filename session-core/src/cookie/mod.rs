@@ -92,6 +92,7 @@ pub use key::{Key, KeyError, KeyId, KeyRing, MIN_MASTER_LEN};
 use crate::data::FieldSpec;
 use crate::error::Error;
 use crate::record::Record;
+use crate::store::Store;
 use crate::time::Timestamp;
 
 /// The largest cookie, name and value together, that browsers are required to keep (RFC 6265).
@@ -132,18 +133,20 @@ pub struct CookieStore {
     mode: Mode,
     keys: Arc<KeyRing>,
     format: Format,
+    /// Where the owners' "not before" times live, if sessions can be ended ([`revocable`](Self::revocable)).
+    revocations: Option<Arc<dyn Store>>,
 }
 
 impl CookieStore {
     /// A store whose cookies are encrypted and authenticated with AES-256-SIV and a random nonce.
     pub fn sealed(keys: KeyRing) -> Self {
-        Self { mode: Mode::Sealed, keys: Arc::new(keys), format: Format::default() }
+        Self { mode: Mode::Sealed, keys: Arc::new(keys), format: Format::default(), revocations: None }
     }
 
     /// A store whose cookies are authenticated with HMAC-SHA256 but readable by the client: for
     /// data that is no secret (the client may decode the base64) but must not be forged.
     pub fn signed(keys: KeyRing) -> Self {
-        Self { mode: Mode::Signed, keys: Arc::new(keys), format: Format::default() }
+        Self { mode: Mode::Signed, keys: Arc::new(keys), format: Format::default(), revocations: None }
     }
 
     /// This store, making values in `format` (the default is [`Format::V3`]).
@@ -155,6 +158,33 @@ impl CookieStore {
     /// as they come by.
     pub fn with_format(self, format: Format) -> Self {
         Self { format, ..self }
+    }
+
+    /// This store, with the sessions of an owner endable: "log out everywhere" and "log out
+    /// everywhere else" ([`Sessions::end_all`](crate::Sessions::end_all),
+    /// [`end_others`](crate::Sessions::end_others)) for a session type with an owner field
+    /// (`#[session(owner)]`).
+    ///
+    /// A cookie session lives in the browser, so it cannot be listed or deleted; instead `store`
+    /// keeps, per owner, a time before which that owner's sessions were created are refused
+    /// (and, for "everywhere else", the one session spared). Every request of a session that
+    /// names an owner then costs one load from `store`; sessions without an owner, and types
+    /// without an owner field, cost nothing. Keep the load small: a [`MemoryStore`] for one
+    /// process, a Redis store with its client cache (no round trip while the owner's record
+    /// is unchanged) for several. A refused session opens as a fresh one.
+    ///
+    /// A session restarts its creation time when a save sets its owner (a login), so a
+    /// browser that was anonymous before an owner's "log out everywhere" and logs in after it
+    /// is not refused; its absolute deadline stays what it was.
+    ///
+    /// [`MemoryStore`]: crate::MemoryStore
+    pub fn revocable(self, store: impl Store) -> Self {
+        Self { revocations: Some(Arc::new(store)), ..self }
+    }
+
+    /// The store of the owners' "not before" times, if [`revocable`](Self::revocable).
+    pub(crate) fn revocations(&self) -> Option<&dyn Store> {
+        self.revocations.as_deref()
     }
 
     /// The format of the values this store makes.
@@ -234,6 +264,7 @@ impl fmt::Debug for CookieStore {
             .field("mode", &self.mode)
             .field("keys", &self.keys)
             .field("format", &self.format)
+            .field("revocable", &self.revocations.is_some())
             .finish()
     }
 }

@@ -25,7 +25,12 @@ fn header_v3(store: &CookieStore) -> u8 {
 /// Whether `value`, made by `store`, was made with `key(seed)`: only a store of that key alone,
 /// in the same mode, opens it.
 fn made_by(value: &str, store: &CookieStore, seed: u8) -> bool {
-    let alone = CookieStore { mode: store.mode(), keys: Arc::new(KeyRing::new(key(seed))), format: store.format() };
+    let alone = CookieStore {
+        mode: store.mode(),
+        keys: Arc::new(KeyRing::new(key(seed))),
+        format: store.format(),
+        revocations: None,
+    };
     decode(value)[0] & 0b111 == key(seed).id().hint() && alone.open(NAME, value, FIELDS, now()).is_some()
 }
 
@@ -675,7 +680,7 @@ fn debug_output_shows_no_secrets() {
     assert_eq!(
         outputs[3],
         format!(
-            "CookieStore {{ mode: Sealed, keys: KeyRing {{ primary: KeyId({id}), older: [KeyId({})] }}, format: V3 }}",
+            "CookieStore {{ mode: Sealed, keys: KeyRing {{ primary: KeyId({id}), older: [KeyId({})] }}, format: V3, revocable: false }}",
             self::key(3).id()
         )
     );

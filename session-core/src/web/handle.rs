@@ -64,7 +64,10 @@ impl<T: SessionData> SessionHandle<T> {
     /// The sessions of `T` by owner, with this one as the current session (once it is stored:
     /// a session created in this request is not current until its next request).
     pub fn sessions(&self) -> crate::Sessions<T> {
-        self.slot.opener.sessions().with_current(self.state().store_key())
+        let sessions = self.slot.opener.sessions().with_current(self.state().store_key());
+        #[cfg(feature = "cookie")]
+        let sessions = sessions.with_current_created(self.state().meta().map(|meta| meta.created_at));
+        sessions
     }
 
     /// Whether this request started a new session.
