@@ -13,6 +13,12 @@
 //! Item: `[FORMAT] ++ Record::to_bytes()`, under `{prefix}{store key}`, with a Memcached
 //! expiry derived from the record's deadline as the caller's clock sees it.
 //!
+//! Memcached has no multi-key operation, so an owner's index (`#[session(owner)]`) is a record
+//! of its own, written beside the session's: a listing checks each member's record (live,
+//! owner field still naming the owner) and prunes the rest, so the index never has to be exact
+//! (see `session_core::owner`; the conformance suite races listings against logins, logouts
+//! and owner changes here too). Like sessions, an index may be evicted under memory pressure.
+//!
 //! Why a small client of our own rather than a crate: the async clients on crates.io speak the
 //! classic protocol only; `memcache-async` (the maintained one) has no compare-and-swap delete,
 //! cannot list keys (expired-session collection needs `lru_crawler metadump`), and misreads the

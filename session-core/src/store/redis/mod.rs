@@ -16,8 +16,11 @@
 //! A hash of fields is what lets concurrent requests that change different fields both win
 //! without a read before each write: `apply` writes only the changed fields, in one script
 //! that first checks the session is live (so a change never brings a destroyed session back).
-//! It also leaves room for an owner index: on one server the same script can update a set
-//! beside the record.
+//! An owner's sessions (`#[session(owner)]`) are listed through an index that is a record of
+//! its own, in another hash slot than the sessions in a cluster, so no script updates both:
+//! the index is a hint, and a listing checks each member's record (live, owner field still
+//! naming the owner) and prunes the rest (see `session_core::owner`; the conformance suite
+//! races listings against logins, logouts and owner changes on a cluster too).
 //!
 //! Round trips: `load` is one `HGETALL`, read straight from the reply; `create` and `apply`
 //! are one `EVALSHA` each; `delete` is one `DEL`. A script that Redis does not know yet costs

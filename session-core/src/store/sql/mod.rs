@@ -20,8 +20,9 @@
 //! transaction. Its `WHERE` is the liveness check (the key, and a deadline not passed), so a
 //! change to a destroyed or expired session matches no row and brings nothing back; the
 //! number of rows it matched is the answer. A rename is an `UPDATE` of the key: the row moves
-//! whole. The owner of a session (to list an owner's sessions) fits the same row, set in the
-//! same `UPDATE` as the change that sets it.
+//! whole. The owner of a session (to list an owner's sessions) is its owner field, in the same
+//! row, set by the same `UPDATE` as the change that sets it; the owner's index is a record of
+//! its own (see `session_core::owner`), checked against each session's row when listed.
 //!
 //! `entries_expire_at` lets a collection find sessions holding a field whose own deadline has
 //! passed without reading every row: a change that sets a field with a deadline lowers it in
