@@ -299,24 +299,27 @@ impl<T: SessionData, C: Codec> Engine<T, C> {
             let tightened = meta != record.meta;
             SessionState::loaded(self.encoder(), &self.fields.codec, origin, record, meta, tightened, now)
         });
+        // Decided without awaiting, so that the usual open (a server store, or a cookie store
+        // that is not revocable) gains no await point.
         #[cfg(feature = "cookie")]
-        if let Some(state) = &loaded {
-            if self.revoked_cookie(state, now).await? {
+        if let Some((store, owner, created_at)) = loaded.as_ref().and_then(|state| self.revocation_check(state)) {
+            if owner::is_revoked(store, T::NAME, &owner, created_at, now).await? {
                 return Ok(SessionState::fresh(self.encoder(), true));
             }
         }
         Ok(loaded.unwrap_or_else(|| SessionState::fresh(self.encoder(), true)))
     }
 
-    /// Whether `state` is a cookie session whose owner's sessions were ended after it was
-    /// created ([`CookieStore::revocable`](crate::cookie::CookieStore::revocable)): one load,
-    /// only for a revocable cookie store and a session that names an owner.
+    /// What to look up to know whether `state` is a cookie session whose owner's sessions were
+    /// ended after it was created ([`CookieStore::revocable`](crate::cookie::CookieStore::revocable)):
+    /// the store, the owner and the creation time; `None` (nothing to look up) unless the
+    /// cookie store is revocable and the session names an owner.
     #[cfg(feature = "cookie")]
-    async fn revoked_cookie(&self, state: &SessionState<T>, now: Timestamp) -> Result<bool, Error> {
-        let Storage::Cookie(cookies) = &self.storage else { return Ok(false) };
-        let (Some(store), Some(_)) = (cookies.revocations(), T::OWNER) else { return Ok(false) };
-        let (Some(owner), Some(meta)) = (state.data().owner_key(), state.meta()) else { return Ok(false) };
-        owner::is_revoked(store, T::NAME, &owner, meta.created_at, now).await
+    fn revocation_check(&self, state: &SessionState<T>) -> Option<(&dyn Store, Vec<u8>, Timestamp)> {
+        let Storage::Cookie(cookies) = &self.storage else { return None };
+        T::OWNER?;
+        let store = cookies.revocations()?;
+        Some((store, state.data().owner_key()?, state.meta()?.created_at))
     }
 
     /// The fresh session a request gets for a token that could not even be read (a web layer's
