@@ -5,6 +5,7 @@
 
 mod support;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,6 +15,7 @@ use axum::Router;
 use http::StatusCode;
 use serde::Deserialize;
 use session_kit::clock::{ManualClock, Timestamp};
+use session_kit::store::{async_trait, Applied, Change, Created, Record, Renamed, Store, StoreError, StoreKey};
 use session_kit::{CookieStore, Key, KeyRing, Session, SessionLayer};
 use support::{send, with_cookie, Client};
 
@@ -308,4 +310,124 @@ async fn unknown_fields_survive_repeated_saves_and_tampering_is_a_fresh_session(
             assert_eq!((r.status, r.body.as_str()), (StatusCode::OK, "None 0"), "character {at} changed");
         }
     }
+}
+
+// ---- Revocable cookie stores: a failing store, and "log out everywhere else" at once ----
+
+/// A session type with an owner, for the revocable cookie store.
+#[derive(Session)]
+#[session(name = "acct")]
+struct Acct {
+    #[session(owner)]
+    user: Option<String>,
+}
+
+/// A memory store that fails every call while `broken` is set: the "not before" store below.
+#[derive(Default)]
+struct Breakable {
+    inner: session_kit::MemoryStore,
+    broken: AtomicBool,
+}
+
+impl Breakable {
+    fn check(&self) -> Result<(), StoreError> {
+        match self.broken.load(Ordering::SeqCst) {
+            true => Err(StoreError::backend("breakable", "the test broke this store")),
+            false => Ok(()),
+        }
+    }
+}
+
+#[async_trait]
+impl Store for Breakable {
+    async fn load(&self, key: &StoreKey, now: Timestamp) -> Result<Option<Record>, StoreError> {
+        self.check()?;
+        self.inner.load(key, now).await
+    }
+    async fn create(&self, key: &StoreKey, record: &Record, now: Timestamp) -> Result<Created, StoreError> {
+        self.check()?;
+        self.inner.create(key, record, now).await
+    }
+    async fn apply(&self, key: &StoreKey, change: &Change, now: Timestamp) -> Result<Applied, StoreError> {
+        self.check()?;
+        self.inner.apply(key, change, now).await
+    }
+    async fn delete(&self, key: &StoreKey) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.delete(key).await
+    }
+    async fn rename(&self, from: &StoreKey, to: &StoreKey, now: Timestamp) -> Result<Renamed, StoreError> {
+        self.check()?;
+        self.inner.rename(from, to, now).await
+    }
+    async fn collect_expired(&self, now: Timestamp) -> Result<u64, StoreError> {
+        self.check()?;
+        self.inner.collect_expired(now).await
+    }
+}
+
+/// `/login?name=` sets the owner, `/whoami` shows it, `/end-others` logs out everywhere else.
+fn revocable_router(revocations: Arc<Breakable>, clock: Arc<ManualClock>) -> Router {
+    let store = CookieStore::sealed(KeyRing::new(master(7))).revocable(revocations);
+    Router::new()
+        .route(
+            "/login",
+            get(|mut s: Session<Acct>, Query(p): Query<Params>| async move {
+                s.user = p.name;
+                "logged in"
+            }),
+        )
+        .route("/whoami", get(|s: Session<Acct>| async move { format!("{:?}", s.user) }))
+        .route(
+            "/end-others",
+            get(|s: Session<Acct>| async move {
+                let Some(user) = s.user.clone() else { return "anonymous".to_owned() };
+                s.sessions().end_others(&user).await.map_or_else(|e| e.to_string(), |n| format!("ended {n}"))
+            }),
+        )
+        .layer(SessionLayer::<Acct>::new(store).secure(false).clock(clock))
+}
+
+#[tokio::test]
+async fn a_failing_revocation_store_fails_the_owners_requests_and_spares_the_others() {
+    let (revocations, clock) = (Arc::new(Breakable::default()), Arc::new(ManualClock::starting_now()));
+    let app = revocable_router(revocations.clone(), clock);
+    let mut ann = Client::new(app.clone());
+    let mut anonymous = Client::new(app);
+    assert_eq!(ann.get("/login?name=ann").await.body, "logged in");
+    assert_eq!(anonymous.get("/login").await.body, "logged in");
+    assert_eq!(anonymous.get("/whoami").await.body, "None");
+
+    revocations.broken.store(true, Ordering::SeqCst);
+    // Whether ann's sessions were ended cannot be known: her request fails, closed.
+    let r = ann.get("/whoami").await;
+    assert!(r.status.is_server_error(), "{}: {}", r.status, r.body);
+    assert!(!r.body.contains("ann"), "{}", r.body);
+    // A session without an owner needs no look-up.
+    assert_eq!(anonymous.get("/whoami").await.body, "None");
+
+    revocations.broken.store(false, Ordering::SeqCst);
+    assert_eq!(ann.get("/whoami").await.body, "Some(\"ann\")", "served again once the store answers");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logging_out_everywhere_else_from_two_sessions_at_once_leaves_one() {
+    let (revocations, clock) = (Arc::new(Breakable::default()), Arc::new(ManualClock::starting_now()));
+    let app = revocable_router(revocations, clock.clone());
+    let mut first = Client::new(app.clone());
+    let mut second = Client::new(app);
+    assert_eq!(first.get("/login?name=ann").await.body, "logged in");
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(second.get("/login?name=ann").await.body, "logged in");
+    clock.advance(Duration::from_secs(1));
+    // Both at once: each either writes the owner's record (creating it, or over the other's)
+    // or was already refused by the other's when it opened.
+    let (a, b) = tokio::join!(first.get("/end-others"), second.get("/end-others"));
+    for reply in [&a, &b] {
+        assert!(["ended 0", "anonymous"].contains(&reply.body.as_str()), "{}: {}", reply.status, reply.body);
+    }
+    clock.advance(Duration::from_secs(1));
+    let still: Vec<String> = [first.get("/whoami").await.body, second.get("/whoami").await.body].into();
+    let logged_in = still.iter().filter(|who| who.as_str() == "Some(\"ann\")").count();
+    assert_eq!(logged_in, 1, "the last one to log out everywhere else stays, the other does not: {still:?}");
 }

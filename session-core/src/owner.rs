@@ -119,8 +119,14 @@ impl<K: OwnerKey + ?Sized> OwnerKey for &K {
 /// The hash starts with a text, where a session key's starts with the length of its namespace
 /// as eight bytes (the first a zero byte): no index key can equal a session's key.
 pub(crate) fn index_key(namespace: &str, owner: &[u8]) -> StoreKey {
+    owner_record_key(b"session-kit owner index", namespace, owner)
+}
+
+/// The key of a record of the owner whose key is `owner`, among sessions of type `namespace`,
+/// for the use `label` names: distinct labels give distinct keys for one owner.
+fn owner_record_key(label: &[u8], namespace: &str, owner: &[u8]) -> StoreKey {
     let mut hasher = Sha256::new();
-    hasher.update(b"session-kit owner index");
+    hasher.update(label);
     hasher.update((namespace.len() as u64).to_be_bytes());
     hasher.update(namespace.as_bytes());
     hasher.update(owner);
@@ -182,12 +188,7 @@ async fn put_entry(
 /// hashed like [`index_key`] under another label, so it is neither an index nor a session.
 #[cfg(feature = "cookie")]
 pub(crate) fn not_before_key(namespace: &str, owner: &[u8]) -> StoreKey {
-    let mut hasher = Sha256::new();
-    hasher.update(b"session-kit owner not-before");
-    hasher.update((namespace.len() as u64).to_be_bytes());
-    hasher.update(namespace.as_bytes());
-    hasher.update(owner);
-    StoreKey::from_digest(&hasher.finalize())
+    owner_record_key(b"session-kit owner not-before", namespace, owner)
 }
 
 /// The entry of a "not before" record.
@@ -622,6 +623,25 @@ mod tests {
         }
         assert_eq!(NotBefore::from_bytes(&[1, 2, 3]), None);
         assert_ne!(not_before_key("app", b"ann"), index_key("app", b"ann"));
+    }
+
+    /// A "not before" record that does not parse (written by hand, or by a later release)
+    /// refuses nothing and is reported, rather than failing or logging everyone out.
+    #[cfg(all(feature = "cookie", feature = "memory"))]
+    #[tokio::test]
+    async fn an_unreadable_not_before_refuses_nothing_and_warns() {
+        use crate::test_support::{count_warnings, NOW};
+        let store = crate::MemoryStore::new();
+        let garbage = Record {
+            meta: Meta::new(NOW),
+            entries: vec![(NOT_BEFORE.to_owned(), Entry { value: vec![1, 2, 3], expires_at: None })],
+        };
+        store.create(&not_before_key("app", b"ann"), &garbage, NOW).await.unwrap();
+        let (warnings, _guard) = count_warnings();
+        let created = Timestamp::from_millis(1);
+        assert!(!is_revoked(&store, "app", b"ann", created, NOW).await.unwrap());
+        assert_eq!(warnings.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert!(!is_revoked(&store, "app", b"bob", created, NOW).await.unwrap(), "no record: nothing refused");
     }
 
     #[test]
