@@ -161,10 +161,9 @@ pub(crate) struct Loaded {
 }
 
 impl Loaded {
-    /// What the record holds under `key`; `hint` is where to look first, moved past what is found.
-    fn stored(&self, key: &str, hint: &mut usize) -> Stored<'_> {
-        let Some(at) = position(&self.record.entries, key, *hint) else { return Stored::Absent };
-        *hint = at + 1;
+    /// What the record holds under `key`, found by `finder` (made on this record's entries).
+    fn stored<'a>(&'a self, key: &str, finder: &mut EntryFinder<'a>) -> Stored<'a> {
+        let Some(at) = finder.find(key) else { return Stored::Absent };
         let entry = &self.record.entries[at].1;
         if entry.is_expired(self.at) {
             Stored::Expired
@@ -174,13 +173,61 @@ impl Loaded {
     }
 }
 
-/// Where `key` is in `entries`, looking at `hint` first: records are written in field order, so
-/// one field's entry usually follows the previous one's.
-fn position(entries: &[(String, Entry)], key: &str, hint: usize) -> Option<usize> {
-    if entries.get(hint).is_some_and(|(k, _)| k == key) {
-        return Some(hint);
+/// Finds entries by key, for looking up every field of a session in field order.
+///
+/// Records are mostly written in field order, so one field's entry usually follows the
+/// previous one's: that place is tried first. Where it misses (a store that lists its entries
+/// in another order, as a Redis hash does), a record of more than [`SCAN_LIMIT`] entries is
+/// indexed once by a hash of each key, sorted, so that reading N fields costs about N log N
+/// integer comparisons rather than N² string comparisons (at 50 fields, 6,000 instructions
+/// against 40,000 for sorting the keys themselves).
+struct EntryFinder<'a> {
+    entries: &'a [(String, Entry)],
+    next: usize,
+    /// (hash of the key, index), sorted.
+    index: Option<Vec<(u64, usize)>>,
+}
+
+/// Up to this many entries a scan costs less than building the index.
+const SCAN_LIMIT: usize = 8;
+
+impl<'a> EntryFinder<'a> {
+    fn new(entries: &'a [(String, Entry)]) -> Self {
+        Self { entries, next: 0, index: None }
     }
-    entries.iter().position(|(k, _)| k == key)
+
+    /// Where `key` is in the entries.
+    fn find(&mut self, key: &str) -> Option<usize> {
+        let entries = self.entries;
+        let at = if entries.get(self.next).is_some_and(|(k, _)| k == key) {
+            self.next
+        } else if entries.len() <= SCAN_LIMIT {
+            entries.iter().position(|(k, _)| k == key)?
+        } else {
+            let index = self.index.get_or_insert_with(|| {
+                let mut index: Vec<(u64, usize)> =
+                    entries.iter().enumerate().map(|(at, (k, _))| (key_hash(k), at)).collect();
+                index.sort_unstable();
+                index
+            });
+            let hash = key_hash(key);
+            let first = index.partition_point(|&(h, _)| h < hash);
+            // Keys whose hashes collide sit side by side: compare each.
+            index[first..]
+                .iter()
+                .take_while(|&&(h, _)| h == hash)
+                .map(|&(_, at)| at)
+                .find(|&at| entries[at].0 == key)?
+        };
+        self.next = at + 1;
+        Some(at)
+    }
+}
+
+/// FNV-1a of `key`: a few instructions per byte for keys of a few bytes, and collisions are
+/// only slower (the keys are compared), never wrong.
+fn key_hash(key: &str) -> u64 {
+    key.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
 }
 
 /// The entries one request adds, replaces and removes.
@@ -313,10 +360,9 @@ impl<T: SessionData> SessionState<T> {
         }
         let mut data = T::fresh();
         let mut removes = false;
-        let mut hint = 0;
+        let mut finder = EntryFinder::new(&record.entries);
         for (index, spec) in T::FIELDS.iter().enumerate() {
-            let Some(at) = position(&record.entries, spec.key, hint) else { continue };
-            hint = at + 1;
+            let Some(at) = finder.find(spec.key) else { continue };
             let entry = &record.entries[at].1;
             if entry.is_expired(now) {
                 removes = true;
@@ -502,9 +548,12 @@ impl<T: SessionData> SessionState<T> {
         // One buffer for every field's encoding; room for the usual small field up front.
         let mut current = if self.mutated { Vec::with_capacity(64) } else { Vec::new() };
         let mut scratch = Scratch { data: None, bytes: Vec::new() };
-        let mut hint = 0;
+        let mut finder = loaded.map(|l| EntryFinder::new(&l.record.entries));
         for (index, spec) in T::FIELDS.iter().enumerate() {
-            let stored = loaded.map_or(Stored::Absent, |l| l.stored(spec.key, &mut hint));
+            let stored = match (loaded, finder.as_mut()) {
+                (Some(l), Some(finder)) => l.stored(spec.key, finder),
+                _ => Stored::Absent,
+            };
             let present = matches!(stored, Stored::Live(_));
             // Never borrowed mutably, nothing changed: no field is encoded.
             let changed = self.mutated && {
@@ -565,5 +614,40 @@ impl<T: SessionData> SessionState<T> {
         }
         scratch.bytes.clear();
         self.encoder.encode_field(data, index, &mut scratch.bytes).is_err() || scratch.bytes != current
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entries(keys: &[&str]) -> Vec<(String, Entry)> {
+        keys.iter().map(|k| ((*k).to_owned(), Entry { value: k.as_bytes().to_vec(), expires_at: None })).collect()
+    }
+
+    #[test]
+    fn the_finder_finds_every_key_in_any_order_and_no_other() {
+        let keys: Vec<String> = (0..40).map(|i| format!("f{i}")).collect();
+        for len in [3, SCAN_LIMIT, SCAN_LIMIT + 1, 40] {
+            let wanted: Vec<&str> = keys[..len].iter().map(String::as_str).collect();
+            // Stored in field order, reversed, and shuffled by a fixed stride; every other one missing.
+            let orders: [Vec<&str>; 3] = [
+                wanted.clone(),
+                wanted.iter().rev().copied().collect(),
+                (0..len).map(|i| wanted[(i * 7) % len]).collect(),
+            ];
+            for order in orders {
+                let mut stored = order.clone();
+                stored.dedup();
+                let stored: Vec<&str> = stored.into_iter().filter(|k| k.len() % 2 == 0 || *k == "f1").collect();
+                let stored = entries(&stored);
+                let mut finder = EntryFinder::new(&stored);
+                for key in wanted.iter().chain(["absent", "f1000"].iter()) {
+                    let found = finder.find(key).map(|at| stored[at].0.as_str());
+                    let expected = stored.iter().find(|(k, _)| k == key).map(|(k, _)| k.as_str());
+                    assert_eq!(found, expected, "{key} among {len}");
+                }
+            }
+        }
     }
 }

@@ -5,7 +5,9 @@
 //! `ts-memory`, `kit-sealed`, `kit-signed`, `jar` (the
 //! 5-field profile of the request rows: `write` bumps one field), and `kit-memory-wide5`,
 //! `ts-memory-wide5`, `kit-memory-wide50`, `ts-memory-wide50` (the wide sessions: `write` is
-//! `/write-one`).
+//! `/write-one`); with the `redis` feature also `kit-redis-wide5`, `ts-redis-wide5`,
+//! `kit-redis-wide50`, `ts-redis-wide50` on the server at `$REDIS_URL` (what the client
+//! side of a Redis request costs; the keys are left to their TTL).
 //!
 //! The session is seeded and warmed up first; the measured requests all run inside
 //! [`measured_requests`], so `valgrind --tool=callgrind --collect-atstart=no
@@ -26,7 +28,8 @@ const WARM_UP: u64 = 50;
 
 const USAGE: &str =
     "usage: hotloop <bare|kit-memory|kit-memory-owned|ts-memory|kit-sealed|kit-signed|jar|kit-memory-wide5|\
-                     ts-memory-wide5|kit-memory-wide50|ts-memory-wide50> <read|write> <requests>";
+                     ts-memory-wide5|kit-memory-wide50|ts-memory-wide50|kit-redis-wide5|ts-redis-wide5|\
+                     kit-redis-wide50|ts-redis-wide50> <read|write> <requests>";
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -34,6 +37,7 @@ fn main() {
         fail(USAGE);
     };
     // (router, expected body of `/read` after `/seed`, path of a write)
+    let rt = runtime();
     let (router, expected, write) = match contender.as_str() {
         "bare" => (bare_router(), session_kit_bench::expected_read_body(), "/write"),
         "kit-memory" => (kit_memory_router(), session_kit_bench::expected_read_body(), "/write"),
@@ -58,6 +62,14 @@ fn main() {
             wide::expected_read_body::<Wide50>(),
             "/write-one",
         ),
+        #[cfg(feature = "redis")]
+        "kit-redis-wide5" => (kit_redis::<Wide5>(&rt), wide::expected_read_body::<Wide5>(), "/write-one"),
+        #[cfg(feature = "redis")]
+        "ts-redis-wide5" => (ts_redis::<PeerWide5>(&rt), wide::expected_read_body::<Wide5>(), "/write-one"),
+        #[cfg(feature = "redis")]
+        "kit-redis-wide50" => (kit_redis::<Wide50>(&rt), wide::expected_read_body::<Wide50>(), "/write-one"),
+        #[cfg(feature = "redis")]
+        "ts-redis-wide50" => (ts_redis::<PeerWide50>(&rt), wide::expected_read_body::<Wide50>(), "/write-one"),
         _ => fail(USAGE),
     };
     let path = match kind.as_str() {
@@ -66,7 +78,6 @@ fn main() {
         _ => fail(USAGE),
     };
     let Ok(count) = count.parse::<u64>() else { fail(USAGE) };
-    let rt = runtime();
     let mut client = Client::new(router);
     rt.block_on(async {
         client.seed_expecting(&expected).await;
@@ -85,6 +96,25 @@ fn measured_requests(rt: &Runtime, client: &mut Client, path: &'static str, coun
             check(std::hint::black_box(client.get(path).await).0);
         }
     });
+}
+
+/// session-kit's wide routes for `T` on its Redis store, under a prefix of this run's own.
+#[cfg(feature = "redis")]
+fn kit_redis<T: wide::Wide + session_kit::SessionData>(rt: &Runtime) -> axum::Router {
+    let prefix = session_kit_bench::redis_prefix();
+    match rt.block_on(session_kit_bench::kit_redis_store(&prefix)) {
+        Ok(store) => wide::kit_router::<T>(store),
+        Err(e) => fail(&format!("redis: {e}")),
+    }
+}
+
+/// tower-sessions' wide routes for `P` on tower-sessions-redis-store.
+#[cfg(feature = "redis")]
+fn ts_redis<P: wide::Wide + serde::Serialize + serde::de::DeserializeOwned>(rt: &Runtime) -> axum::Router {
+    match rt.block_on(session_kit_bench::ts_redis_store()) {
+        Ok(store) => wide::ts_router::<P, _>(store),
+        Err(e) => fail(&format!("redis: {e}")),
+    }
 }
 
 fn check(status: axum::http::StatusCode) {
