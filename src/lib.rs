@@ -257,7 +257,7 @@ pub use session_core::store::{MysqlStore, MysqlStoreBuilder};
 pub use session_core::store::{PostgresStore, PostgresStoreBuilder};
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-pub use session_core::store::{RedisStore, RedisStoreBuilder};
+pub use session_core::store::{RedisLayout, RedisStore, RedisStoreBuilder};
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use session_core::store::{SqliteStore, SqliteStoreBuilder};

@@ -96,3 +96,76 @@ async fn counting_skips_keys_that_are_no_live_session() {
     redis::cmd("SET").arg(format!("{prefix}not-a-session")).arg("x").query_async::<()>(&mut conn).await.unwrap();
     assert_eq!(store.count_live(now).await.unwrap(), 1);
 }
+
+// The same checks on sessions created in the layout of 0.2 (one hash field per session field).
+session_core::store_conformance!(redis_single_per_field, async {
+    let url = url();
+    let prefix = format!("session-kit-test:{:016x}:", rand::random::<u64>());
+    let store = session_core::store::RedisStore::builder(url.clone())
+        .prefix(prefix.clone())
+        .layout(session_core::store::RedisLayout::PerField)
+        .connect()
+        .await
+        .unwrap_or_else(|e| panic!("cannot reach Redis at SESSION_KIT_REDIS_URL={url}: {e}"));
+    (store, Cleanup { url, prefix })
+});
+
+/// A store of either layout reads and changes sessions the other created, so instances with
+/// different layouts (a rolling upgrade) share one Redis; a removal leaves a marker only for an
+/// entry packed at creation, so a record whose keys come and go (an owner's index) does not
+/// grow with every key it ever had.
+#[tokio::test]
+async fn either_layout_reads_and_changes_sessions_of_the_other() {
+    use session_core::store::RedisLayout;
+    use session_core::{Applied, Change, Entry, Meta, Record, Store, StoreKey, Timestamp};
+
+    let url = url();
+    let prefix = format!("session-kit-test:{:016x}:", rand::random::<u64>());
+    let _cleanup = Cleanup { url: url.clone(), prefix: prefix.clone() };
+    let connect = |layout| {
+        let builder = session_core::store::RedisStore::builder(url.clone()).prefix(prefix.clone()).layout(layout);
+        async move { builder.connect().await.unwrap_or_else(|e| panic!("cannot reach Redis: {e}")) }
+    };
+    let packed = connect(RedisLayout::Packed).await;
+    let per_field = connect(RedisLayout::PerField).await;
+    let mut raw = redis::Client::open(url.as_str()).unwrap().get_multiplexed_async_connection().await.unwrap();
+
+    let now = Timestamp::from_millis(1_700_000_000_000);
+    let entry = |v: &[u8]| Entry { value: v.to_vec(), expires_at: None };
+    let mut record = Record::new(Meta::new(now));
+    record.entries = vec![("user".into(), entry(b"ada")), ("otp".into(), entry(b"123")), ("theme".into(), entry(b"x"))];
+    let change = Change {
+        set: vec![("user".into(), entry(b"bob")), ("lang".into(), entry(b"fr"))],
+        remove: vec!["otp".into(), "never-stored".into()],
+        meta: None,
+    };
+    let mut expected = record.clone();
+    expected.apply(&change);
+
+    for (creator, changer) in
+        [(&packed, &per_field), (&per_field, &packed), (&packed, &packed), (&per_field, &per_field)]
+    {
+        let key = StoreKey::parse(&format!("{:032x}", rand::random::<u128>())).unwrap();
+        let hash = format!("{prefix}{}", key.as_str());
+        creator.create(&key, &record, now).await.unwrap();
+        assert_eq!(changer.apply(&key, &change, now).await.unwrap(), Applied::Done);
+        for reader in [&packed, &per_field] {
+            let mut loaded = reader.load(&key, now).await.unwrap().expect("the session is live");
+            loaded.entries.sort_by(|a, b| a.0.cmp(&b.0));
+            let mut want = expected.clone();
+            want.entries.sort_by(|a, b| a.0.cmp(&b.0));
+            assert_eq!(loaded, want, "created {creator:?}, changed {changer:?}, read {reader:?}");
+        }
+        let fields: Vec<String> = redis::cmd("HKEYS").arg(&hash).query_async(&mut raw).await.unwrap();
+        let created_packed = std::ptr::eq(creator, &packed);
+        // `otp` was packed: its removal is a marker; without `d` it is simply gone.
+        assert_eq!(fields.contains(&"e:otp".to_owned()), created_packed, "{fields:?}");
+        assert!(!fields.contains(&"e:never-stored".to_owned()), "{fields:?}");
+
+        // Set again after its removal, the packed entry is back.
+        let again = Change { set: vec![("otp".into(), entry(b"456"))], ..Change::default() };
+        changer.apply(&key, &again, now).await.unwrap();
+        let loaded = creator.load(&key, now).await.unwrap().unwrap();
+        assert_eq!(loaded.get("otp"), Some(&entry(b"456")));
+    }
+}

@@ -53,7 +53,7 @@ pub use sql::WriteConflict;
 #[cfg(feature = "redis")]
 mod redis;
 #[cfg(feature = "redis")]
-pub use self::redis::{RedisStore, RedisStoreBuilder};
+pub use self::redis::{RedisLayout, RedisStore, RedisStoreBuilder};
 
 #[cfg(feature = "memcached")]
 mod memcached;

@@ -3,6 +3,12 @@
 -- then field/value pairs to set. Removals go first, so a field both removed and set ends set.
 -- Returns 1 when applied, 0 when there is no live record (nothing written).
 --
+-- A packed record keeps the entries it was created with in `d`, which is never rewritten: an
+-- entry removed from it is marked by an empty `e:` field instead of deleted. Whether `d` holds
+-- the key is told by finding the key's bytes in it (postcard writes keys verbatim): a false
+-- match (the bytes inside a value) only leaves a marker for a key that has no entry, which
+-- readers skip; a missed one cannot happen.
+--
 -- Kept lean, as it runs on every changed request: one read of the liveness fields, the
 -- writes, and the TTL only when the deadline moved (the client computes it from the new
 -- deadline and its own clock, as `create` does).
@@ -21,7 +27,21 @@ local function each_slice(cmd, from, to)
     from = j + 1
   end
 end
-if n > 0 then each_slice('HDEL', 4, 3 + n) end
+if n > 0 then
+  local packed = redis.call('HGET', key, 'd')
+  if packed then
+    for i = 4, 3 + n do
+      local field = ARGV[i]
+      if string.sub(field, 1, 2) == 'e:' and string.find(packed, string.sub(field, 3), 1, true) then
+        redis.call('HSET', key, field, '')
+      else
+        redis.call('HDEL', key, field)
+      end
+    end
+  else
+    each_slice('HDEL', 4, 3 + n)
+  end
+end
 if last > 3 + n then each_slice('HSET', 4 + n, last) end
 local ttl = ARGV[3]
 if ttl == 'p' then

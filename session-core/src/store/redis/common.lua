@@ -2,7 +2,8 @@
 -- request's path and carry only what they need.
 --
 -- Hash fields: `m` metadata, `x` deadline (Unix ms, absent without one), `w` id of the call
--- that created the hash, `e:<key>` entries; a tombstone (a hash moved away by a cluster
+-- that created the hash, `d` the entries of a packed record as created, `e:<key>` entries
+-- (overriding `d`'s; empty: removed); a tombstone (a hash moved away by a cluster
 -- rename) has only `t`.
 
 -- Whether `key` holds a live session at the caller's clock `now` (a tombstone is not one).

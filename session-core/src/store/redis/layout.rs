@@ -3,9 +3,16 @@
 //!
 //! Fields: `m` the [`Meta`] (postcard); `x` the deadline in Unix milliseconds as decimal text,
 //! absent without one (the scripts read it to tell live from expired); `w` the id of the call
-//! that created the hash; `e:{entry key}` one [`Entry`] (postcard) per field. A tombstone (a
-//! hash a cluster rename moved away) has only `t`. This is the layout session-kit 0.1 and 0.2
-//! wrote; it is unchanged, so stored sessions keep working across upgrades and rolling deploys.
+//! that created the hash; then the entries, in one of two layouts (see [`RedisLayout`]):
+//! - packed (0.3's default): `d` holds every entry the session was created with, as one
+//!   postcard list of (key, [`Entry`]) pairs, written once by `create` and never rewritten;
+//!   changes after that go to `e:{entry key}` fields, which override `d`'s entry of that key,
+//!   an empty `e:` field meaning "removed" (a field cannot be taken out of `d` in place);
+//! - per field (0.1 and 0.2, and 0.3 with [`RedisLayout::PerField`]): no `d`, one
+//!   `e:{entry key}` field per entry.
+//!
+//! One reader reads both, so a store of either layout reads and changes sessions of the other.
+//! A tombstone (a hash a cluster rename moved away) has only `t`.
 
 use redis::Value;
 use serde::Serialize;
@@ -20,8 +27,29 @@ pub(super) const META: &str = "m";
 pub(super) const EXPIRES: &str = "x";
 /// Hash field of a tombstone (written by `release.lua`).
 pub(super) const TOMBSTONE: &str = "t";
-/// Prefix of entry fields, so entry keys never clash with `m`, `x`, `w` and `t`.
+/// Hash field of the entries a packed record was created with.
+const PACKED: &str = "d";
+/// Prefix of entry fields, so entry keys never clash with `m`, `x`, `w`, `d` and `t`.
 const ENTRY: &str = "e:";
+
+/// How a [`RedisStore`](super::RedisStore) lays out the fields of the sessions it creates;
+/// set with [`RedisStoreBuilder::layout`](super::RedisStoreBuilder::layout).
+///
+/// Every layout is read and changed alike by session-kit 0.3 and later; only what `create`
+/// writes differs. A change always writes just the fields it changes, whatever the layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum RedisLayout {
+    /// The fields a session is created with go into one hash field, and each later change into
+    /// a field of its own: a load reads a handful of hash fields however many fields the
+    /// session has (a 50-field session: 5 reply elements where one field each gives 101).
+    #[default]
+    Packed,
+    /// One hash field per session field, the layout of session-kit 0.1 and 0.2, which read no
+    /// other: for the first step of a rolling upgrade from 0.2, while instances of 0.2 still
+    /// serve requests (they would see the fields of a packed session as empty).
+    PerField,
+}
 
 /// Deadlines further out than this get no native TTL (Redis refuses absurdly large expiry
 /// times); the record still expires at its deadline for `load`.
@@ -74,6 +102,27 @@ pub(super) fn meta_fields(
     Ok(())
 }
 
+/// The field/value pairs of a new hash holding `record` (all but `w`, which `create.lua`
+/// adds): a new record has no `x` to remove, as the script deletes the old hash first.
+pub(super) fn record_fields(record: &Record, layout: RedisLayout) -> Result<Vec<Vec<u8>>, StoreError> {
+    let mut pairs = Vec::with_capacity(6 + 2 * record.entries.len());
+    meta_fields(&record.meta, &mut pairs, &mut Vec::new())?;
+    match layout {
+        // A record without entries needs no `d`: the empty list and no list read alike.
+        RedisLayout::Packed if !record.entries.is_empty() => {
+            pairs.push(PACKED.into());
+            pairs.push(encode(&record.entries)?);
+        }
+        _ => {
+            for (k, entry) in &record.entries {
+                pairs.push(entry_field(k));
+                pairs.push(encode(entry)?);
+            }
+        }
+    }
+    Ok(pairs)
+}
+
 /// The hash field of the entry `key`.
 pub(super) fn entry_field(key: &str) -> Vec<u8> {
     let mut field = Vec::with_capacity(ENTRY.len() + key.len());
@@ -120,23 +169,45 @@ pub(super) fn decode_reply(reply: &Value) -> Result<Option<Record>, &'static str
     decode_pairs(&pairs)
 }
 
-/// A session from its hash's field/value pairs.
+/// A session from its hash's field/value pairs, in any order: the entries of `d` first, then
+/// each `e:` field overriding (or, empty, removing) the entry of its key.
 fn decode_pairs(pairs: &[(&[u8], &[u8])]) -> Result<Option<Record>, &'static str> {
     if pairs.is_empty() {
         return Ok(None);
     }
     let mut meta = None;
     let mut tombstone = false;
-    let mut entries = Vec::with_capacity(pairs.len().saturating_sub(2));
+    let mut packed: Option<Vec<(String, Entry)>> = None;
+    let mut fields = Vec::with_capacity(pairs.len());
     for &(field, value) in pairs {
         if let Some(key) = field.strip_prefix(ENTRY.as_bytes()) {
-            let key = std::str::from_utf8(key).map_err(|_| "entry key is not UTF-8")?;
-            let entry: Entry = decode_exact(value).ok_or("undecodable entry")?;
-            entries.push((key.to_owned(), entry));
+            fields.push((key, value));
         } else if field == META.as_bytes() {
             meta = Some(decode_exact::<Meta>(value).ok_or("undecodable metadata")?);
+        } else if field == PACKED.as_bytes() {
+            packed = Some(decode_exact(value).ok_or("undecodable packed entries")?);
         } else if field == TOMBSTONE.as_bytes() {
             tombstone = true;
+        }
+    }
+    let has_packed = packed.is_some();
+    let mut entries = packed.unwrap_or_default();
+    entries.reserve(fields.len());
+    for (key, value) in fields {
+        let key = std::str::from_utf8(key).map_err(|_| "entry key is not UTF-8")?;
+        // Without `d`, every key is new (hash fields are unique): no search.
+        let at = if has_packed { entries.iter().position(|(k, _)| k == key) } else { None };
+        if value.is_empty() {
+            // Removed from `d`; a removal marker with nothing under its key is no entry.
+            if let Some(at) = at {
+                entries.remove(at);
+            }
+            continue;
+        }
+        let entry: Entry = decode_exact(value).ok_or("undecodable entry")?;
+        match at {
+            Some(at) => entries[at].1 = entry,
+            None => entries.push((key.to_owned(), entry)),
         }
     }
     match meta {
@@ -211,6 +282,62 @@ mod tests {
         items.push(bulk(b"\x00\x00"));
         assert_eq!(decode_reply(&Value::Array(items)), Err("entry key is not UTF-8"));
         assert_eq!(decode_reply(&Value::Int(3)), Err("not a hash"));
+    }
+
+    fn array(pairs: &[Vec<u8>]) -> Value {
+        Value::Array(pairs.iter().map(|b| bulk(b)).collect())
+    }
+
+    #[test]
+    fn both_layouts_write_what_the_reader_reads_back() {
+        let record = sample();
+        for layout in [RedisLayout::Packed, RedisLayout::PerField] {
+            let pairs = record_fields(&record, layout).unwrap();
+            let packed = pairs.iter().any(|f| f == PACKED.as_bytes());
+            assert_eq!(packed, layout == RedisLayout::Packed);
+            assert_eq!(decode_reply(&array(&pairs)), Ok(Some(record.clone())), "{layout:?}");
+        }
+        // No entries, no `d`: the record reads back all the same.
+        let empty = Record::new(sample().meta);
+        let pairs = record_fields(&empty, RedisLayout::Packed).unwrap();
+        assert!(!pairs.iter().any(|f| f == PACKED.as_bytes()));
+        assert_eq!(decode_reply(&array(&pairs)), Ok(Some(empty)));
+    }
+
+    #[test]
+    fn entry_fields_override_the_packed_ones_and_an_empty_one_removes_its_key() {
+        let record = sample();
+        let mut pairs = record_fields(&record, RedisLayout::Packed).unwrap();
+        let new_user = Entry { value: b"bob".to_vec(), expires_at: None };
+        let added = Entry { value: b"dark".to_vec(), expires_at: None };
+        // Put the overrides first too: Redis lists a hash's fields in its own order.
+        let mut overrides = vec![
+            entry_field("user"),
+            encode(&new_user).unwrap(),
+            entry_field("otp"),
+            Vec::new(),
+            entry_field("theme"),
+            encode(&added).unwrap(),
+            // A marker for a key `d` never had (the script's key search matched a value).
+            entry_field("ghost"),
+            Vec::new(),
+        ];
+        overrides.append(&mut pairs);
+        let mut expected = record.clone();
+        expected.entries = vec![("user".to_owned(), new_user), ("theme".to_owned(), added)];
+        assert_eq!(decode_reply(&array(&overrides)), Ok(Some(expected)));
+
+        // Without `d`, a marker is skipped and every other field is an entry.
+        let mut per_field = record_fields(&record, RedisLayout::PerField).unwrap();
+        per_field.extend([entry_field("ghost"), Vec::new()]);
+        assert_eq!(decode_reply(&array(&per_field)), Ok(Some(record)));
+    }
+
+    #[test]
+    fn damaged_packed_entries_are_named() {
+        let mut pairs = record_fields(&sample(), RedisLayout::PerField).unwrap();
+        pairs.extend([PACKED.as_bytes().to_vec(), vec![0xff, 0xff]]);
+        assert_eq!(decode_reply(&array(&pairs)), Err("undecodable packed entries"));
     }
 
     #[test]
