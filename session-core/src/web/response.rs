@@ -58,7 +58,9 @@ pub(crate) fn write(
 
 /// Whether `value` is a header value every framework accepts: no control characters but tab.
 fn is_header_value(value: &str) -> bool {
-    value.bytes().all(|b| b == b'\t' || (b' ' <= b && b != 0x7f))
+    // Without an early exit the compiler checks whole vectors of bytes at a time: a few
+    // instructions for a Set-Cookie value of hundreds of bytes instead of several per byte.
+    value.bytes().fold(true, |ok, b| ok & ((b == b'\t') | ((b >= b' ') & (b != 0x7f))))
 }
 
 /// Adds `name` (a lowercase header name) to `Vary`, unless it or `*` is there already.

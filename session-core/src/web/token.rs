@@ -63,7 +63,9 @@ fn cookie_value(request: &impl RequestHead, name: &str) -> Option<String> {
 /// A header value as text, if it is visible ASCII (and tabs): what `http`'s
 /// `HeaderValue::to_str` accepts, so every framework reads the same values.
 pub(crate) fn header_text(value: &[u8]) -> Option<&str> {
-    let visible = value.iter().all(|&b| b == b'\t' || (b' '..=b'~').contains(&b));
+    // Without an early exit the check runs over whole vectors of bytes (a Cookie header often
+    // carries kilobytes of other cookies).
+    let visible = value.iter().fold(true, |ok, &b| ok & ((b == b'\t') | ((b >= b' ') & (b <= b'~'))));
     visible.then(|| std::str::from_utf8(value).ok()).flatten()
 }
 
