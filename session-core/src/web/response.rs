@@ -73,3 +73,22 @@ fn add_vary(response: &mut impl ResponseHead, name: &str) {
         response.append_header("vary", name);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::is_header_value;
+
+    #[test]
+    fn header_values_refuse_control_characters_wherever_they_are() {
+        let clean: String = (0..300).map(|i| char::from(b' ' + (i % 95) as u8)).collect();
+        assert!(is_header_value(&clean));
+        assert!(is_header_value("a\tb"));
+        for bad in ['\0', '\n', '\r', '\u{1f}', '\u{7f}'] {
+            for at in [0, 1, 31, 32, 150, 299] {
+                let mut value: Vec<char> = clean.chars().collect();
+                value[at] = bad;
+                assert!(!is_header_value(&value.into_iter().collect::<String>()), "{bad:?} at {at}");
+            }
+        }
+    }
+}

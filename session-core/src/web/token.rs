@@ -205,3 +205,24 @@ impl TokenTransform {
         decoded.map_or(ClientToken::Unreadable, ClientToken::Present)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::header_text;
+
+    #[test]
+    fn header_text_takes_visible_ascii_and_tabs_only_wherever_the_odd_byte_is() {
+        // Long enough that a vectorized check meets each byte in a different lane and tail.
+        let clean: Vec<u8> = (0..300).map(|i| b' ' + (i % 95) as u8).collect();
+        assert_eq!(header_text(&clean).map(str::len), Some(300));
+        assert_eq!(header_text(b"a\tb"), Some("a\tb"));
+        assert_eq!(header_text(b""), Some(""));
+        for bad in [0u8, b'\n', b'\r', 0x1f, 0x7f, 0x80, 0xff] {
+            for at in [0, 1, 31, 32, 150, 298, 299] {
+                let mut value = clean.clone();
+                value[at] = bad;
+                assert_eq!(header_text(&value), None, "byte {bad:#x} at {at}");
+            }
+        }
+    }
+}
