@@ -43,6 +43,8 @@ pub enum RedisLayout {
     /// The fields a session is created with go into one hash field, and each later change into
     /// a field of its own: a load reads a handful of hash fields however many fields the
     /// session has (a 50-field session: 5 reply elements where one field each gives 101).
+    /// The cost: a field changed since creation is stored twice (its packed value stays), so
+    /// a session whose every field changed takes up to twice its size in Redis until it ends.
     #[default]
     Packed,
     /// One hash field per session field, the layout of session-kit 0.1 and 0.2, which read no
