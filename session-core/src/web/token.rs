@@ -65,7 +65,7 @@ fn cookie_value(request: &impl RequestHead, name: &str) -> Option<String> {
 pub(crate) fn header_text(value: &[u8]) -> Option<&str> {
     // Without an early exit the check runs over whole vectors of bytes (a Cookie header often
     // carries kilobytes of other cookies).
-    let visible = value.iter().fold(true, |ok, &b| ok & ((b == b'\t') | ((b >= b' ') & (b <= b'~'))));
+    let visible = value.iter().fold(true, |ok, &b| ok & ((b == b'\t') | (b' '..=b'~').contains(&b)));
     visible.then(|| std::str::from_utf8(value).ok()).flatten()
 }
 
