@@ -30,8 +30,9 @@ const BASELINE: RGBColor = RGBColor(160, 160, 160);
 type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
 type Failure = Box<dyn std::error::Error>;
 
-/// Writes the chart of `panels` and `sizes` to `path`.
-pub(crate) fn draw(path: &Path, panels: &[Panel], sizes: &[SizePanel]) -> Result<(), Failure> {
+/// Writes the chart of `panels` and `sizes` to `path`; `runs` says in the title how many runs
+/// the medians come from.
+pub(crate) fn draw(path: &Path, panels: &[Panel], sizes: &[SizePanel], runs: usize) -> Result<(), Failure> {
     let columns = panels.len().max(sizes.len()).clamp(1, MAX_COLUMNS);
     let bar_rows = panels.len().div_ceil(columns);
     let size_rows = sizes.len().div_ceil(columns);
@@ -43,8 +44,13 @@ pub(crate) fn draw(path: &Path, panels: &[Panel], sizes: &[SizePanel]) -> Result
     root.fill(&WHITE)?;
 
     let (title, rest) = root.split_vertically(TITLE_HEIGHT);
+    let measured = if runs > 1 {
+        format!("median of {runs} runs' criterion medians")
+    } else {
+        "criterion median, one run".to_owned()
+    };
     title.draw(&Text::new(
-        "session-kit beside the peers: time per request (criterion median, one run; lower is better)",
+        format!("session-kit beside the peers: time per request ({measured}; lower is better)"),
         (12, 10),
         (FONT, 20).into_font().color(&INK),
     ))?;

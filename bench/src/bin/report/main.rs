@@ -2,9 +2,15 @@
 //! median, the peer's median from the same run, and the ratio (peer time / our time, above 1
 //! means session-kit is faster); and draws the chart at the top of `BENCHMARKS.md` (SVG).
 //!
-//! `report [CRITERION_DIR] [--svg PATH | --no-svg]`: the directory defaults to
+//! `report [CRITERION_DIR...] [--svg PATH | --no-svg]`: the directory defaults to
 //! `$CARGO_TARGET_DIR/criterion`, else `target/criterion`; the chart to `bench/chart.svg` in the
 //! source tree (its path is printed on stderr).
+//!
+//! Given the directories of several runs (full runs of one commit, each copied away before the
+//! next), every figure is the median over the runs of criterion's medians, and a last table
+//! gives each pair's ratio in every run: on a machine whose wall-clock figures move by tens of
+//! percent from run to run, the median of a few runs is the steadier figure and the spread
+//! says how far one run can be trusted.
 //!
 //! Besides the named rows below, every whole-request row is paired by its id
 //! (`{group}/{contender}/{kind}`, see `pairs.rs`), so groups added later show up in the
@@ -113,7 +119,7 @@ const ROWS: &[(&str, &str, &str, &str)] = &[
 const DEFAULT_SVG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/chart.svg");
 
 fn main() {
-    let mut dir = None;
+    let mut dirs = Vec::new();
     let mut svg = Some(PathBuf::from(DEFAULT_SVG));
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -124,27 +130,37 @@ fn main() {
             },
             "--no-svg" => svg = None,
             flag if flag.starts_with('-') => usage(),
-            _ if dir.is_none() => dir = Some(PathBuf::from(arg)),
-            _ => usage(),
+            _ => dirs.push(PathBuf::from(arg)),
         }
     }
-    let dir = dir.unwrap_or_else(|| {
+    if dirs.is_empty() {
         let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from);
-        target.join("criterion")
-    });
-    let mut medians = BTreeMap::new();
-    let mut written = Vec::new();
-    collect(&dir, &mut medians, &mut written);
-    if medians.is_empty() {
-        eprintln!("no criterion results under {}: run `cargo bench -p session-kit-bench` first", dir.display());
-        std::process::exit(1);
+        dirs.push(target.join("criterion"));
     }
-    // Criterion keeps the figures of earlier runs: a span much longer than one run means rows
-    // from several runs are mixed (start from an empty criterion directory for one run's figures).
-    if let (Some(first), Some(last)) = (written.iter().min(), written.iter().max()) {
-        let span = last.duration_since(*first).unwrap_or_default().as_secs();
-        eprintln!("{} medians from {}, written over {} min {} s", medians.len(), dir.display(), span / 60, span % 60);
+    let mut runs = Vec::new();
+    for dir in &dirs {
+        let mut medians = BTreeMap::new();
+        let mut written = Vec::new();
+        collect(dir, &mut medians, &mut written);
+        if medians.is_empty() {
+            eprintln!("no criterion results under {}: run `cargo bench -p session-kit-bench` first", dir.display());
+            std::process::exit(1);
+        }
+        // Criterion keeps the figures of earlier runs: a span much longer than one run means
+        // rows from several runs are mixed (start from an empty criterion directory per run).
+        if let (Some(first), Some(last)) = (written.iter().min(), written.iter().max()) {
+            let span = last.duration_since(*first).unwrap_or_default().as_secs();
+            eprintln!(
+                "{} medians from {}, written over {} min {} s",
+                medians.len(),
+                dir.display(),
+                span / 60,
+                span % 60
+            );
+        }
+        runs.push(medians);
     }
+    let medians = median_of_runs(&runs);
     let rows = pairs::request_rows(&medians);
     let mut out = named_tables(&medians);
     out.push_str(&paired_by_name(&rows));
@@ -152,6 +168,9 @@ fn main() {
     out.push_str("\n#### every measurement (median)\n\n| id | time |\n|---|---:|\n");
     for (id, ns) in &medians {
         out.push_str(&format!("| `{id}` | {} |\n", show(Some(ns))));
+    }
+    if runs.len() > 1 {
+        out.push_str(&spread_table(&runs, &medians, &rows));
     }
     #[allow(clippy::print_stdout)]
     {
@@ -161,7 +180,7 @@ fn main() {
         let (panels, sizes) = (pairs::request_panels(&rows), pairs::size_panels(&rows));
         if panels.is_empty() && sizes.is_empty() {
             eprintln!("no whole-request rows: no chart drawn");
-        } else if let Err(error) = chart::draw(&svg, &panels, &sizes) {
+        } else if let Err(error) = chart::draw(&svg, &panels, &sizes, runs.len()) {
             eprintln!("cannot draw the chart at {}: {error}", svg.display());
             std::process::exit(1);
         } else {
@@ -171,7 +190,7 @@ fn main() {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: report [CRITERION_DIR] [--svg PATH | --no-svg]");
+    eprintln!("usage: report [CRITERION_DIR...] [--svg PATH | --no-svg]");
     std::process::exit(2);
 }
 
@@ -257,6 +276,71 @@ fn growth_table(rows: &[pairs::Row]) -> String {
                 ));
             }
         }
+    }
+    out
+}
+
+/// Each benchmark's median over the runs that have it (of an even count, the mean of the
+/// middle two).
+fn median_of_runs(runs: &[BTreeMap<String, f64>]) -> BTreeMap<String, f64> {
+    let mut all: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    for run in runs {
+        for (id, ns) in run {
+            all.entry(id).or_default().push(*ns);
+        }
+    }
+    all.into_iter()
+        .map(|(id, mut values)| {
+            values.sort_by(f64::total_cmp);
+            let mid = values.len() / 2;
+            let median = if values.len() % 2 == 0 { (values[mid - 1] + values[mid]) / 2.0 } else { values[mid] };
+            (id.to_owned(), median)
+        })
+        .collect()
+}
+
+/// Every pair of the tables above (named rows, pairs by name, sizes), its ratio in each run,
+/// the median of those ratios (each taken within one run, the figure to quote), the ratio of
+/// the medians (what the tables above show), and the lowest and highest run.
+fn spread_table(runs: &[BTreeMap<String, f64>], medians: &BTreeMap<String, f64>, rows: &[pairs::Row]) -> String {
+    let mut ids: Vec<(String, String)> =
+        ROWS.iter().map(|(_, _, ours, peer)| ((*ours).to_owned(), (*peer).to_owned())).collect();
+    for (ours, peer) in pairs::pairs(rows) {
+        let pair = (ours.id.clone(), peer.id.clone());
+        if !ids.contains(&pair) {
+            ids.push(pair);
+        }
+    }
+    let mut out = format!(
+        "\n#### ratio (peer / ours) in each of the {} runs\n\n| session-kit | peer |{} median | of the medians | lowest | highest |\n|---|---|{}---:|---:|---:|\n",
+        runs.len(),
+        (1..=runs.len()).map(|i| format!(" run {i} |")).collect::<String>(),
+        "---:|".repeat(runs.len() + 1),
+    );
+    for (ours, peer) in ids {
+        let each: Vec<Option<f64>> = runs
+            .iter()
+            .map(|run| match (run.get(&ours), run.get(&peer)) {
+                (Some(a), Some(b)) if *a > 0.0 => Some(b / a),
+                _ => None,
+            })
+            .collect();
+        let mut known: Vec<f64> = each.iter().flatten().copied().collect();
+        if known.is_empty() {
+            continue;
+        }
+        known.sort_by(f64::total_cmp);
+        let mid = known.len() / 2;
+        let median = if known.len() % 2 == 0 { (known[mid - 1] + known[mid]) / 2.0 } else { known[mid] };
+        let cell = |r: Option<f64>| r.map_or_else(|| "pending".to_owned(), |r| format!("{r:.2}x"));
+        out.push_str(&format!(
+            "| `{ours}` | `{peer}` |{} {} | {} | {} | {} |\n",
+            each.iter().map(|r| format!(" {} |", cell(*r))).collect::<String>(),
+            cell(Some(median)),
+            ratio(medians.get(&ours), medians.get(&peer)),
+            cell(known.first().copied()),
+            cell(known.last().copied()),
+        ));
     }
     out
 }
