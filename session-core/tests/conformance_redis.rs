@@ -5,6 +5,8 @@
 #![cfg(all(feature = "redis", feature = "conformance"))]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test fixtures: a failed unwrap is a failed test
 
+use session_core::store::{RedisLayout, RedisStoreBuilder};
+
 /// The server's URL; a missing variable fails the test rather than skipping it.
 fn url() -> String {
     std::env::var("SESSION_KIT_REDIS_URL").unwrap_or_else(|_| {
@@ -34,29 +36,31 @@ impl Drop for Cleanup {
     }
 }
 
-session_core::store_conformance!(redis_single, async {
+/// A store under a random prefix of its own, set up by `configure`, and the cleanup of that
+/// prefix.
+async fn store_under_own_prefix(
+    configure: impl FnOnce(RedisStoreBuilder) -> RedisStoreBuilder,
+) -> (session_core::store::RedisStore, Cleanup) {
     let url = url();
     let prefix = format!("session-kit-test:{:016x}:", rand::random::<u64>());
-    let store = session_core::store::RedisStore::builder(url.clone())
-        .prefix(prefix.clone())
+    let builder = session_core::store::RedisStore::builder(url.clone()).prefix(prefix.clone());
+    let store = configure(builder)
         .connect()
         .await
         .unwrap_or_else(|e| panic!("cannot reach Redis at SESSION_KIT_REDIS_URL={url}: {e}"));
     (store, Cleanup { url, prefix })
-});
+}
+
+session_core::store_conformance!(redis_single, store_under_own_prefix(|builder| builder));
 
 // The same checks with the client-side cache on: what the cache serves must be what Redis holds.
-session_core::store_conformance!(redis_single_cached, async {
-    let url = url();
-    let prefix = format!("session-kit-test:{:016x}:", rand::random::<u64>());
-    let store = session_core::store::RedisStore::builder(url.clone())
-        .prefix(prefix.clone())
-        .client_cache(1000)
-        .connect()
-        .await
-        .unwrap_or_else(|e| panic!("cannot reach Redis at SESSION_KIT_REDIS_URL={url}: {e}"));
-    (store, Cleanup { url, prefix })
-});
+session_core::store_conformance!(redis_single_cached, store_under_own_prefix(|builder| builder.client_cache(1000)));
+
+// The same checks on sessions created in the layout of 0.2 (one hash field per session field).
+session_core::store_conformance!(
+    redis_single_per_field,
+    store_under_own_prefix(|builder| builder.layout(RedisLayout::PerField))
+);
 
 /// Clones share the connection and so the sessions.
 #[tokio::test]
@@ -97,26 +101,12 @@ async fn counting_skips_keys_that_are_no_live_session() {
     assert_eq!(store.count_live(now).await.unwrap(), 1);
 }
 
-// The same checks on sessions created in the layout of 0.2 (one hash field per session field).
-session_core::store_conformance!(redis_single_per_field, async {
-    let url = url();
-    let prefix = format!("session-kit-test:{:016x}:", rand::random::<u64>());
-    let store = session_core::store::RedisStore::builder(url.clone())
-        .prefix(prefix.clone())
-        .layout(session_core::store::RedisLayout::PerField)
-        .connect()
-        .await
-        .unwrap_or_else(|e| panic!("cannot reach Redis at SESSION_KIT_REDIS_URL={url}: {e}"));
-    (store, Cleanup { url, prefix })
-});
-
 /// A store of either layout reads and changes sessions the other created, so instances with
 /// different layouts (a rolling upgrade) share one Redis; a removal leaves a marker only for an
 /// entry packed at creation, so a record whose keys come and go (an owner's index) does not
 /// grow with every key it ever had.
 #[tokio::test]
 async fn either_layout_reads_and_changes_sessions_of_the_other() {
-    use session_core::store::RedisLayout;
     use session_core::{Applied, Change, Entry, Meta, Record, Store, StoreKey, Timestamp};
 
     let url = url();
