@@ -280,8 +280,17 @@ fn growth_table(rows: &[pairs::Row]) -> String {
     out
 }
 
-/// Each benchmark's median over the runs that have it (of an even count, the mean of the
-/// middle two).
+/// The median of sorted, non-empty `values` (of an even count, the mean of the middle two).
+fn median(values: &[f64]) -> f64 {
+    let mid = values.len() / 2;
+    if values.len() % 2 == 0 {
+        (values[mid - 1] + values[mid]) / 2.0
+    } else {
+        values[mid]
+    }
+}
+
+/// Each benchmark's median over the runs that have it.
 fn median_of_runs(runs: &[BTreeMap<String, f64>]) -> BTreeMap<String, f64> {
     let mut all: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
     for run in runs {
@@ -292,9 +301,7 @@ fn median_of_runs(runs: &[BTreeMap<String, f64>]) -> BTreeMap<String, f64> {
     all.into_iter()
         .map(|(id, mut values)| {
             values.sort_by(f64::total_cmp);
-            let mid = values.len() / 2;
-            let median = if values.len() % 2 == 0 { (values[mid - 1] + values[mid]) / 2.0 } else { values[mid] };
-            (id.to_owned(), median)
+            (id.to_owned(), median(&values))
         })
         .collect()
 }
@@ -330,13 +337,11 @@ fn spread_table(runs: &[BTreeMap<String, f64>], medians: &BTreeMap<String, f64>,
             continue;
         }
         known.sort_by(f64::total_cmp);
-        let mid = known.len() / 2;
-        let median = if known.len() % 2 == 0 { (known[mid - 1] + known[mid]) / 2.0 } else { known[mid] };
         let cell = |r: Option<f64>| r.map_or_else(|| "pending".to_owned(), |r| format!("{r:.2}x"));
         out.push_str(&format!(
             "| `{ours}` | `{peer}` |{} {} | {} | {} | {} |\n",
             each.iter().map(|r| format!(" {} |", cell(*r))).collect::<String>(),
-            cell(Some(median)),
+            cell(Some(median(&known))),
             ratio(medians.get(&ours), medians.get(&peer)),
             cell(known.first().copied()),
             cell(known.last().copied()),
