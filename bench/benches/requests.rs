@@ -67,12 +67,23 @@ fn seeded(rt: &Runtime, router: axum::Router) -> Client {
     client
 }
 
-/// Read and write on a fresh session of each router, in the same group; returns the client.
-fn pair(group: &mut BenchmarkGroup<'_, WallTime>, rt: &Runtime, name: &str, router: &axum::Router) -> Client {
-    let mut client = seeded(rt, router.clone());
-    measure(group, rt, &format!("{name}/read"), &mut client, "/read");
-    measure(group, rt, &format!("{name}/write"), &mut client, "/write");
-    client
+/// `read` then `write` on a fresh session of each named router, kind by kind: every contender's
+/// read, then every contender's write, in the order given, so the rows a ratio compares run
+/// back to back (this machine's speed drifts over minutes; measured apart, a pair's two rows
+/// could see different machines). Returns the clients, in the same order.
+fn side_by_side(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    rt: &Runtime,
+    contenders: Vec<(&str, axum::Router)>,
+) -> Vec<Client> {
+    let mut seeded: Vec<(&str, Client)> =
+        contenders.into_iter().map(|(name, router)| (name, seeded(rt, router))).collect();
+    for path in ["/read", "/write"] {
+        for (name, client) in &mut seeded {
+            measure(group, rt, &format!("{name}{path}"), client, path);
+        }
+    }
+    seeded.into_iter().map(|(_, client)| client).collect()
 }
 
 fn memory(c: &mut Criterion) {
@@ -80,18 +91,31 @@ fn memory(c: &mut Criterion) {
     let mut group = c.benchmark_group("memory");
     let mut bare = seeded(&rt, bare_router());
     measure(&mut group, &rt, "bare/read", &mut bare, "/read");
-    pair(&mut group, &rt, "session-kit", &kit_memory_router());
-    pair(&mut group, &rt, "session-kit-owned", &kit_memory_owned_router());
-    pair(&mut group, &rt, "tower-sessions", &ts_memory_router());
+    // The owner-index row beside the plain one it is compared with, the plain one beside the peer.
+    side_by_side(
+        &mut group,
+        &rt,
+        vec![
+            ("session-kit-owned", kit_memory_owned_router()),
+            ("session-kit", kit_memory_router()),
+            ("tower-sessions", ts_memory_router()),
+        ],
+    );
     group.finish();
 }
 
 fn cookie(c: &mut Criterion) {
     let rt = runtime();
     let mut group = c.benchmark_group("cookie");
-    pair(&mut group, &rt, "session-kit-sealed", &kit_sealed_router());
-    pair(&mut group, &rt, "session-kit-signed", &kit_signed_router());
-    pair(&mut group, &rt, "private-jar-json", &jar_router());
+    side_by_side(
+        &mut group,
+        &rt,
+        vec![
+            ("session-kit-signed", kit_signed_router()),
+            ("session-kit-sealed", kit_sealed_router()),
+            ("private-jar-json", jar_router()),
+        ],
+    );
     group.finish();
 }
 
@@ -102,19 +126,17 @@ fn sqlite(c: &mut Criterion) {
         Err(error) => panic!("no temporary directory: {error}"),
     };
     let mut group = c.benchmark_group("sqlite");
+    let mut contenders = Vec::new();
     #[cfg(feature = "sqlite")]
-    {
-        let router = match rt.block_on(session_kit_bench::kit_sqlite_router(&dir.path().join("kit.db"))) {
-            Ok(router) => router,
-            Err(error) => panic!("session-kit SQLite store: {error}"),
-        };
-        pair(&mut group, &rt, "session-kit", &router);
+    match rt.block_on(session_kit_bench::kit_sqlite_router(&dir.path().join("kit.db"))) {
+        Ok(router) => contenders.push(("session-kit", router)),
+        Err(error) => panic!("session-kit SQLite store: {error}"),
     }
-    let router = match rt.block_on(ts_sqlite_router(&dir.path().join("tower.db"))) {
-        Ok(router) => router,
+    match rt.block_on(ts_sqlite_router(&dir.path().join("tower.db"))) {
+        Ok(router) => contenders.push(("tower-sessions", router)),
         Err(error) => panic!("tower-sessions SQLite store: {error}"),
-    };
-    pair(&mut group, &rt, "tower-sessions", &router);
+    }
+    side_by_side(&mut group, &rt, contenders);
     group.finish();
 }
 
@@ -128,23 +150,27 @@ fn redis(c: &mut Criterion) {
     let rt = runtime();
     let prefix = redis_prefix();
     let mut group = c.benchmark_group("redis");
-    let router = match rt.block_on(kit_redis_router(&prefix)) {
-        Ok(router) => router,
-        Err(error) => panic!("session-kit Redis store: {error}"),
-    };
-    pair(&mut group, &rt, "session-kit", &router);
-    let router = match rt.block_on(kit_redis_cached_router(&prefix)) {
+    let cached = match rt.block_on(kit_redis_cached_router(&prefix)) {
         Ok(router) => router,
         Err(error) => panic!("session-kit Redis store with the client cache: {error}"),
     };
-    pair(&mut group, &rt, "session-kit-cached", &router);
-    let router = match rt.block_on(ts_redis_router()) {
+    let plain = match rt.block_on(kit_redis_router(&prefix)) {
+        Ok(router) => router,
+        Err(error) => panic!("session-kit Redis store: {error}"),
+    };
+    let peer = match rt.block_on(ts_redis_router()) {
         Ok(router) => router,
         Err(error) => panic!("tower-sessions Redis store: {error}"),
     };
-    let peer = pair(&mut group, &rt, "tower-sessions", &router);
+    let clients = side_by_side(
+        &mut group,
+        &rt,
+        vec![("session-kit-cached", cached), ("session-kit", plain), ("tower-sessions", peer)],
+    );
     group.finish();
-    if let Err(error) = redis_cleanup(&prefix, &cookie_value(&peer).into_iter().collect::<Vec<_>>()) {
+    // The peer's keys are its cookies' values; session-kit's share this run's prefix.
+    let peer_keys: Vec<String> = clients.last().and_then(cookie_value).into_iter().collect();
+    if let Err(error) = redis_cleanup(&prefix, &peer_keys) {
         eprintln!("could not remove this run's Redis keys (prefix {prefix}): {error}");
     }
 }
@@ -175,17 +201,21 @@ fn wide_groups(
             group.warm_up_time(Duration::from_millis(800)).measurement_time(Duration::from_millis(2500));
         }
         let contenders = [("session-kit", kit(fields)), ("tower-sessions", Some(peer(fields)))];
+        let mut clients = Vec::new();
         for (contender, router) in contenders {
             let Some(router) = router else { continue };
             let mut client = Client::new(router);
             rt.block_on(client.seed_expecting(&expected));
-            measure(&mut group, rt, &format!("{contender}/read"), &mut client, "/read");
-            measure(&mut group, rt, &format!("{contender}/write-one"), &mut client, "/write-one");
-            if contender != "session-kit" {
-                peers.push(client);
+            clients.push((contender, client));
+        }
+        // Kind by kind, so the two rows of a ratio run back to back (as in `side_by_side`).
+        for path in ["/read", "/write-one"] {
+            for (contender, client) in &mut clients {
+                measure(&mut group, rt, &format!("{contender}{path}"), client, path);
             }
         }
         group.finish();
+        peers.extend(clients.into_iter().filter(|(contender, _)| *contender != "session-kit").map(|(_, c)| c));
     }
     peers
 }
@@ -281,16 +311,15 @@ fn postgres(c: &mut Criterion) {
     let rt = runtime();
     let run = sql_run_name();
     let mut group = c.benchmark_group("postgres");
-    let router = match rt.block_on(kit_postgres_router(&run)) {
+    let kit = match rt.block_on(kit_postgres_router(&run)) {
         Ok(router) => router,
         Err(error) => panic!("session-kit PostgreSQL store: {error}"),
     };
-    pair(&mut group, &rt, "session-kit", &router);
-    let router = match rt.block_on(ts_postgres_router(&run)) {
+    let peer = match rt.block_on(ts_postgres_router(&run)) {
         Ok(router) => router,
         Err(error) => panic!("tower-sessions PostgreSQL store: {error}"),
     };
-    pair(&mut group, &rt, "tower-sessions", &router);
+    side_by_side(&mut group, &rt, vec![("session-kit", kit), ("tower-sessions", peer)]);
     group.finish();
     if let Err(error) = rt.block_on(postgres_cleanup(&run)) {
         eprintln!("could not drop this run's PostgreSQL tables ({run}_*): {error}");
@@ -309,16 +338,15 @@ fn mysql(c: &mut Criterion) {
     let rt = runtime();
     let run = sql_run_name();
     let mut group = c.benchmark_group("mysql");
-    let router = match rt.block_on(kit_mysql_router(&run)) {
+    let kit = match rt.block_on(kit_mysql_router(&run)) {
         Ok(router) => router,
         Err(error) => panic!("session-kit MySQL store: {error}"),
     };
-    pair(&mut group, &rt, "session-kit", &router);
-    let router = match rt.block_on(ts_mysql_router(&run)) {
+    let peer = match rt.block_on(ts_mysql_router(&run)) {
         Ok(router) => router,
         Err(error) => panic!("tower-sessions MySQL store: {error}"),
     };
-    pair(&mut group, &rt, "tower-sessions", &router);
+    side_by_side(&mut group, &rt, vec![("session-kit", kit), ("tower-sessions", peer)]);
     group.finish();
     if let Err(error) = rt.block_on(mysql_cleanup(&run)) {
         eprintln!("could not drop this run's MySQL tables ({run}_*): {error}");
@@ -362,17 +390,20 @@ fn actix(c: &mut Criterion) {
         assert_eq!(status.as_u16(), 200, "{id}: {path} stopped answering 200 during the run");
     }
 
-    /// Read and write on a fresh session of a seeded client.
-    fn pair_actix<S: ActixService>(
+    /// Read and write on a fresh session of each of two clients, kind by kind, so the rows a
+    /// ratio compares run back to back (as `side_by_side` does).
+    fn pair_actix<A: ActixService, B: ActixService>(
         group: &mut BenchmarkGroup<'_, WallTime>,
         system: &actix_web::rt::SystemRunner,
-        name: &str,
-        mut client: ActixClient<S>,
-    ) -> ActixClient<S> {
-        system.block_on(client.seed());
-        measure_actix(group, system, &format!("{name}/read"), &mut client, "/read");
-        measure_actix(group, system, &format!("{name}/write"), &mut client, "/write");
-        client
+        (kit, mut kit_client): (&str, ActixClient<A>),
+        (peer, mut peer_client): (&str, ActixClient<B>),
+    ) {
+        system.block_on(kit_client.seed());
+        system.block_on(peer_client.seed());
+        for path in ["/read", "/write"] {
+            measure_actix(group, system, &format!("{kit}{path}"), &mut kit_client, path);
+            measure_actix(group, system, &format!("{peer}{path}"), &mut peer_client, path);
+        }
     }
 
     let system = actix_web::rt::System::new();
@@ -381,9 +412,8 @@ fn actix(c: &mut Criterion) {
     system.block_on(bare.seed());
     measure_actix(&mut group, &system, "bare/read", &mut bare, "/read");
     let kit = system.block_on(actix_client(actix_kit_app(actix_kit_sealed())));
-    pair_actix(&mut group, &system, "session-kit-sealed", kit);
     let peer = system.block_on(actix_client(actix_session_app(actix_session_cookie())));
-    pair_actix(&mut group, &system, "actix-session-cookie", peer);
+    pair_actix(&mut group, &system, ("session-kit-sealed", kit), ("actix-session-cookie", peer));
     #[cfg(feature = "redis")]
     {
         use session_kit_bench::actix::{actix_kit_redis, actix_session_redis};
@@ -393,12 +423,11 @@ fn actix(c: &mut Criterion) {
             Ok(middleware) => system.block_on(actix_client(actix_kit_app(middleware))),
             Err(error) => panic!("session-kit Redis store: {error}"),
         };
-        pair_actix(&mut group, &system, "session-kit-redis", kit);
         let peer = match system.block_on(actix_session_redis(&prefix)) {
             Ok(store) => system.block_on(actix_client(actix_session_app(store))),
             Err(error) => panic!("actix-session Redis store: {error}"),
         };
-        pair_actix(&mut group, &system, "actix-session-redis", peer);
+        pair_actix(&mut group, &system, ("session-kit-redis", kit), ("actix-session-redis", peer));
         if let Err(error) = redis_cleanup(&prefix, &[]) {
             eprintln!("could not remove this run's Redis keys (prefix {prefix}): {error}");
         }

@@ -349,4 +349,18 @@ impl ResponseHead for Head<&mut HeaderMap> {
             self.0.insert(name, value);
         }
     }
+
+    // Static values are borrowed, not copied (the trait promises visible ASCII, which
+    // `from_static` takes); the names are standard ones, which parse without allocating.
+    fn append_static(&mut self, name: &'static str, value: &'static str) {
+        if let Ok(name) = HeaderName::try_from(name) {
+            self.0.append(name, HeaderValue::from_static(value));
+        }
+    }
+
+    fn insert_static(&mut self, name: &'static str, value: &'static str) {
+        if let Ok(name) = HeaderName::try_from(name) {
+            self.0.insert(name, HeaderValue::from_static(value));
+        }
+    }
 }

@@ -1,12 +1,14 @@
-//! Per-request CPU time of session-kit's memory store against tower-sessions' in interleaved
-//! rounds: `rounds [rounds] [requests per round]` (default 15 and 2000).
+//! Per-request CPU time of session-kit's memory store against tower-sessions', and of its sealed
+//! cookie against `PrivateCookieJar` + JSON, in interleaved rounds: `rounds [rounds] [requests
+//! per round]` (default 15 and 2000).
 //!
 //! For a loaded machine, where criterion's wall-clock figures move by tens of percent: every
 //! round runs every row once, in a rotating order, timing each on the thread's CPU clock (time
 //! this thread spent running, not time it waited for a core), and the medians over the rounds
 //! are printed with the ratio peer / session-kit. Rows: the 5-field session of the other
-//! benchmarks (read, write one field) and a 50-field session of about 8 KB of 150-byte strings
-//! (read every field; write one).
+//! benchmarks (read, write one field), a 50-field session of about 8 KB of 150-byte strings
+//! (read every field; write one), and the 5-field session in a sealed cookie (the routers of the
+//! `cookie` group of the request benchmarks).
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -16,7 +18,7 @@ use axum::routing::get;
 use axum::Router;
 use serde::{Deserialize, Serialize};
 use session_kit::{MemoryStore, Session, SessionLayer};
-use session_kit_bench::{kit_memory_router, runtime, ts_memory_router, Client};
+use session_kit_bench::{jar_router, kit_memory_router, kit_sealed_router, runtime, ts_memory_router, Client};
 
 /// Declares the 50-field session twice, as session-kit's derive and as the peer's serde struct,
 /// with a function filling the peer's.
@@ -156,6 +158,7 @@ fn main() {
     };
     let (kit5, ts5, kit50, ts50) =
         (seeded(kit_memory_router()), seeded(ts_memory_router()), seeded(kit_wide_router()), seeded(ts_wide_router()));
+    let (sealed, jar) = (seeded(kit_sealed_router()), seeded(jar_router()));
     let mut rows = [
         Row { name: "5 fields, read / session-kit", client: kit5.clone(), path: "/read", per_request_ns: vec![] },
         Row { name: "5 fields, read / tower-sessions", client: ts5.clone(), path: "/read", per_request_ns: vec![] },
@@ -165,6 +168,15 @@ fn main() {
         Row { name: "50 fields, read / tower-sessions", client: ts50.clone(), path: "/read", per_request_ns: vec![] },
         Row { name: "50 fields, write one / session-kit", client: kit50, path: "/write", per_request_ns: vec![] },
         Row { name: "50 fields, write one / tower-sessions", client: ts50, path: "/write", per_request_ns: vec![] },
+        Row {
+            name: "sealed cookie, read / session-kit",
+            client: sealed.clone(),
+            path: "/read",
+            per_request_ns: vec![],
+        },
+        Row { name: "sealed cookie, read / private jar", client: jar.clone(), path: "/read", per_request_ns: vec![] },
+        Row { name: "sealed cookie, write / session-kit", client: sealed, path: "/write", per_request_ns: vec![] },
+        Row { name: "sealed cookie, write / private jar", client: jar, path: "/write", per_request_ns: vec![] },
     ];
     let count = rows.len();
     for round in 0..rounds {

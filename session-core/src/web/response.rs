@@ -20,6 +20,19 @@ pub trait ResponseHead {
 
     /// Sets the header `name` to `value`, replacing those it has.
     fn insert_header(&mut self, name: &str, value: &str);
+
+    /// [`append_header`](Self::append_header) with a value fixed at compile time (`Vary:
+    /// cookie`, on every response), always visible ASCII: an integration whose header values
+    /// can borrow static text overrides it to spare a copy of the value on the heap.
+    fn append_static(&mut self, name: &'static str, value: &'static str) {
+        self.append_header(name, value);
+    }
+
+    /// [`insert_header`](Self::insert_header) with a value fixed at compile time
+    /// (`Cache-Control: no-store`), as [`append_static`](Self::append_static).
+    fn insert_static(&mut self, name: &'static str, value: &'static str) {
+        self.insert_header(name, value);
+    }
 }
 
 /// Writes what `op` decided for the token (its value as the client gets it, encoded) and the
@@ -32,10 +45,10 @@ pub(crate) fn write(
 ) -> Result<(), FailureResponse> {
     // The response depends on the token the request carried: shared caches must key on it.
     match transport {
-        Transport::Cookie => add_vary(response, "cookie"),
-        Transport::Header(name) => add_vary(response, name),
-        // The token is part of the URL, which caches key on already.
-        Transport::Query(_) => {}
+        Transport::Cookie if !varies_on(response, "cookie") => response.append_static("vary", "cookie"),
+        Transport::Header(name) if !varies_on(response, name) => response.append_header("vary", name),
+        // Already there; or the token is part of the URL, which caches key on already.
+        Transport::Cookie | Transport::Header(_) | Transport::Query(_) => {}
     }
     let header_value = match (op, transport) {
         (CookieOp::Keep, _) => return Ok(()),
@@ -52,7 +65,7 @@ pub(crate) fn write(
         Some(name) => response.insert_header(&name, &header_value),
     }
     // A response that hands out a session token must never be served to someone else.
-    response.insert_header("cache-control", "no-store");
+    response.insert_static("cache-control", "no-store");
     Ok(())
 }
 
@@ -63,15 +76,12 @@ fn is_header_value(value: &str) -> bool {
     value.bytes().fold(true, |ok, b| ok & ((b == b'\t') | ((b >= b' ') & (b != 0x7f))))
 }
 
-/// Adds `name` (a lowercase header name) to `Vary`, unless it or `*` is there already.
-fn add_vary(response: &mut impl ResponseHead, name: &str) {
-    let already = response
+/// Whether `Vary` names `name` (a lowercase header name) or `*` already.
+fn varies_on(response: &impl ResponseHead, name: &str) -> bool {
+    response
         .header_values("vary")
         .filter_map(header_text)
-        .any(|v| v.split(',').any(|part| part.trim().eq_ignore_ascii_case(name) || part.trim() == "*"));
-    if !already {
-        response.append_header("vary", name);
-    }
+        .any(|v| v.split(',').any(|part| part.trim().eq_ignore_ascii_case(name) || part.trim() == "*"))
 }
 
 #[cfg(test)]
