@@ -65,6 +65,19 @@ pub struct CookieConfig {
     pub partitioned: bool,
 }
 
+/// `cookie` as a `Set-Cookie` value, in a string sized for it up front: `to_string` grows an
+/// empty one several times over a value of a hundred bytes or more, each a copy.
+fn render(cookie: &Cookie<'_>, value_len: usize) -> String {
+    use std::fmt::Write as _;
+    // The attributes this config can set, dates included, fit in 160 bytes but for the path and
+    // domain, counted apart.
+    let extra = cookie.path().map_or(0, str::len) + cookie.domain().map_or(0, str::len);
+    let mut out = String::with_capacity(cookie.name().len() + value_len + extra + 160);
+    // Writing into a `String` cannot fail.
+    let _ = write!(out, "{cookie}");
+    out
+}
+
 impl CookieConfig {
     /// The defaults, for a cookie called `name`.
     pub fn new(name: &str) -> Self {
@@ -91,7 +104,7 @@ impl CookieConfig {
             let secs = i64::try_from(age.as_secs()).unwrap_or(i64::MAX);
             cookie.set_max_age(::cookie::time::Duration::seconds(secs));
         }
-        cookie.to_string()
+        render(&cookie, value.len())
     }
 
     /// A `Set-Cookie` value that removes the cookie, with the same attributes so the browser
@@ -99,7 +112,7 @@ impl CookieConfig {
     pub fn removal(&self) -> String {
         let mut cookie = self.base("");
         cookie.make_removal();
-        cookie.to_string()
+        render(&cookie, 0)
     }
 
     fn base<'c>(&'c self, value: &'c str) -> Cookie<'c> {

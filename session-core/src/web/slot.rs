@@ -42,8 +42,8 @@ pub(crate) trait Open<T: SessionData>: Send + Sync + 'static {
 struct Inner<T: SessionData> {
     /// Whether the session has been opened in this request.
     opened: bool,
-    /// The token an opening uses: the request's, or the one an explicit save issued.
-    token: ClientToken,
+    /// The token an explicit save issued, which later openings use instead of the request's.
+    saved_token: Option<ClientToken>,
     /// How many handles are out.
     held: usize,
     /// Whether a handle that is out has been changed since it was handed out.
@@ -63,6 +63,9 @@ struct Inner<T: SessionData> {
 /// with [`HttpEngine::save_request`](crate::web::HttpEngine::save_request).
 pub struct Slot<T: SessionData> {
     pub(crate) opener: Arc<dyn Open<T>>,
+    /// The token the request carried, outside the lock: an opening borrows it, where one behind
+    /// the lock would copy it (a cookie session's token is its whole sealed record).
+    request_token: ClientToken,
     inner: Mutex<Inner<T>>,
 }
 
@@ -90,14 +93,14 @@ impl<T: SessionData> Slot<T> {
     pub(crate) fn new(opener: Arc<dyn Open<T>>, token: ClientToken) -> Self {
         let inner = Inner {
             opened: false,
-            token,
+            saved_token: None,
             held: 0,
             changed_while_held: false,
             returned: None,
             pending: None,
             finished: false,
         };
-        Self { opener, inner: Mutex::new(inner) }
+        Self { opener, request_token: token, inner: Mutex::new(inner) }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner<T>> {
@@ -107,7 +110,7 @@ impl<T: SessionData> Slot<T> {
 
     /// Hands a state to a new handle: the one given back, or a fresh opening.
     pub(crate) async fn take(&self) -> Result<SessionState<T>, TakeError> {
-        let token = {
+        let saved_token = {
             let mut inner = self.lock();
             if inner.held == 0 {
                 if let Some(state) = inner.returned.take() {
@@ -123,9 +126,9 @@ impl<T: SessionData> Slot<T> {
             // Counted before the store is asked, so a concurrent extraction sees it.
             inner.held += 1;
             inner.opened = true;
-            inner.token.clone()
+            inner.saved_token.clone()
         };
-        match self.opener.open(&token).await {
+        match self.opener.open(saved_token.as_ref().unwrap_or(&self.request_token)).await {
             Ok(state) => Ok(state),
             Err(error) => {
                 self.lock().held -= 1;
@@ -192,13 +195,13 @@ impl<T: SessionData> Slot<T> {
         let mut inner = self.lock();
         match &op {
             CookieOp::Keep => {}
-            CookieOp::Set { value, .. } => inner.token = ClientToken::Present(value.clone()),
-            CookieOp::Remove => inner.token = ClientToken::Absent,
+            CookieOp::Set { value, .. } => inner.saved_token = Some(ClientToken::Present(value.clone())),
+            CookieOp::Remove => inner.saved_token = Some(ClientToken::Absent),
         }
         if op != CookieOp::Keep {
             inner.pending = Some(op);
         }
-        inner.token.clone()
+        inner.saved_token.clone().unwrap_or_else(|| self.request_token.clone())
     }
 
     /// Called by the layer once the inner service has answered; `None` if no handle opened
